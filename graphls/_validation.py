@@ -1,0 +1,177 @@
+"""Input checks with the house error wording.
+
+Every message says the argument, the requirement and what was received,
+plus a hint where a mistake is common::
+
+    epsilon must be in [0, 1]; got 1.5
+    y must be 1-D (one class per node); got shape (169343, 1); OGB labels: use y.view(-1)
+
+``ValueError`` is raised for a bad value or shape, ``TypeError`` for a bad
+type. These helpers never ``assert``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from numbers import Integral, Real
+
+import torch
+
+__all__ = [
+    "check_choice",
+    "check_distribution",
+    "check_fraction",
+    "check_labels",
+    "check_logits",
+    "check_nonnegative_float",
+    "check_positive_int",
+    "check_same_length",
+    "check_tensor",
+    "fmt_shape",
+]
+
+
+def fmt_shape(shape: Sequence[int] | torch.Size) -> str:
+    """Format a shape as ``(3, 4)`` (and ``(3,)`` for 1-D), as the messages do."""
+    dims = tuple(int(d) for d in shape)
+    return str(dims)
+
+
+def check_fraction(name: str, value: object, *, low_open: bool = False,
+                   high_open: bool = False) -> float:
+    """Return ``value`` as a float in [0, 1] (bounds optionally open).
+
+    Raises:
+        TypeError: ``value`` is not a real number (a bool is refused too).
+        ValueError: ``value`` is outside the interval or not finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a float; got {type(value).__name__} {value!r}")
+    v = float(value)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    ok = math.isfinite(v) and (v > 0 if low_open else v >= 0) and (v < 1 if high_open else v <= 1)
+    if not ok:
+        raise ValueError(f"{name} must be in {lo}0, 1{hi}; got {value!r}")
+    return v
+
+
+def check_nonnegative_float(name: str, value: object) -> float:
+    """Return ``value`` as a finite float >= 0."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a float; got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return v
+
+
+def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum``.
+
+    Raises:
+        TypeError: ``value`` is not an integer (a bool or float is refused).
+        ValueError: ``value < minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        known = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {known}; got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_tensor(name: str, value: object) -> torch.Tensor:
+    """Return ``value`` if it is a tensor, else raise ``TypeError``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+    return value
+
+
+def check_logits(name: str, value: object) -> torch.Tensor:
+    """Check a floating (N, K) tensor of logits or probabilities."""
+    t = check_tensor(name, value)
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {t.dtype}")
+    if t.dim() != 2:
+        raise ValueError(
+            f"{name} must be 2-D (num_nodes, num_classes); got shape {fmt_shape(t.shape)}"
+        )
+    if t.size(1) < 1:
+        raise ValueError(f"{name} must have at least one class column; got shape "
+                         f"{fmt_shape(t.shape)}")
+    return t
+
+
+def check_labels(name: str, y: object, num_classes: int | None = None, *,
+                 ignore_index: int | None = None, check_range: bool = True) -> torch.Tensor:
+    """Check a 1-D int64 tensor of class indices in ``[0, num_classes)``.
+
+    ``ignore_index`` entries are exempt from the range check. The range
+    check syncs with the device; pass ``check_range=False`` in hot loops.
+    """
+    t = check_tensor(name, y)
+    if t.dtype.is_floating_point or t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must be an integer tensor of class indices; got dtype {t.dtype}")
+    if t.dim() != 1:
+        hint = ""
+        if t.dim() == 2 and t.size(1) == 1:
+            hint = "; OGB labels: use y.view(-1)"
+        raise ValueError(
+            f"{name} must be 1-D (one class per node); got shape {fmt_shape(t.shape)}{hint}"
+        )
+    if check_range and num_classes is not None and t.numel() > 0:
+        valid = t if ignore_index is None else t[t != ignore_index]
+        if valid.numel() > 0:
+            lo, hi = int(valid.min()), int(valid.max())
+            if lo < 0 or hi >= num_classes:
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"{name} must hold class indices in [0, {num_classes}); got {bad}"
+                    + (f" (ignore_index is {ignore_index})" if ignore_index is not None else "")
+                )
+    return t
+
+
+def check_distribution(name: str, p: torch.Tensor, *, atol: float = 1e-4) -> torch.Tensor:
+    """Check that every row (the last dimension) of ``p`` is a probability distribution."""
+    t = check_tensor(name, p)
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {t.dtype}")
+    if t.numel() == 0:
+        return t
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite; got a NaN or infinite entry")
+    if bool((t < 0).any()):
+        neg = float(t.min())
+        raise ValueError(
+            f"{name} rows must be distributions (non-negative, summing to 1); "
+            f"got a negative entry {neg:.4g}"
+        )
+    sums = t.sum(dim=-1)
+    dev = (sums - 1).abs()
+    if bool((dev > atol).any()):
+        i = int(dev.reshape(-1).argmax())
+        raise ValueError(
+            f"{name} rows must be distributions (non-negative, summing to 1); "
+            f"got a row summing to {float(sums.reshape(-1)[i]):.6g}"
+        )
+    return t
+
+
+def check_same_length(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Check that ``a`` and ``b`` have the same first dimension."""
+    if a.size(0) != b.size(0):
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same number of rows; "
+            f"got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}"
+        )
