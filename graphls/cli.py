@@ -1,0 +1,282 @@
+"""The ``graphls`` command line: ``graphls train|tune|report|datasets``.
+
+The parser imports nothing heavy: torch, PyG, Optuna and matplotlib are
+imported inside the command that needs them, so ``graphls --help`` and
+argument errors answer at once.
+
+Exit status: 0 on success, 2 for bad input (one line on stderr, no
+traceback), 1 for a run that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+PROG = "graphls"
+
+
+class UsageError(ValueError):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        # "argument --seeds: --seeds must be ..." -> "--seeds must be ..."
+        m = re.match(r"argument ([^:]+): (\1 .*)$", message, flags=re.S)
+        if m:
+            message = m.group(2)
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _positive_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer; got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(name: str, low: float, high: float, *, high_open: bool = False
+              ) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number; got {text!r}") from None
+        ok = low <= value < high if high_open else low <= value <= high
+        if not ok:
+            bracket = ")" if high_open else "]"
+            raise argparse.ArgumentTypeError(
+                f"{name} must be in [{low:g}, {high:g}{bracket}; got {text}"
+            )
+        return value
+
+    return parse
+
+
+def _structural(text: str) -> float | tuple[float, ...]:
+    """``0.8`` (every layer) or ``1,0.5`` (one value per layer)."""
+    parts = [p for p in text.split(",") if p.strip()]
+    values = [_float_in("--structural", 0.0, 1.0)(p) for p in parts]
+    if not values:
+        raise argparse.ArgumentTypeError(f"--structural must be a number in [0, 1]; got {text!r}")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def check_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and prove a file can be written there.
+
+    Raises:
+        UsageError: the directory cannot be created or written.
+    """
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / ".graphls-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"--out must be a writable directory; got {str(p)!r} ({reason})") from None
+    return p
+
+
+# ---------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="Cora", help="dataset name (see `graphls datasets`)")
+    g.add_argument("--root", default=None,
+                   help="dataset root (default: $GRAPHLS_DATA, else ~/.cache/graphls)")
+    g.add_argument("--split", default=None,
+                   help="public|random|dense|fixed|official (default: the dataset's own)")
+    g.add_argument("--split-index", type=int, default=0,
+                   help="which shipped fixed split (0-9) for datasets that ship several")
+    g.add_argument("--noise", type=_float_in("--noise", 0.0, 1.0, high_open=True), default=0.0,
+                   help="fraction of training labels to flip, in [0, 1)")
+    g.add_argument("--noise-kind", choices=["symmetric", "pair"], default="symmetric")
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, knobs: bool) -> None:
+    g = p.add_argument_group("model and training")
+    g.add_argument("--model", choices=["gcn", "gat"], default="gcn")
+    g.add_argument("--hidden", type=_positive_int("--hidden"), default=None,
+                   help="hidden channels (default: PyG example's, 16 GCN / 8 GAT)")
+    g.add_argument("--layers", type=_positive_int("--layers"), default=2)
+    g.add_argument("--heads", type=_positive_int("--heads"), default=8, help="GAT heads")
+    g.add_argument("--dropout", type=_float_in("--dropout", 0.0, 1.0, high_open=True),
+                   default=None, help="default: 0.5 GCN / 0.6 GAT")
+    g.add_argument("--lr", type=float, default=None, help="default: 0.01 GCN / 0.005 GAT")
+    g.add_argument("--weight-decay", type=float, default=5e-4)
+    g.add_argument("--epochs", type=_positive_int("--epochs"), default=200)
+    g.add_argument("--patience", type=_positive_int("--patience"), default=None,
+                   help="early stopping patience in epochs (default: none)")
+    g.add_argument("--device", default="cpu")
+    if knobs:
+        g.add_argument("--epsilon", type=_float_in("--epsilon", 0.0, 1.0), default=0.0,
+                       help="label smoothing ε in [0, 1] (PyTorch convention)")
+        g.add_argument("--structural", type=_structural, default=1.0,
+                       help="structural smoothing λ in [0, 1], or one value per layer: 1,0.5")
+        g.add_argument("--learn-structural", action="store_true",
+                       help="learn λ per layer, starting from --structural")
+        g.add_argument("--epsilon-schedule", choices=["constant", "linear", "cosine"],
+                       default="constant")
+        g.add_argument("--epsilon-start", type=_float_in("--epsilon-start", 0.0, 1.0),
+                       default=None, help="schedule start (ends at --epsilon)")
+        g.add_argument("--prior-weight", type=_float_in("--prior-weight", 0.0, 1.0),
+                       default=1.0, help="weight of the class/neighbour prior vs uniform")
+    g.add_argument("--prior", choices=["uniform", "class", "neighbors"], default="uniform",
+                   help="smoothing prior u")
+
+
+def _add_tune_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("study")
+    g.add_argument("--n-trials", type=_positive_int("--n-trials"), default=100)
+    g.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
+    g.add_argument("--space", choices=["joint", "full"], default="joint")
+    g.add_argument("--space-file", default=None, help="TOML file overriding search ranges")
+    g.add_argument("--objective", choices=["accuracy", "nll", "multi"], default="accuracy")
+    g.add_argument("--storage", default=None,
+                   help="SQLAlchemy URL or journal file (default: sqlite:///graphls.db)")
+    g.add_argument("--study-name", default=None,
+                   help="default: graphls-<dataset>-<model>-<space>-<objective>")
+    g.add_argument("--sampler", default="tpe", help="tpe|gp|cmaes|random|grid")
+    g.add_argument("--pruner", default="median", help="median|hyperband|none")
+    g.add_argument("--seeds-per-trial", type=_positive_int("--seeds-per-trial"), default=1)
+    g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1,
+                   help="trials trained together in one vectorised model pass")
+    g.add_argument("--seed", type=int, default=0, help="sampler seed")
+    g.add_argument("--report-seeds", type=_positive_int("--report-seeds"), default=10,
+                   help="fresh seeds for the final best-vs-baseline report")
+    g.add_argument("--no-report", action="store_true", help="skip the report after the study")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``graphls`` parser (cheap: imports nothing heavy)."""
+    from graphls import __version__
+
+    parser = _Parser(prog=PROG, description="Label smoothing (ε) and structural smoothing (λ) "
+                     "for GCN/GAT node classification, tuned with Optuna.")
+    parser.add_argument("--version", action="version", version=f"graphls {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train with a given (ε, λ) over seeds and report "
+                       "accuracy and calibration")
+    _add_data_args(p)
+    _add_model_args(p, knobs=True)
+    p.add_argument("--seeds", type=_positive_int("--seeds"), default=10)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--out", default=None, help="write result.json and reliability.png here")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("tune", help="Optuna search over (ε, λ) on validation")
+    _add_data_args(p)
+    _add_model_args(p, knobs=False)
+    _add_tune_args(p)
+    p.add_argument("--out", default=None, help="report directory (default: ./<study-name>)")
+    p.set_defaults(handler=_cmd_tune)
+
+    p = sub.add_parser("report", help="retrain a study's best configuration and the baseline "
+                       "over fresh seeds; write tables and plots")
+    p.add_argument("--storage", default=None, help="default: sqlite:///graphls.db")
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--out", default=None)
+    p.add_argument("--seeds", type=_positive_int("--seeds"), default=10)
+    p.add_argument("--root", default=None)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=_cmd_report)
+
+    p = sub.add_parser("datasets", help="list known datasets and whether each is available")
+    p.add_argument("--root", default=None)
+    p.set_defaults(handler=_cmd_datasets)
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# commands (heavy imports inside)
+# ---------------------------------------------------------------------------
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    out = check_writable_dir(args.out) if args.out else None
+    from graphls.train import run_train_command
+
+    return run_train_command(args, out)
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    out = check_writable_dir(args.out) if args.out else None
+    from graphls.tuning import run_tune_command
+
+    return run_tune_command(args, out)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    out = check_writable_dir(args.out) if args.out else None
+    from graphls.tuning import run_report_command
+
+    return run_report_command(args, out)
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from graphls.data import list_datasets
+
+    rows = list_datasets(args.root)
+    head = ["dataset", "nodes", "edges", "features", "classes", "splits", "local"]
+    table = [[str(r["name"]), f"{r['nodes']:,}", f"{r['edges']:,}", str(r["features"]),
+              str(r["classes"]), ",".join(r["splits"]), "yes" if r["available"] else "no"]
+             for r in rows]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``graphls`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    prog = f"{PROG} {args.command}"
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, PermissionError) as exc:
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a run that failed: still one line, exit 1
+        if os.environ.get("GRAPHLS_DEBUG"):
+            raise
+        print(f"{prog}: failed: {type(exc).__name__}: {_one_line(exc)} "
+              "(set GRAPHLS_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

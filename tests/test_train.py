@@ -1,0 +1,178 @@
+"""graphls.train: selection rule, reproducibility, hooks, priors, no test-label reads."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from graphls.train import TrainConfig, evaluate, fit, make_prior, summarize
+
+EPOCHS = 15
+
+
+@pytest.fixture(scope="module")
+def cora(datasets_root):
+    from graphls.data import load_dataset
+
+    return load_dataset("Cora", root=datasets_root, split="public")
+
+
+def small(**kw) -> TrainConfig:
+    return TrainConfig.for_model(kw.pop("model", "gcn"), epochs=kw.pop("epochs", EPOCHS), **kw)
+
+
+def test_same_seed_same_numbers_and_other_seed_differs(cora):
+    a = fit(cora, small(seed=3))
+    b = fit(cora, small(seed=3))
+    c = fit(cora, small(seed=4))
+    assert a.metrics == b.metrics
+    assert a.history == b.history
+    torch.testing.assert_close(a.logits, b.logits)
+    assert a.history != c.history
+
+
+def test_selected_epoch_follows_the_rule_and_its_weights_are_restored(cora):
+    r = fit(cora, small(seed=0, epochs=30))
+    hist = r.history
+    best_acc = max(h["val_accuracy"] for h in hist)
+    ties = [h for h in hist if h["val_accuracy"] == best_acc]
+    expected = min(ties, key=lambda h: (h["val_nll"], h["epoch"]))
+    assert r.best_epoch == expected["epoch"]
+    # the restored weights reproduce the selected epoch's validation numbers
+    assert r.metrics["val"]["accuracy"] == pytest.approx(best_acc, abs=1e-9)
+    assert r.metrics["val"]["nll"] == pytest.approx(expected["val_nll"], rel=1e-5)
+    assert set(r.metrics) == {"train", "val", "test"}
+    for split in r.metrics:
+        assert set(r.metrics[split]) == {"accuracy", "ece", "nll", "brier", "confidence"}
+
+
+def test_temperature_scaling_keeps_accuracy_and_does_not_worsen_val_nll(cora):
+    r = fit(cora, small(seed=1, epochs=40))
+    for split in ("val", "test"):
+        assert r.calibrated[split]["accuracy"] == r.metrics[split]["accuracy"]
+    assert r.calibrated["val"]["nll"] <= r.metrics["val"]["nll"] + 1e-6
+    assert r.temperature > 0
+
+
+def test_hook_sees_every_epoch_and_can_stop_the_run(cora):
+    seen = []
+
+    def hook(epoch, val):
+        seen.append((epoch, dict(val)))
+        if epoch == 4:
+            raise KeyboardInterrupt("stop")
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cora, small(), on_epoch=hook)
+    assert [e for e, _ in seen] == [0, 1, 2, 3, 4]
+    assert set(seen[0][1]) == {"accuracy", "nll", "best_accuracy", "best_nll"}
+    bests = [v["best_accuracy"] for _, v in seen]
+    assert bests == sorted(bests)  # the running best never decreases
+
+
+def test_patience_stops_early(cora):
+    r = fit(cora, small(epochs=200, patience=3, lr=0.5))
+    assert r.epochs_run < 200
+    assert r.epochs_run - 1 - r.best_epoch == 3
+
+
+def _scramble(data, mask, seed=0):
+    d = data.clone()
+    g = torch.Generator().manual_seed(seed)
+    y = d.y.clone()
+    y[mask] = torch.randint(0, int(d.num_classes), (int(mask.sum()),), generator=g)
+    d.y = y
+    return d
+
+
+@pytest.mark.parametrize("prior", ["uniform", "class", "neighbors"])
+def test_training_reads_no_label_outside_train_and_val(cora, prior):
+    cfg = small(epsilon=0.2, prior=prior, prior_weight=0.7)
+    a = fit(cora, cfg, splits=("train", "val"))
+    b = fit(_scramble(cora, cora.test_mask), cfg, splits=("train", "val"))
+    assert "test" not in a.metrics
+    assert a.metrics == b.metrics and a.history == b.history
+
+
+def test_neighbor_prior_reads_only_training_labels(cora):
+    cfg = small(prior="neighbors", epsilon=0.3)
+    outside = ~cora.train_mask
+    p1 = make_prior(cora, cora.y, cfg, 7)
+    p2 = make_prior(cora, _scramble(cora, outside).y, cfg, 7)
+    torch.testing.assert_close(p1, p2)
+    assert p1.shape == (int(cora.train_mask.sum()), 7)
+    torch.testing.assert_close(p1.sum(-1), torch.ones(p1.size(0)))
+
+
+def test_class_prior_is_training_label_frequency_mixed_with_uniform(cora):
+    cfg = small(prior="class", prior_weight=0.5)
+    p = make_prior(cora, cora.y, cfg, 7)
+    freq = torch.bincount(cora.y[cora.train_mask], minlength=7).float()
+    freq = freq / freq.sum()
+    torch.testing.assert_close(p, 0.5 * freq + 0.5 / 7)
+
+
+def test_label_noise_changes_training_but_metrics_use_true_labels(cora):
+    clean = fit(cora, small(seed=2))
+    noisy = fit(cora, small(seed=2, label_noise=0.4))
+    assert clean.history != noisy.history
+    # train accuracy is measured against the true labels, so heavy noise lowers it
+    assert noisy.metrics["train"]["accuracy"] < clean.metrics["train"]["accuracy"]
+
+
+def test_gat_and_learned_structural_run_and_report_lambda(cora):
+    r = fit(cora, small(model="gat", epochs=5, structural=0.5, learn_structural=True))
+    assert len(r.structural) == 2
+    assert all(0.0 <= v <= 1.0 for v in r.structural)
+    assert r.structural != [0.5, 0.5]  # learned, so it moved
+
+
+def test_epsilon_schedule_is_followed(cora):
+    r = fit(cora, small(epochs=5, epsilon=0.0, epsilon_start=0.4, epsilon_schedule="linear"))
+    eps = [h["epsilon"] for h in r.history]
+    np.testing.assert_allclose(eps, [0.4, 0.3, 0.2, 0.1, 0.0], atol=1e-12)
+
+
+def test_evaluate_summary_is_mean_and_sample_std(cora):
+    sweep = evaluate(cora, small(epochs=5), seeds=3)
+    assert sweep.seeds == [0, 1, 2]
+    s = sweep.summary()
+    values = [r.metrics["test"]["accuracy"] for r in sweep.results]
+    assert s["test"]["accuracy"]["values"] == values
+    assert s["test"]["accuracy"]["mean"] == pytest.approx(np.mean(values))
+    assert s["test"]["accuracy"]["std"] == pytest.approx(np.std(values, ddof=1))
+    assert summarize(sweep.results[:1])["test"]["ece"]["std"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"epsilon": 1.5}, r"epsilon must be in \[0, 1\]; got 1.5"),
+        ({"structural": -0.1}, r"structural must be in \[0, 1\]; got -0.1"),
+        ({"structural": (1.0, 0.5, 0.2)}, r"structural must have one value per layer \(2\); got 3"),
+        ({"model": "sage"}, r"model must be one of 'gcn', 'gat'; got 'sage'"),
+        ({"epochs": 0}, r"epochs must be an integer >= 1; got 0"),
+        ({"label_noise": 1.0}, r"label_noise must be in \[0, 1\); got 1.0"),
+        ({"lr": 0.0}, r"lr must be > 0; got 0.0"),
+        ({"prior": "graph"}, r"prior must be one of 'uniform', 'class', 'neighbors'; got 'graph'"),
+    ],
+)
+def test_config_rejects_bad_values(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw)
+
+
+def test_config_round_trips_through_dict():
+    cfg = TrainConfig(structural=(0.2, 0.9), epsilon=0.1, prior="neighbors")
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"config has unknown keys \['bogus'\]"):
+        TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_gat_defaults_are_pyg_example():
+    cfg = TrainConfig.for_model("gat")
+    assert (cfg.hidden, cfg.heads, cfg.dropout, cfg.lr) == (8, 8, 0.6, 0.005)
+    assert math.isclose(TrainConfig.for_model("gcn").dropout, 0.5)
