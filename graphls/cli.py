@@ -50,6 +50,19 @@ def _positive_int(name: str) -> Callable[[str], int]:
     return parse
 
 
+def _positive_float(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number; got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a number > 0; got {text}")
+        return value
+
+    return parse
+
+
 def _float_in(name: str, low: float, high: float, *, high_open: bool = False
               ) -> Callable[[str], float]:
     def parse(text: str) -> float:
@@ -147,8 +160,13 @@ def _add_model_args(p: argparse.ArgumentParser, *, knobs: bool) -> None:
 
 def _add_tune_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("study")
-    g.add_argument("--n-trials", type=_positive_int("--n-trials"), default=100)
-    g.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
+    g.add_argument("--n-trials", type=_positive_int("--n-trials"), default=None,
+                   help="trials this command adds (Optuna's meaning: 30 then 10 leaves 40; "
+                   "default 100, or no cap with --total-trials)")
+    g.add_argument("--total-trials", type=_positive_int("--total-trials"), default=None,
+                   help="study-wide target of finished trials shared by every worker (exact)")
+    g.add_argument("--timeout", type=_positive_float("--timeout"), default=None,
+                   help="stop claiming trials after S seconds")
     g.add_argument("--space", choices=["joint", "full"], default="joint")
     g.add_argument("--space-file", default=None, help="TOML file overriding search ranges")
     g.add_argument("--objective", choices=["accuracy", "nll", "multi"], default="accuracy")
@@ -165,6 +183,12 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--report-seeds", type=_positive_int("--report-seeds"), default=10,
                    help="fresh seeds for the final best-vs-baseline report")
     g.add_argument("--no-report", action="store_true", help="skip the report after the study")
+    g.add_argument("--heartbeat-interval", type=_positive_int("--heartbeat-interval"),
+                   default=60, help="seconds between a running trial's heartbeats (RDB storage)")
+    g.add_argument("--grace-period", type=_positive_int("--grace-period"), default=None,
+                   help="seconds without heartbeat before a trial is failed and retried "
+                   "(default: 2 x --heartbeat-interval)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive_int("--seeds"), default=10)
     p.add_argument("--root", default=None)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("datasets", help="list known datasets and whether each is available")
@@ -243,9 +268,9 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
               str(r["classes"]), ",".join(r["splits"]), "yes" if r["available"] else "no"]
              for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     for t in table:
-        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)))
     return 0
 
 

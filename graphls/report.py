@@ -6,12 +6,22 @@ imports matplotlib.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
-__all__ = ["plot_reliability"]
+__all__ = [
+    "format_comparison",
+    "plot_history",
+    "plot_importances",
+    "plot_landscape",
+    "plot_pareto",
+    "plot_reliability",
+    "study_markdown",
+]
 
 
 def _pyplot():
@@ -68,3 +78,245 @@ def plot_reliability(curves: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------
+# studies (plain numbers in, PNG out: no Optuna import here)
+# ---------------------------------------------------------------------------
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_landscape(epsilon: Sequence[float], structural: Sequence[float],
+                   value: Sequence[float | None], path: str | Path, *,
+                   complete: Sequence[bool] | None = None,
+                   best: tuple[float | None, float | None] | None = None,
+                   label: str = "validation accuracy", title: str | None = None) -> Path:
+    """The (ε, λ) landscape: trials as points coloured by ``value``, with a filled contour.
+
+    The contour is a linear interpolation over the Delaunay triangulation of the
+    completed trials (``matplotlib.tri``), drawn when there are at least three
+    non-collinear ones; pruned trials (``complete`` False) are hollow markers at
+    the value they were stopped with. The ε = 0, λ = 1 baseline (plain PyG) is
+    marked with a cross and ``best`` with a star.
+
+    Args:
+        epsilon, structural: The trials' ε and λ.
+        value: Their validation accuracy (``None``: not known, drawn grey).
+        path: PNG file to write.
+        complete: Which trials ran to the end (default: all).
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    e = np.asarray(epsilon, dtype=float)
+    s = np.asarray(structural, dtype=float)
+    v = np.asarray([math.nan if x is None else float(x) for x in value], dtype=float)
+    done = np.ones_like(e, dtype=bool) if complete is None else np.asarray(complete, bool)
+    fig, ax = plt.subplots(figsize=(6.0, 4.8))
+    known = ~np.isnan(v)
+    vmin = float(np.nanmin(v)) if known.any() else 0.0
+    vmax = float(np.nanmax(v)) if known.any() else 1.0
+    if vmax <= vmin:
+        vmin, vmax = vmin - 1e-3, vmax + 1e-3
+    full = done & known
+    if full.sum() >= 3:
+        import matplotlib.tri as mtri
+
+        try:
+            tri = mtri.Triangulation(e[full], s[full])
+            cs = ax.tricontourf(tri, v[full], levels=12, cmap="viridis", vmin=vmin, vmax=vmax,
+                                alpha=0.55)
+            del cs
+        except (ValueError, RuntimeError):  # collinear points: no triangulation
+            pass
+    sc = ax.scatter(e[full], s[full], c=v[full], cmap="viridis", vmin=vmin, vmax=vmax,
+                    edgecolors="black", linewidths=0.5, s=36, label="complete", zorder=3)
+    stopped = ~done & known
+    if stopped.any():
+        ax.scatter(e[stopped], s[stopped], facecolors="none",
+                   edgecolors=plt.cm.viridis((v[stopped] - vmin) / (vmax - vmin)), s=36,
+                   label="pruned (value when stopped)", zorder=3)
+    if (~known).any():
+        ax.scatter(e[~known], s[~known], color="lightgrey", s=20, label="no value", zorder=2)
+    ax.scatter([0.0], [1.0], marker="X", color="red", s=90, label="baseline ε=0, λ=1 (PyG)",
+               zorder=4)
+    if best is not None and best[0] is not None and best[1] is not None:
+        ax.scatter([best[0]], [best[1]], marker="*", color="gold", edgecolors="black", s=260,
+                   label=f"best ε={best[0]:.3g}, λ={best[1]:.3g}", zorder=5)
+    fig.colorbar(sc, ax=ax, label=label)
+    ax.set_xlabel("epsilon ε (label smoothing)")
+    ax.set_ylabel("structural λ (structural smoothing)")
+    ax.set_xlim(min(0.0, float(e.min()) if e.size else 0.0) - 0.02,
+                max(0.5, float(e.max()) if e.size else 0.5) + 0.02)
+    ax.set_ylim(-0.04, 1.04)
+    ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_importances(importances: Mapping[str, float], path: str | Path, *,
+                     title: str | None = None) -> Path:
+    """Horizontal bars of parameter importances (fractions summing to 1).
+
+    An empty mapping (too few completed trials to estimate them) draws a note instead.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 0.5 + 0.5 * max(2, len(importances))))
+    if importances:
+        names = list(importances)[::-1]
+        values = [float(importances[n]) for n in names]
+        ax.barh(names, values, color="tab:blue")
+        for i, val in enumerate(values):
+            ax.text(val, i, f" {val:.2f}", va="center", fontsize=8)
+        ax.set_xlim(0, max(1.0, max(values) * 1.15))
+        ax.set_xlabel("importance (fraction of the objective's variance)")
+    else:
+        ax.text(0.5, 0.5, "not enough completed trials with varied parameters\n"
+                "to estimate importances", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_history(numbers: Sequence[int], values: Sequence[float], path: str | Path, *,
+                 pruned: Sequence[bool] | None = None, maximize: bool = True,
+                 label: str = "objective", title: str | None = None) -> Path:
+    """Objective value per trial number with the running best of the completed trials.
+
+    Pruned trials are grey crosses at the value they were stopped with.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    n = np.asarray(numbers, dtype=float)
+    v = np.asarray(values, dtype=float)
+    stopped = np.zeros_like(n, dtype=bool) if pruned is None else np.asarray(pruned, bool)
+    order = np.argsort(n)
+    n, v, stopped = n[order], v[order], stopped[order]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    done = ~stopped & ~np.isnan(v)
+    ax.scatter(n[done], v[done], s=18, color="tab:blue", label="complete", zorder=3)
+    if stopped.any():
+        ax.scatter(n[stopped], v[stopped], s=18, marker="x", color="grey",
+                   label="pruned (value when stopped)", zorder=2)
+    if done.any():
+        pick = np.maximum.accumulate if maximize else np.minimum.accumulate
+        ax.step(n[done], pick(v[done]), where="post", color="tab:red", label="best so far")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_pareto(accuracy: Sequence[float], ece: Sequence[float], path: str | Path, *,
+                front: Sequence[bool], chosen: int | None = None,
+                title: str | None = None) -> Path:
+    """Validation accuracy against validation ECE; the Pareto front joined, the choice starred."""
+    import numpy as np
+
+    plt = _pyplot()
+    a = np.asarray(accuracy, dtype=float)
+    c = np.asarray(ece, dtype=float)
+    f = np.asarray(front, dtype=bool)
+    fig, ax = plt.subplots(figsize=(6.0, 4.6))
+    ax.scatter(100 * c[~f], 100 * a[~f], s=16, color="lightgrey", label="dominated")
+    order = np.argsort(c[f])
+    ax.plot(100 * c[f][order], 100 * a[f][order], "-o", ms=5, color="tab:blue",
+            label="Pareto front")
+    if chosen is not None:
+        ax.scatter([100 * c[chosen]], [100 * a[chosen]], marker="*", s=260, color="gold",
+                   edgecolors="black", zorder=5,
+                   label="chosen: lowest ECE within 0.5 pt of the best accuracy")
+    ax.set_xlabel("validation ECE (%, 15 equal-width bins) ↓")
+    ax.set_ylabel("validation accuracy (%) ↑")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+_COMPARED = (("accuracy", "accuracy (%)", 100), ("ece", "ECE (%)", 100), ("nll", "NLL", 1),
+             ("brier", "Brier", 1), ("confidence", "confidence (%)", 100))
+
+
+def _cell(stats: Mapping[str, float], scale: float) -> str:
+    digits = 2 if scale == 100 else 4
+    return f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}"
+
+
+def _comparison_rows(rows: Mapping[str, Mapping[str, Any]], split: str
+                     ) -> list[tuple[str, list[str]]]:
+    out = []
+    for kind, suffix in (("", ""), (", temperature-scaled", "_calibrated")):
+        for name, label, scale in _COMPARED:
+            if kind and name == "accuracy":
+                continue  # temperature scaling never changes the argmax
+            out.append((label + kind, [_cell(s[f"{split}{suffix}"][name], scale)
+                                       for s in rows.values()]))
+    return out
+
+
+def format_comparison(rows: Mapping[str, Mapping[str, Any]], split: str = "test") -> str:
+    """Side-by-side fixed-width table: one column per summary (``SeedSweep.summary()``)."""
+    first = next(iter(rows.values()))
+    body = _comparison_rows(rows, split)
+    w0 = max(len(r[0]) for r in body)
+    widths = [max(len(lbl), *(len(r[1][i]) for r in body)) for i, lbl in enumerate(rows)]
+    lines = [f"{split} (mean ± std over {len(first['seeds'])} seeds; ECE 15 equal-width bins)",
+             " " * w0 + "".join(f"  {lbl:>{w}s}" for lbl, w in zip(rows, widths, strict=True))]
+    for label, cells in body:
+        padded = "".join(f"  {c:>{w}s}" for c, w in zip(cells, widths, strict=True))
+        lines.append(f"{label:<{w0}s}{padded}")
+    return "\n".join(lines)
+
+
+def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> str:
+    """``summary.md`` of a study report (``result`` is ``best.json``'s content)."""
+    counts = result.get("trials", {})
+    total = sum(counts.values())
+    states = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+    params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                       for k, v in result["params"].items())
+    val = result.get("validation", {})
+    seeds = result["report_seeds"]
+    lines = [
+        f"# Study `{result['study_name']}`",
+        "",
+        f"{result['dataset']} ({result.get('split') or 'default'} split), "
+        f"{str(result['model']).upper()}, space `{result['space']}`, objective "
+        f"`{result['objective']}` on validation; {total} trials ({states}).",
+        "",
+        f"**Best trial #{result['best_trial']}** ({result['selection_rule']}): {params}.",
+        "",
+        "Validation at the selected epoch (mean over the trial's seeds): "
+        + ", ".join(f"{k[4:]} {v:.4f}" for k, v in val.items() if not k.endswith("calibrated")),
+        "",
+        f"## Test, mean ± std over {len(seeds)} fresh seeds ({seeds[0]}–{seeds[-1]})",
+        "",
+        "| metric | " + " | ".join(rows) + " |",
+        "|---|" + "---:|" * len(rows),
+    ]
+    for label, cells in _comparison_rows(rows, "test"):
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "ECE uses 15 equal-width confidence bins; temperature scaling is fitted on "
+              "the validation split. The baseline is plain PyG (ε = 0, λ = 1) with the "
+              "study's fixed settings.", ""]
+    for name, caption in (("landscape", "validation accuracy over (ε, λ)"),
+                          ("importances", "parameter importances"),
+                          ("history", "optimisation history"),
+                          ("pareto", "Pareto front (validation accuracy vs ECE)"),
+                          ("reliability", "reliability, test, best vs baseline")):
+        if name == "pareto" and len(result.get("directions", [])) < 2:
+            continue
+        lines += [f"![{caption}]({name}.png)", ""]
+    return "\n".join(lines)

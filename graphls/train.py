@@ -355,7 +355,7 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
     best_val = {"accuracy": 0.0, "nll": math.inf}
     history: list[dict[str, float]] = []
     epoch = -1
-    for epoch in range(config.epochs):  # noqa: B007  (epoch used after the loop)
+    for epoch in range(config.epochs):
         eps = float(epsilon_at(epoch))
         criterion.epsilon = eps
         model.train()

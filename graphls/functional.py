@@ -1,0 +1,399 @@
+r"""Label smoothing as functions: smoothed targets, soft cross-entropy, neighbour priors.
+
+Label smoothing replaces the one-hot target of node :math:`i` by
+
+.. math::
+    q_i = (1 - \epsilon)\, e_{y_i} + \epsilon\, \pi_i
+
+and trains on the cross-entropy :math:`-\sum_c q_{ic} \log \mathrm{softmax}(z_i)_c`.
+With the uniform prior :math:`\pi_i = 1/K` this is PyTorch's
+``F.cross_entropy(z, y, label_smoothing=epsilon)`` (value and gradient):
+every class, the true one included, receives :math:`\epsilon / K`, so the
+true class keeps :math:`1 - \epsilon + \epsilon / K`.
+
+Another common convention gives :math:`\epsilon' / (K - 1)` to each wrong
+class only (true class :math:`1 - \epsilon'`). The two coincide when
+:math:`\epsilon = \epsilon' K / (K - 1)`; pass that value here to reproduce it.
+
+The prior :math:`\pi` may be a class distribution ``(K,)`` or one row per
+node ``(N, K)``, for example :func:`neighbor_label_prior`, the label
+histogram of a node's labelled training neighbours.
+
+This module imports only torch and torch_geometric.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch_geometric.utils import coalesce, remove_self_loops
+
+from graphls._validation import (
+    check_choice,
+    check_distribution,
+    check_fraction,
+    check_labels,
+    check_logits,
+    check_positive_int,
+    check_same_length,
+    check_tensor,
+    fmt_shape,
+)
+
+__all__ = [
+    "label_smoothing_cross_entropy",
+    "neighbor_label_prior",
+    "smooth_targets",
+    "soft_cross_entropy",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# ---------------------------------------------------------------------------
+# checks shared with graphls.losses
+# ---------------------------------------------------------------------------
+
+def _check_prior_value(prior: object) -> torch.Tensor:
+    """Check a prior on its own: a floating ``(K,)`` or ``(N, K)`` tensor of distributions."""
+    t = check_tensor("prior", prior)
+    if t.dim() not in (1, 2):
+        raise ValueError(
+            f"prior must be a class distribution (K,) or one row per node (N, K); "
+            f"got shape {fmt_shape(t.shape)}"
+        )
+    return check_distribution("prior", t)
+
+
+def _check_prior_shape(prior: torch.Tensor, num_rows: int, num_classes: int,
+                       other: str, other_shape: torch.Size) -> None:
+    """Check that ``prior`` has ``num_classes`` columns and, if per node, ``num_rows`` rows."""
+    if prior.size(-1) != num_classes:
+        raise ValueError(
+            f"prior and {other} must have the same number of classes; "
+            f"got {fmt_shape(prior.shape)} and {fmt_shape(other_shape)}"
+        )
+    if prior.dim() == 2 and prior.size(0) != num_rows:
+        raise ValueError(
+            f"prior and {other} must have the same number of rows; "
+            f"got {fmt_shape(prior.shape)} and {fmt_shape(other_shape)}"
+        )
+
+
+def _check_soft_target(name: str, target: torch.Tensor, logits: torch.Tensor) -> None:
+    if target.shape != logits.shape:
+        raise ValueError(
+            f"{name} and logits must have the same shape (num_nodes, num_classes); "
+            f"got {fmt_shape(target.shape)} and {fmt_shape(logits.shape)}"
+        )
+
+
+def _reduce(per_node: torch.Tensor, reduction: str,
+            count: torch.Tensor | int | None = None) -> torch.Tensor:
+    if reduction == "none":
+        return per_node
+    total = per_node.sum()
+    if reduction == "sum":
+        return total
+    return total / (per_node.numel() if count is None else count)
+
+
+# ---------------------------------------------------------------------------
+# targets and losses
+# ---------------------------------------------------------------------------
+
+def smooth_targets(target: torch.Tensor, num_classes: int, epsilon: float,
+                   prior: torch.Tensor | None = None) -> torch.Tensor:
+    r"""The label-smoothed target distributions.
+
+    .. math::
+        q_i = (1 - \epsilon)\, e_{y_i} + \epsilon\, \pi_i
+
+    With ``prior=None`` the prior is uniform, :math:`\pi_{ic} = 1/K`
+    (PyTorch's convention: :math:`\epsilon/K` to every class, the true class
+    included). For the convention that spreads :math:`\epsilon'` over the
+    :math:`K - 1` wrong classes only, pass :math:`\epsilon = \epsilon' K/(K-1)`.
+
+    Args:
+        target: Class indices ``(N,)`` (integer), or probability rows
+            ``(N, K)`` (floating), in which case
+            :math:`q_i = (1 - \epsilon)\, t_i + \epsilon\, \pi_i`.
+        num_classes: K.
+        epsilon: Smoothing mass in [0, 1]; 0 returns the one-hot targets.
+        prior: None (uniform), a class distribution ``(K,)`` or one per node
+            ``(N, K)``; every row must be a distribution.
+
+    Returns:
+        ``(N, K)``; every row is a distribution. The dtype is the prior's
+        (or the soft target's, or the default dtype), promoted as torch does.
+
+    Raises:
+        ValueError: ``epsilon`` outside [0, 1], labels out of range or not
+            1-D, rows that are not distributions, mismatched shapes.
+    """
+    epsilon = check_fraction("epsilon", epsilon)
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_tensor("target", target)
+    if target.is_floating_point():
+        if target.dim() != 2 or target.size(1) != num_classes:
+            raise ValueError(
+                f"target must be class indices (N,) or probability rows (N, {num_classes}); "
+                f"got shape {fmt_shape(target.shape)}"
+            )
+        check_distribution("target", target)
+        base = target
+    else:
+        check_labels("target", target, num_classes)
+        floating_prior = isinstance(prior, torch.Tensor) and prior.is_floating_point()
+        dtype = prior.dtype if floating_prior else torch.get_default_dtype()
+        base = F.one_hot(target.long(), num_classes).to(dtype)
+    if prior is None:
+        return base * (1.0 - epsilon) + epsilon / num_classes
+    prior = _check_prior_value(prior)
+    _check_prior_shape(prior, base.size(0), num_classes, "target", target.shape)
+    return base * (1.0 - epsilon) + epsilon * prior
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
+                       reduction: str = "mean") -> torch.Tensor:
+    r"""Cross-entropy against soft targets.
+
+    .. math::
+        \ell_i = -\sum_c q_{ic} \log \mathrm{softmax}(z_i)_c
+
+    reduced by ``"mean"`` (over the N rows), ``"sum"`` or ``"none"``. It
+    equals ``F.cross_entropy(logits, target_probs)``. The rows of
+    ``target_probs`` are not checked (that would sync with the device); use
+    :func:`smooth_targets` to build them.
+
+    Args:
+        logits: ``(N, K)`` raw scores.
+        target_probs: ``(N, K)`` target distributions q.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Returns:
+        A scalar, or ``(N,)`` with ``reduction="none"``.
+    """
+    check_logits("logits", logits)
+    check_tensor("target_probs", target_probs)
+    _check_soft_target("target_probs", target_probs, logits)
+    check_choice("reduction", reduction, REDUCTIONS)
+    per_node = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+    return _reduce(per_node, reduction)
+
+
+def _label_smoothing_ce(logits: torch.Tensor, target: torch.Tensor, epsilon: float,
+                        prior: torch.Tensor | None, reduction: str,
+                        ignore_index: int) -> torch.Tensor:
+    """The loss without checks (``graphls.losses`` checks once and calls this)."""
+    logp = F.log_softmax(logits, dim=-1)
+    if target.is_floating_point():  # probability rows: no ignore_index, as in torch
+        hard = -(target * logp).sum(dim=-1)
+        valid = None
+    else:
+        valid = target != ignore_index
+        index = target.long().where(valid, 0)
+        hard = -logp.gather(1, index.unsqueeze(1)).squeeze(1)
+    if epsilon == 0.0:
+        return _finish(hard, valid, reduction)
+    if prior is None:
+        smooth = -logp.mean(dim=-1)
+    elif prior.dim() == 1:
+        smooth = -(logp @ prior.to(logp.dtype))
+    else:
+        p = prior.to(logp.dtype)
+        if valid is not None:  # ignored rows may hold anything; keep NaN out of the gradient
+            p = p.where(valid.unsqueeze(1), 0.0)
+        smooth = -(logp * p).sum(dim=-1)
+    if epsilon == 1.0:
+        return _finish(smooth, valid, reduction)
+    return _finish((1.0 - epsilon) * hard + epsilon * smooth, valid, reduction)
+
+
+def _finish(per_node: torch.Tensor, valid: torch.Tensor | None, reduction: str) -> torch.Tensor:
+    """Zero the ignored rows and reduce over the others."""
+    if valid is None:
+        return _reduce(per_node, reduction)
+    per_node = per_node.where(valid, 0.0)
+    return _reduce(per_node, reduction, valid.sum())
+
+
+def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                                  epsilon: float = 0.1, prior: torch.Tensor | None = None,
+                                  reduction: str = "mean",
+                                  ignore_index: int = -100) -> torch.Tensor:
+    r"""Cross-entropy against label-smoothed targets, without building them.
+
+    .. math::
+        \ell_i = -\sum_c q_{ic} \log p_{ic}
+               = (1 - \epsilon)\,(-\log p_{i y_i})
+                 + \epsilon\,\Big(-\sum_c \pi_{ic} \log p_{ic}\Big),
+        \qquad p_i = \mathrm{softmax}(z_i)
+
+    with :math:`q_i = (1 - \epsilon)\, e_{y_i} + \epsilon\, \pi_i`; for the
+    uniform prior the last term is :math:`-\frac{1}{K}\sum_c \log p_{ic}`, so no
+    ``(N, K)`` one-hot is built. ``"mean"`` divides by the number of rows
+    whose target is not ``ignore_index``; with ``"none"`` those rows are 0.
+    With ``prior=None`` and index targets this equals
+    ``F.cross_entropy(logits, target, label_smoothing=epsilon,
+    reduction=reduction, ignore_index=ignore_index)`` in value and gradient;
+    the gradient of the mean is :math:`(\mathrm{softmax}(z_i) - q_i)/N`.
+
+    This function checks the label range and that the prior rows are
+    distributions, which syncs with the device; in a training loop on an
+    accelerator use :class:`graphls.losses.LabelSmoothingLoss`, which checks
+    the prior once.
+
+    Args:
+        logits: ``(N, K)`` raw scores.
+        target: Class indices ``(N,)``, or probability rows ``(N, K)``
+            (then ``ignore_index`` does not apply).
+        epsilon: Smoothing mass in [0, 1]; 0 is plain cross-entropy.
+        prior: None (uniform), a class distribution ``(K,)``, or one row per
+            node ``(N, K)`` (rows of ignored nodes are not used).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        ignore_index: Index targets equal to it contribute nothing.
+
+    Returns:
+        A scalar, or ``(N,)`` with ``reduction="none"``.
+    """
+    epsilon = check_fraction("epsilon", epsilon)
+    check_choice("reduction", reduction, REDUCTIONS)
+    check_logits("logits", logits)
+    num_rows, num_classes = logits.shape
+    check_tensor("target", target)
+    if target.is_floating_point():
+        _check_soft_target("target", target, logits)
+        check_distribution("target", target)
+        valid = None
+    else:
+        check_labels("target", target, num_classes, ignore_index=ignore_index)
+        check_same_length("logits", logits, "target", target)
+        valid = target != ignore_index
+    if prior is not None:
+        prior = check_tensor("prior", prior)
+        if prior.dim() not in (1, 2):
+            _check_prior_value(prior)  # raises with the shape message
+        _check_prior_shape(prior, num_rows, num_classes, "logits", logits.shape)
+        _check_prior_value(prior if valid is None or prior.dim() == 1 else prior[valid])
+    return _label_smoothing_ce(logits, target, epsilon, prior, reduction, ignore_index)
+
+
+# ---------------------------------------------------------------------------
+# neighbour priors
+# ---------------------------------------------------------------------------
+
+def _reachable_training_pairs(edge_index: torch.Tensor, train_mask: torch.Tensor,
+                              num_nodes: int, hops: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct ``(i, j)``: training node ``j != i`` with a directed path ``j -> i`` of <= hops."""
+    src, dst = edge_index
+    if hops == 1:
+        keep = train_mask[src]
+        pairs = torch.stack([dst[keep], src[keep]])
+        pairs, _ = remove_self_loops(pairs)
+        pairs = coalesce(pairs, num_nodes=num_nodes)
+        return pairs[0], pairs[1]
+    # Reachability restricted to training columns: R_0 = I[:, T],
+    # R_k = R_{k-1} OR A R_{k-1} with A[dst, src] = 1.
+    train_idx = train_mask.nonzero().view(-1)
+    n_train = train_idx.numel()
+    col_of = torch.full((num_nodes,), -1, dtype=torch.long, device=edge_index.device)
+    col_of[train_idx] = torch.arange(n_train, device=edge_index.device)
+    adj_index, _ = remove_self_loops(edge_index.flip(0))
+    adj_index = coalesce(adj_index, num_nodes=num_nodes)
+    adj = torch.sparse_coo_tensor(
+        adj_index, torch.ones(adj_index.size(1), device=edge_index.device),
+        (num_nodes, num_nodes),
+    ).coalesce()
+    rows, cols = train_idx, torch.arange(n_train, device=edge_index.device)
+    for _ in range(hops):
+        reach = torch.sparse_coo_tensor(
+            torch.stack([rows, cols]), torch.ones(rows.numel(), device=edge_index.device),
+            (num_nodes, n_train),
+        )
+        step = torch.sparse.mm(adj, reach).coalesce().indices()
+        both = coalesce(torch.cat([torch.stack([rows, cols]), step], dim=1))
+        rows, cols = both[0], both[1]
+    nodes = train_idx[cols]
+    not_self = rows != nodes
+    return rows[not_self], nodes[not_self]
+
+
+def neighbor_label_prior(edge_index: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor,
+                         num_classes: int, hops: int = 1, add_self: bool = False,
+                         dtype: torch.dtype | None = None) -> torch.Tensor:
+    r"""Each node's histogram of the labels of its labelled training neighbours.
+
+    .. math::
+        \pi_{ic} = \frac{|\{j \in \mathcal{N}_h(i) \cap \mathcal{T} : y_j = c\}|}
+                        {|\mathcal{N}_h(i) \cap \mathcal{T}|},
+        \qquad \pi_i = 1/K \text{ if } \mathcal{N}_h(i) \cap \mathcal{T} = \emptyset
+
+    :math:`\mathcal{T}` is the training set (``train_mask``) and
+    :math:`\mathcal{N}_h(i)` the set of distinct nodes :math:`j \ne i` with a
+    directed path :math:`j \to \dots \to i` of at most ``hops`` edges. The
+    edges are messages ``edge_index[0] -> edge_index[1]`` as in PyG, so the
+    neighbours of ``i`` are the sources of edges into ``i`` (for an
+    undirected graph, both directions are present and this does not matter).
+    Each neighbour counts once, however many edges or paths lead from it;
+    self-loops are ignored. With ``add_self=True`` a training node's own
+    label is counted too (:math:`\mathcal{N}_h(i) \cup \{i\}`).
+
+    No label outside ``train_mask`` is read: the labels are masked to
+    ``y.where(train_mask, 0)`` first and only training sources are counted.
+    ``hops=1`` is one pass over the edges (seconds for ogbn-arxiv's 2.3M
+    edges); ``hops > 1`` builds the set of (node, reachable training node)
+    pairs, whose size grows with the h-hop neighbourhoods.
+
+    Args:
+        edge_index: ``(2, E)`` message edges, source row first.
+        y: ``(N,)`` labels; only entries at ``train_mask`` are read.
+        train_mask: ``(N,)`` boolean training mask.
+        num_classes: K.
+        hops: How far to look, an integer >= 1.
+        add_self: Count a training node's own label as well.
+        dtype: Output dtype (default: ``torch.get_default_dtype()``).
+
+    Returns:
+        ``(N, K)``; every row is a distribution.
+    """
+    num_classes = check_positive_int("num_classes", num_classes)
+    hops = check_positive_int("hops", hops)
+    check_tensor("edge_index", edge_index)
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(
+            f"edge_index must have shape (2, num_edges); got shape {fmt_shape(edge_index.shape)}"
+        )
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise TypeError(f"edge_index must be an integer tensor; got dtype {edge_index.dtype}")
+    check_labels("y", y, check_range=False)
+    check_tensor("train_mask", train_mask)
+    if train_mask.dtype != torch.bool:
+        raise TypeError(f"train_mask must be a boolean tensor; got dtype {train_mask.dtype}")
+    if train_mask.dim() != 1:
+        raise ValueError(f"train_mask must be 1-D (one entry per node); "
+                         f"got shape {fmt_shape(train_mask.shape)}")
+    check_same_length("y", y, "train_mask", train_mask)
+    num_nodes = y.size(0)
+    edge_index = edge_index.long()
+    if edge_index.numel() > 0:
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= num_nodes:
+            raise ValueError(
+                f"edge_index must hold node indices in [0, {num_nodes}) (y has {num_nodes} "
+                f"nodes); got {lo if lo < 0 else hi}"
+            )
+    y_train = y.long().where(train_mask, 0)  # the only labels used below
+    check_labels("y", y_train, num_classes)  # range of the training labels only
+
+    dst, src = _reachable_training_pairs(edge_index, train_mask, num_nodes, hops)
+    if add_self:
+        own = train_mask.nonzero().view(-1)
+        dst, src = torch.cat([dst, own]), torch.cat([src, own])
+    flat = dst * num_classes + y_train[src]
+    counts = torch.bincount(flat, minlength=num_nodes * num_classes).view(num_nodes, num_classes)
+    dtype = dtype or torch.get_default_dtype()
+    counts = counts.to(dtype)
+    total = counts.sum(dim=-1, keepdim=True)
+    uniform = torch.full_like(counts, 1.0 / num_classes)
+    return torch.where(total > 0, counts / total.clamp_min(1), uniform)

@@ -1,0 +1,441 @@
+r"""Accuracy and calibration metrics for node classification.
+
+Every function takes
+
+- ``probs``: a floating ``(N, K)`` tensor whose rows are probability
+  distributions (non-negative, summing to 1 within ``1e-4``), e.g.
+  ``logits.softmax(-1)``; and
+- ``y``: a 1-D integer ``(N,)`` tensor of class indices in ``[0, K)``
+  (OGB's ``(N, 1)`` labels must be flattened with ``y.view(-1)`` first),
+
+and returns a Python ``float``, computed in float64. The prediction of a
+node is ``argmax_k probs[i, k]`` (the first maximum on ties, as
+``torch.argmax``) and its confidence is ``max_k probs[i, k]``.
+
+Names follow scikit-learn: ``*_score`` is higher-is-better,
+``*_error``/``*_loss`` lower-is-better; ``brier_score`` (lower is better)
+and ``negative_log_likelihood`` keep their usual names.
+
+:func:`classification_report` computes every metric from logits with one
+softmax; it is what the trainer records per split.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from graphls._validation import (
+    check_choice,
+    check_distribution,
+    check_labels,
+    check_logits,
+    check_positive_int,
+    check_same_length,
+    check_tensor,
+    fmt_shape,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "ReliabilityBins",
+    "accuracy_score",
+    "brier_score",
+    "classification_report",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "mean_confidence",
+    "mean_logit_margin",
+    "negative_log_likelihood",
+    "reliability_bins",
+]
+
+STRATEGIES = ("uniform", "quantile")
+"""The binning strategies of the calibration metrics."""
+
+
+class ReliabilityBins(NamedTuple):
+    """Per-bin statistics of a reliability diagram (all float64 except ``count``).
+
+    Attributes:
+        edges: ``(B + 1,)`` bin edges; bin ``b`` is ``(edges[b], edges[b + 1]]``
+            (the first bin also takes anything at or below ``edges[0]``, the
+            last anything above ``edges[-1]``).
+        confidence: ``(B,)`` mean confidence of the nodes in each bin; NaN if empty.
+        accuracy: ``(B,)`` fraction of correct predictions in each bin; NaN if empty.
+        count: ``(B,)`` int64 number of nodes in each bin (sums to N).
+    """
+
+    edges: torch.Tensor
+    confidence: torch.Tensor
+    accuracy: torch.Tensor
+    count: torch.Tensor
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+
+def _check_nonempty(name: str, t: torch.Tensor) -> None:
+    if t.size(0) == 0:
+        raise ValueError(f"{name} must have at least one row; got shape {fmt_shape(t.shape)}")
+
+
+def _check_scores(name: str, scores: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shapes, label range and non-emptiness of ``(N, K)`` scores and ``(N,)`` labels."""
+    s = check_logits(name, scores)
+    t = check_labels("y", y, check_range=False)
+    check_same_length(name, s, "y", t)
+    _check_nonempty(name, s)
+    check_labels("y", t, s.size(1))
+    return s.detach(), t
+
+
+def _check_probs(probs: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
+    p, t = _check_scores("probs", probs, y)
+    check_distribution("probs", p)
+    return p, t
+
+
+def _check_binning(num_bins: object, strategy: object) -> tuple[int, str]:
+    return check_positive_int("num_bins", num_bins), check_choice("strategy", strategy, STRATEGIES)
+
+
+# ---------------------------------------------------------------------------
+# unchecked kernels (float64 in, float64 out)
+# ---------------------------------------------------------------------------
+
+def _quantile_edges(conf: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Empirical quantiles at ``b / B`` with linear interpolation (``numpy.percentile``'s)."""
+    srt = conf.sort().values
+    n = srt.numel()
+    # The quantile levels and positions computed as numpy.percentile(conf, linspace(0, 100,
+    # B + 1)) does, so the edges agree bit for bit (an edge may coincide with a confidence).
+    q = torch.arange(num_bins + 1, dtype=torch.float64, device=conf.device) * (100.0 / num_bins)
+    q[-1] = 100.0
+    pos = (n - 1) * (q / 100)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=n - 1)
+    frac = pos - lo.to(torch.float64)
+    a, b = srt[lo], srt[hi]
+    # numpy's lerp: from the nearer end, so the edges match numpy.percentile's bit for bit.
+    return torch.where(frac >= 0.5, b - (b - a) * (1 - frac), a + (b - a) * frac)
+
+
+def _bins(conf: torch.Tensor, correct: torch.Tensor, num_bins: int,
+          strategy: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Edges, per-bin counts, summed confidence and summed correctness."""
+    if strategy == "uniform":
+        edges = torch.linspace(0, 1, num_bins + 1, dtype=torch.float64, device=conf.device)
+    else:
+        edges = _quantile_edges(conf, num_bins)
+    # bucketize(right=False) over the inner edges: edges[b] < c <= edges[b + 1] -> b;
+    # c <= edges[1] -> 0 and c > edges[-2] -> B - 1, so every node lands in a bin.
+    idx = torch.bucketize(conf, edges[1:-1].contiguous(), right=False)
+    count = torch.bincount(idx, minlength=num_bins)
+    sum_conf = torch.zeros(num_bins, dtype=torch.float64, device=conf.device)
+    sum_conf.index_add_(0, idx, conf)
+    sum_correct = torch.zeros(num_bins, dtype=torch.float64, device=conf.device)
+    sum_correct.index_add_(0, idx, correct)
+    return edges, count, sum_conf, sum_correct
+
+
+def _conf_correct(probs: torch.Tensor, y: torch.Tensor,
+                  pred: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confidence ``max_k p_ik`` and correctness of ``pred`` (default ``argmax_k p_ik``)."""
+    p = probs.to(torch.float64)
+    conf = p.max(dim=1).values
+    pred = p.argmax(dim=1) if pred is None else pred
+    return conf, (pred == y).to(torch.float64)
+
+
+def _ece_mce(conf: torch.Tensor, correct: torch.Tensor, num_bins: int,
+             strategy: str) -> tuple[float, float]:
+    _, count, sum_conf, sum_correct = _bins(conf, correct, num_bins, strategy)
+    nonempty = count > 0
+    gap = (sum_correct - sum_conf).abs()  # = n_b * |acc_b - conf_b|
+    ece = float(gap.sum() / conf.numel())
+    mce = float((gap[nonempty] / count[nonempty]).max())
+    return ece, mce
+
+
+def _brier(probs: torch.Tensor, y: torch.Tensor) -> float:
+    p = probs.to(torch.float64)
+    diff = p.clone()
+    diff[torch.arange(p.size(0), device=p.device), y] -= 1
+    return float(diff.pow(2).sum(dim=1).mean())
+
+
+def _margin(logits: torch.Tensor, y: torch.Tensor) -> float:
+    z = logits.to(torch.float64)
+    true = z.gather(1, y.view(-1, 1)).squeeze(1)
+    others = z.scatter(1, y.view(-1, 1), float("-inf"))
+    return float((true - others.max(dim=1).values).mean())
+
+
+# ---------------------------------------------------------------------------
+# public metrics
+# ---------------------------------------------------------------------------
+
+def accuracy_score(probs_or_pred: torch.Tensor, y: torch.Tensor) -> float:
+    r"""Fraction of nodes whose prediction equals the label.
+
+    .. math::
+        \mathrm{acc} = \frac{1}{N} \sum_i \mathbf{1}[\hat y_i = y_i],
+        \qquad \hat y_i = \arg\max_k s_{ik}
+
+    Args:
+        probs_or_pred: ``(N, K)`` scores (probabilities or logits; argmax is
+            taken, first maximum on ties) or ``(N,)`` integer predictions.
+        y: ``(N,)`` int64 labels.
+
+    Returns:
+        The accuracy in [0, 1].
+    """
+    s = check_tensor("probs_or_pred", probs_or_pred)
+    if s.dim() == 2:
+        s, t = _check_scores("probs_or_pred", s, y)
+        pred = s.argmax(dim=1)
+    elif s.dim() == 1:
+        pred = check_labels("probs_or_pred", s, check_range=False)
+        t = check_labels("y", y)
+        check_same_length("probs_or_pred", pred, "y", t)
+        _check_nonempty("probs_or_pred", pred)
+    else:
+        raise ValueError("probs_or_pred must be (N,) predictions or (N, K) scores; "
+                         f"got shape {fmt_shape(s.shape)}")
+    return float((pred == t).to(torch.float64).mean())
+
+
+def negative_log_likelihood(probs: torch.Tensor, y: torch.Tensor,
+                            eps: float | None = None) -> float:
+    r"""Mean negative log-probability of the true class (log loss, natural log).
+
+    .. math::
+        \mathrm{NLL} = -\frac{1}{N} \sum_i \log \operatorname{clip}(p_{i y_i}, \varepsilon,
+        1 - \varepsilon)
+
+    This equals ``sklearn.metrics.log_loss(y, probs, labels=range(K))``
+    (scikit-learn >= 1.5 clips to ``[eps, 1 - eps]`` with ``eps`` the machine
+    epsilon of the input dtype, and does not renormalise the rows after
+    clipping; only the true-class column enters). The logarithm is taken
+    in float64. From logits, :func:`classification_report` uses the exact
+    ``log_softmax`` instead, which differs only where ``p_{iy_i} < eps``.
+
+    Args:
+        probs: ``(N, K)`` rows of probabilities.
+        y: ``(N,)`` int64 labels.
+        eps: Clipping bound in [0, 0.5); ``None`` is ``torch.finfo(probs.dtype).eps``
+            (2.2e-16 for float64, 1.2e-7 for float32), as scikit-learn.
+
+    Returns:
+        The NLL, >= 0 (at most ``-log(eps)``).
+    """
+    p, t = _check_probs(probs, y)
+    if eps is None:
+        eps = torch.finfo(p.dtype).eps
+    elif isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 0.5:
+        raise ValueError(f"eps must be in [0, 0.5) or None; got {eps!r}")
+    py = p.gather(1, t.view(-1, 1)).squeeze(1).clamp(eps, 1 - eps)
+    return float(-py.to(torch.float64).log().mean())
+
+
+def brier_score(probs: torch.Tensor, y: torch.Tensor) -> float:
+    r"""Multi-class Brier score (lower is better), in [0, 2].
+
+    .. math::
+        \mathrm{BS} = \frac{1}{N} \sum_i \sum_k (p_{ik} - \mathbf{1}[k = y_i])^2
+
+    This is Brier's original multi-class form, without the factor 1/2. It
+    equals ``sklearn.metrics.brier_score_loss(y, probs, labels=range(K),
+    scale_by_half=False)``; scikit-learn's default ``scale_by_half="auto"``
+    halves it when ``K = 2``.
+
+    Args:
+        probs: ``(N, K)`` rows of probabilities.
+        y: ``(N,)`` int64 labels.
+
+    Returns:
+        The Brier score.
+    """
+    p, t = _check_probs(probs, y)
+    return _brier(p, t)
+
+
+def reliability_bins(probs: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
+                     strategy: str = "uniform") -> ReliabilityBins:
+    r"""Bin nodes by confidence ``c_i = max_k p_ik`` and report each bin's accuracy.
+
+    Bins are right-closed, ``B_b = {i : e_b < c_i <= e_{b+1}}``, so a
+    confidence exactly on an edge goes to the lower bin (as Guo et al.'s
+    reference code and torchmetrics' ``torch.bucketize`` binning).
+
+    - ``"uniform"``: ``e_b = b / B`` (equal width on [0, 1]).
+    - ``"quantile"``: ``e_b`` is the ``b / B`` empirical quantile of the
+      confidences (linear interpolation, as ``numpy.percentile``), so bins
+      hold about ``N / B`` nodes each; ties never straddle two bins, so
+      repeated confidences can leave bins uneven or empty. This is
+      ``sklearn.calibration.calibration_curve``'s rule.
+
+    Args:
+        probs: ``(N, K)`` rows of probabilities.
+        y: ``(N,)`` int64 labels.
+        num_bins: Number of bins B >= 1.
+        strategy: ``"uniform"`` or ``"quantile"``.
+
+    Returns:
+        A :class:`ReliabilityBins`; empty bins have NaN confidence and
+        accuracy and count 0.
+    """
+    p, t = _check_probs(probs, y)
+    num_bins, strategy = _check_binning(num_bins, strategy)
+    conf, correct = _conf_correct(p, t)
+    edges, count, sum_conf, sum_correct = _bins(conf, correct, num_bins, strategy)
+    n = count.to(torch.float64)
+    nan = torch.full_like(n, float("nan"))
+    nonempty = count > 0
+    return ReliabilityBins(
+        edges=edges,
+        confidence=torch.where(nonempty, sum_conf / n, nan),
+        accuracy=torch.where(nonempty, sum_correct / n, nan),
+        count=count,
+    )
+
+
+def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
+                               strategy: str = "uniform") -> float:
+    r"""Expected calibration error: bin-weighted gap between accuracy and confidence.
+
+    .. math::
+        \mathrm{ECE} = \sum_{b=1}^{B} \frac{n_b}{N}
+        \left| \mathrm{acc}_b - \mathrm{conf}_b \right|
+
+    where ``acc_b`` is the fraction of correct argmax predictions and
+    ``conf_b`` the mean confidence (max probability) of the ``n_b`` nodes in
+    bin b; empty bins contribute 0. Binning as :func:`reliability_bins`
+    (the reported numbers use 15 equal-width bins).
+
+    Args:
+        probs: ``(N, K)`` rows of probabilities.
+        y: ``(N,)`` int64 labels.
+        num_bins: Number of bins B >= 1.
+        strategy: ``"uniform"`` (equal width) or ``"quantile"`` (equal count).
+
+    Returns:
+        The ECE in [0, 1].
+    """
+    p, t = _check_probs(probs, y)
+    num_bins, strategy = _check_binning(num_bins, strategy)
+    return _ece_mce(*_conf_correct(p, t), num_bins, strategy)[0]
+
+
+def maximum_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
+                              strategy: str = "uniform") -> float:
+    r"""Maximum calibration error: the worst gap over the non-empty bins.
+
+    .. math::
+        \mathrm{MCE} = \max_{b:\, n_b > 0} \left| \mathrm{acc}_b - \mathrm{conf}_b \right|
+
+    Binning as :func:`reliability_bins`.
+
+    Args:
+        probs: ``(N, K)`` rows of probabilities.
+        y: ``(N,)`` int64 labels.
+        num_bins: Number of bins B >= 1.
+        strategy: ``"uniform"`` (equal width) or ``"quantile"`` (equal count).
+
+    Returns:
+        The MCE in [0, 1].
+    """
+    p, t = _check_probs(probs, y)
+    num_bins, strategy = _check_binning(num_bins, strategy)
+    return _ece_mce(*_conf_correct(p, t), num_bins, strategy)[1]
+
+
+def mean_confidence(probs: torch.Tensor) -> float:
+    r"""Mean confidence, the average of the largest probability of each row.
+
+    .. math::
+        \bar c = \frac{1}{N} \sum_i \max_k p_{ik}
+
+    Args:
+        probs: ``(N, K)`` rows of probabilities.
+
+    Returns:
+        The mean confidence in [1/K, 1].
+    """
+    p = check_logits("probs", probs)
+    _check_nonempty("probs", p)
+    check_distribution("probs", p)
+    return float(p.to(torch.float64).max(dim=1).values.mean())
+
+
+def mean_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> float:
+    r"""Mean margin of the true-class logit over the largest other logit.
+
+    .. math::
+        \bar m = \frac{1}{N} \sum_i \Big( z_{i y_i} - \max_{k \ne y_i} z_{ik} \Big)
+
+    Positive for a correct prediction, negative for a wrong one; invariant to
+    adding a constant to a row. Label smoothing bounds it (the optimum of the
+    smoothed loss has a finite margin).
+
+    Args:
+        logits: ``(N, K)`` raw scores, ``K >= 2``.
+        y: ``(N,)`` int64 labels.
+
+    Returns:
+        The mean margin.
+    """
+    z, t = _check_scores("logits", logits, y)
+    if z.size(1) < 2:
+        raise ValueError("logits must have at least 2 classes for a margin; "
+                         f"got shape {fmt_shape(z.shape)}")
+    return _margin(z, t)
+
+
+def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
+                          strategy: str = "uniform") -> dict[str, float]:
+    r"""Every metric of a split, from logits, with one softmax (in float64).
+
+    Keys:
+
+    - ``accuracy``: :func:`accuracy_score`.
+    - ``nll``: :math:`-\frac{1}{N}\sum_i \log\mathrm{softmax}(z_i)_{y_i}`, the exact
+      cross-entropy from ``log_softmax`` (equal to ``F.cross_entropy`` and, unless a
+      true-class probability is below 2.2e-16, to :func:`negative_log_likelihood`).
+    - ``brier``: :func:`brier_score`.
+    - ``ece`` / ``mce``: :func:`expected_calibration_error` /
+      :func:`maximum_calibration_error` with ``num_bins`` and ``strategy``.
+    - ``confidence``: :func:`mean_confidence`.
+    - ``margin``: :func:`mean_logit_margin` (NaN when ``K = 1``).
+
+    Args:
+        logits: ``(N, K)`` raw scores.
+        y: ``(N,)`` int64 labels.
+        num_bins: Number of calibration bins (15, as every reported ECE).
+        strategy: ``"uniform"`` or ``"quantile"``.
+
+    Returns:
+        ``{"accuracy", "nll", "brier", "ece", "mce", "confidence", "margin"}``
+        as Python floats.
+    """
+    z, t = _check_scores("logits", logits, y)
+    num_bins, strategy = _check_binning(num_bins, strategy)
+    z = z.detach().to(torch.float64)
+    log_probs = z.log_softmax(dim=1)
+    probs = log_probs.exp()
+    # Predictions from the logits themselves: softmax is monotone, but rounding
+    # could tie two nearly equal probabilities that the logits still order.
+    conf, correct = _conf_correct(probs, t, pred=z.argmax(dim=1))
+    ece, mce = _ece_mce(conf, correct, num_bins, strategy)
+    return {
+        "accuracy": float(correct.mean()),
+        "nll": float(-log_probs.gather(1, t.view(-1, 1)).mean()),
+        "brier": _brier(probs, t),
+        "ece": ece,
+        "mce": mce,
+        "confidence": float(conf.mean()),
+        "margin": _margin(z, t) if z.size(1) >= 2 else float("nan"),
+    }

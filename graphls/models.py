@@ -1,0 +1,255 @@
+r"""GCN and GAT node classifiers: thin stacks of the structural layers, raw logits out.
+
+At their defaults both models are exactly PyG's example architectures
+(``examples/gcn.py``, ``examples/gat.py``), with every convolution replaced by
+its structural counterpart; at ``structural=1.0`` they compute the same
+function with the same parameters. Each layer ``l`` interpolates its
+propagation operator, :math:`P_{\lambda_l} = (1 - \lambda_l) I + \lambda_l P`.
+
+``structural`` is one float (the same λ for every layer) or a sequence with
+one λ per layer; ``structural_values`` reports the current λ of each layer
+(which moves during training when ``learn_structural=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.typing import Adj, OptTensor
+
+from graphls._validation import check_fraction, check_positive_int
+from graphls.nn import StructuralGATConv, StructuralGCNConv
+
+__all__ = ["GAT", "GCN"]
+
+
+def _per_layer_structural(structural: float | Sequence[float], num_layers: int) -> list[float]:
+    """Expand ``structural`` to one validated λ per layer."""
+    if isinstance(structural, Sequence) and not isinstance(structural, (str, bytes)):
+        values = list(structural)
+        if len(values) != num_layers:
+            raise ValueError(
+                f"structural must have one value per layer (num_layers={num_layers}); "
+                f"got {len(values)} values"
+            )
+        return [check_fraction(f"structural[{i}]", v) for i, v in enumerate(values)]
+    if isinstance(structural, Tensor) and structural.dim() == 0:
+        structural = float(structural)
+    return [check_fraction("structural", structural)] * num_layers
+
+
+def _check_in_channels(in_channels: object) -> int:
+    """``in_channels`` is a positive int, or ``-1`` for PyG's lazy initialisation."""
+    if in_channels == -1 and not isinstance(in_channels, bool):
+        return -1
+    return check_positive_int("in_channels", in_channels)
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {type(value).__name__} {value!r}")
+    return value
+
+
+def _fmt_structural(values: list[float]) -> str:
+    if all(v == values[0] for v in values):
+        return repr(round(values[0], 4))
+    return "[" + ", ".join(repr(round(v, 4)) for v in values) + "]"
+
+
+class GCN(torch.nn.Module):
+    r"""Graph convolutional network (Kipf & Welling) with structural smoothing.
+
+    For layers :math:`l = 1, \dots, L` (dropout before every layer, ReLU
+    between layers, optional batch norm before the ReLU):
+
+    .. math::
+        H^{(l)} = (1 - \lambda_l)\, H^{(l-1)} W^{(l)}
+            + \lambda_l\, \hat{D}^{-1/2} \hat{A} \hat{D}^{-1/2} H^{(l-1)} W^{(l)} + b^{(l)}
+
+    With the defaults this is PyG's ``examples/gcn.py``:
+    ``dropout(x) → conv1 → ReLU → dropout → conv2`` with
+    ``GCNConv(in, hidden)``, ``GCNConv(hidden, out)``, ``p = 0.5``.
+
+    Args:
+        in_channels: Input feature size (``-1`` for lazy initialisation).
+        hidden_channels: Hidden feature size (>= 1).
+        out_channels: Number of classes (logits per node).
+        num_layers: Number of convolutions (>= 1).
+        dropout: Feature dropout in [0, 1), applied before every convolution.
+        structural: λ in [0, 1] for every layer, or one λ per layer.
+        learn_structural: Learn each layer's λ (initialised at ``structural``);
+            see :class:`~graphls.nn.StructuralGCNConv`.
+        cached: Cache the normalised adjacency (transductive full-batch only).
+        batch_norm: ``BatchNorm1d`` after each hidden convolution, before ReLU.
+
+    Shapes:
+        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)` or a
+          sparse ``adj_t`` :math:`(N, N)`, edge_weight :math:`(E,)` (optional)
+        - **output:** logits :math:`(N, C)`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        structural: float | Sequence[float] = 1.0,
+        learn_structural: bool = False,
+        cached: bool = False,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        in_channels = _check_in_channels(in_channels)
+        hidden_channels = check_positive_int("hidden_channels", hidden_channels)
+        out_channels = check_positive_int("out_channels", out_channels)
+        num_layers = check_positive_int("num_layers", num_layers)
+        self.dropout = check_fraction("dropout", dropout, high_open=True)
+        lams = _per_layer_structural(structural, num_layers)
+        learn_structural = _check_bool("learn_structural", learn_structural)
+        cached = _check_bool("cached", cached)
+        self.batch_norm = _check_bool("batch_norm", batch_norm)
+        self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.out_channels, self.num_layers = out_channels, num_layers
+
+        dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = torch.nn.ModuleList(
+            StructuralGCNConv(dims[i], dims[i + 1], structural=lams[i],
+                              learn_structural=learn_structural, cached=cached)
+            for i in range(num_layers)
+        )
+        self.norms = torch.nn.ModuleList(
+            torch.nn.BatchNorm1d(hidden_channels) for _ in range(num_layers - 1)
+        ) if self.batch_norm else None
+
+    def reset_parameters(self) -> None:
+        """Reset every convolution (weights, cache, λ) and batch norm."""
+        for conv in self.convs:
+            conv.reset_parameters()
+        for norm in self.norms or ():
+            norm.reset_parameters()
+
+    @property
+    def structural_values(self) -> list[float]:
+        """The current λ of each layer, first to last."""
+        return [conv.structural for conv in self.convs]
+
+    def forward(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
+        """Return raw logits ``(N, out_channels)``."""
+        last = self.num_layers - 1
+        for i, conv in enumerate(self.convs):
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = conv(x, edge_index, edge_weight)
+            if i < last:
+                if self.norms is not None:
+                    x = self.norms[i](x)
+                x = x.relu()
+        return x
+
+    def extra_repr(self) -> str:
+        return (f"num_layers={self.num_layers}, dropout={self.dropout}, "
+                f"structural={_fmt_structural(self.structural_values)}")
+
+
+class GAT(torch.nn.Module):
+    r"""Graph attention network (Veličković et al.) with structural smoothing.
+
+    For layers :math:`l = 1, \dots, L` (dropout before every layer, ELU
+    between layers), per head :math:`h`:
+
+    .. math::
+        h^{(l),h}_i = (1 - \lambda_l)\, W^{(l)}_h h^{(l-1)}_i
+            + \lambda_l \sum_{j \in \mathcal{N}(i) \cup \{i\}}
+              \alpha^{(l),h}_{ij} W^{(l)}_h h^{(l-1)}_j,
+
+    hidden layers concatenate their ``heads`` heads, the output layer averages
+    its ``output_heads`` heads; a bias is added after. With the defaults this is
+    PyG's ``examples/gat.py``: ``dropout(x, 0.6) → GATConv(in, hidden, heads=8,
+    dropout=0.6) → ELU → dropout → GATConv(hidden·8, out, heads=1,
+    concat=False, dropout=0.6)``.
+
+    Args:
+        in_channels: Input feature size (``-1`` for lazy initialisation).
+        hidden_channels: Hidden feature size per head (>= 1).
+        out_channels: Number of classes (logits per node).
+        num_layers: Number of attention layers (>= 1).
+        heads: Heads of each hidden layer (concatenated).
+        output_heads: Heads of the output layer (averaged; PyG uses 8 on PubMed).
+        dropout: Feature dropout before every layer and attention dropout, in [0, 1).
+        structural: λ in [0, 1] for every layer, or one λ per layer.
+        learn_structural: Learn each layer's λ (initialised at ``structural``);
+            see :class:`~graphls.nn.StructuralGATConv`.
+
+    Shapes:
+        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)` or a
+          sparse ``adj_t`` :math:`(N, N)`
+        - **output:** logits :math:`(N, C)`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        heads: int = 8,
+        output_heads: int = 1,
+        dropout: float = 0.6,
+        structural: float | Sequence[float] = 1.0,
+        learn_structural: bool = False,
+    ) -> None:
+        super().__init__()
+        in_channels = _check_in_channels(in_channels)
+        hidden_channels = check_positive_int("hidden_channels", hidden_channels)
+        out_channels = check_positive_int("out_channels", out_channels)
+        num_layers = check_positive_int("num_layers", num_layers)
+        heads = check_positive_int("heads", heads)
+        output_heads = check_positive_int("output_heads", output_heads)
+        self.dropout = check_fraction("dropout", dropout, high_open=True)
+        lams = _per_layer_structural(structural, num_layers)
+        learn_structural = _check_bool("learn_structural", learn_structural)
+        self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.out_channels, self.num_layers = out_channels, num_layers
+        self.heads, self.output_heads = heads, output_heads
+
+        convs = []
+        dim = in_channels
+        for i in range(num_layers - 1):
+            convs.append(StructuralGATConv(dim, hidden_channels, heads=heads,
+                                           dropout=self.dropout, structural=lams[i],
+                                           learn_structural=learn_structural))
+            dim = hidden_channels * heads
+        convs.append(StructuralGATConv(dim, out_channels, heads=output_heads, concat=False,
+                                       dropout=self.dropout, structural=lams[-1],
+                                       learn_structural=learn_structural))
+        self.convs = torch.nn.ModuleList(convs)
+
+    def reset_parameters(self) -> None:
+        """Reset every attention layer (weights, attention vectors, λ)."""
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    @property
+    def structural_values(self) -> list[float]:
+        """The current λ of each layer, first to last."""
+        return [conv.structural for conv in self.convs]
+
+    def forward(self, x: Tensor, edge_index: Adj) -> Tensor:
+        """Return raw logits ``(N, out_channels)``."""
+        last = self.num_layers - 1
+        for i, conv in enumerate(self.convs):
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = conv(x, edge_index)
+            if i < last:
+                x = F.elu(x)
+        return x
+
+    def extra_repr(self) -> str:
+        return (f"num_layers={self.num_layers}, heads={self.heads}, "
+                f"output_heads={self.output_heads}, dropout={self.dropout}, "
+                f"structural={_fmt_structural(self.structural_values)}")
