@@ -20,7 +20,13 @@ from numbers import Real
 import torch
 import torch.nn.functional as F
 
-from graphls._validation import check_labels, check_logits, check_positive_int, check_same_length
+from graphls._validation import (
+    check_labels,
+    check_logits,
+    check_positive_int,
+    check_same_length,
+    fmt_shape,
+)
 
 __all__ = ["TemperatureScaling"]
 
@@ -97,8 +103,7 @@ class TemperatureScaling(torch.nn.Module):
         t = check_labels("y", y, check_range=False)
         check_same_length("logits", z, "y", t)
         if z.size(0) == 0:
-            raise ValueError("logits must have at least one row; got shape "
-                             f"({z.size(0)}, {z.size(1)})")
+            raise ValueError(f"logits must have at least one row; got shape {fmt_shape(z.shape)}")
         check_labels("y", t, z.size(1))
         max_iter = check_positive_int("max_iter", max_iter)
 
