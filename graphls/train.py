@@ -368,9 +368,9 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
         model.eval()
         with torch.no_grad():
             logits_val = model(x, edge_index)[val_mask]
-            val_acc = float((logits_val.argmax(-1) == y_val).float().mean())
+            val_acc = int((logits_val.argmax(-1) == y_val).sum()) / max(y_val.numel(), 1)
             val_nll = float(F.cross_entropy(logits_val, y_val))
-        history.append({"epoch": epoch, "loss": float(loss), "epsilon": eps,
+        history.append({"epoch": epoch, "loss": float(loss.detach()), "epsilon": eps,
                         "val_accuracy": val_acc, "val_nll": val_nll})
         key = (val_acc, -val_nll)
         if key > best_key:
