@@ -171,14 +171,16 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--space-file", default=None, help="TOML file overriding search ranges")
     g.add_argument("--objective", choices=["accuracy", "nll", "multi"], default="accuracy")
     g.add_argument("--storage", default=None,
-                   help="SQLAlchemy URL or journal file (default: sqlite:///graphls.db)")
+                   help="SQLAlchemy URL (sqlite:///..., postgresql://...), or journal:PATH / "
+                   "a *.log file (default: sqlite:///graphls.db in the working directory)")
     g.add_argument("--study-name", default=None,
                    help="default: graphls-<dataset>-<model>-<space>-<objective>")
     g.add_argument("--sampler", default="tpe", help="tpe|gp|cmaes|random|grid")
     g.add_argument("--pruner", default="median", help="median|hyperband|none")
     g.add_argument("--seeds-per-trial", type=_positive_int("--seeds-per-trial"), default=1)
     g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1,
-                   help="trials trained together in one vectorised model pass")
+                   help="trials claimed together (trained one after another until "
+                   "vectorised training lands)")
     g.add_argument("--seed", type=int, default=0, help="sampler seed")
     g.add_argument("--report-seeds", type=_positive_int("--report-seeds"), default=10,
                    help="fresh seeds for the final best-vs-baseline report")

@@ -118,7 +118,7 @@ def plot_landscape(epsilon: Sequence[float], structural: Sequence[float],
     s = np.asarray(structural, dtype=float)
     v = np.asarray([math.nan if x is None else float(x) for x in value], dtype=float)
     done = np.ones_like(e, dtype=bool) if complete is None else np.asarray(complete, bool)
-    fig, ax = plt.subplots(figsize=(6.0, 4.8))
+    fig, ax = plt.subplots(figsize=(6.0, 5.4))
     known = ~np.isnan(v)
     vmin = float(np.nanmin(v)) if known.any() else 0.0
     vmax = float(np.nanmax(v)) if known.any() else 1.0
@@ -155,7 +155,8 @@ def plot_landscape(epsilon: Sequence[float], structural: Sequence[float],
     ax.set_xlim(min(0.0, float(e.min()) if e.size else 0.0) - 0.02,
                 max(0.5, float(e.max()) if e.size else 0.5) + 0.02)
     ax.set_ylim(-0.04, 1.04)
-    ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7,
+              frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
@@ -280,6 +281,13 @@ def format_comparison(rows: Mapping[str, Mapping[str, Any]], split: str = "test"
     return "\n".join(lines)
 
 
+def _val_cell(name: str, val: Mapping[str, float]) -> str:
+    label, scale = {"accuracy": ("accuracy", 100), "ece": ("ECE", 100), "nll": ("NLL", 1),
+                    "brier": ("Brier", 1)}[name]
+    value = val[f"val_{name}"]
+    return f"{label} {100 * value:.2f} %" if scale == 100 else f"{label} {value:.4f}"
+
+
 def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> str:
     """``summary.md`` of a study report (``result`` is ``best.json``'s content)."""
     counts = result.get("trials", {})
@@ -299,7 +307,8 @@ def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, An
         f"**Best trial #{result['best_trial']}** ({result['selection_rule']}): {params}.",
         "",
         "Validation at the selected epoch (mean over the trial's seeds): "
-        + ", ".join(f"{k[4:]} {v:.4f}" for k, v in val.items() if not k.endswith("calibrated")),
+        + ", ".join(_val_cell(name, val) for name in ("accuracy", "ece", "nll", "brier")
+                    if f"val_{name}" in val) + ".",
         "",
         f"## Test, mean ± std over {len(seeds)} fresh seeds ({seeds[0]}–{seeds[-1]})",
         "",

@@ -130,7 +130,8 @@ REPORT_SEED_BASE = 100
 MULTI_ACCURACY_TOLERANCE = 0.005
 GRID_POINTS = 6
 #: Study user attributes that must agree when a study is resumed.
-_IDENTITY_ATTRS = ("dataset", "model", "space", "objective", "epochs", "split", "prior")
+_IDENTITY_ATTRS = ("dataset", "model", "space", "objective", "epochs", "split", "prior",
+                   "seeds_per_trial")
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _SUPPORTED_PARAMS = ("epsilon", "structural", "lr", "weight_decay", "dropout", "hidden",
                      "prior_weight")
@@ -603,7 +604,9 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
         key, callback = _retry_callback(max_retry)
         kwargs = {"heartbeat_interval": interval, "grace_period": grace, key: callback}
     try:
-        with warnings.catch_warnings():
+        # Workers started together must not create the tables concurrently (PostgreSQL:
+        # duplicate key in pg_type; SQLite: "table already exists"): one at a time.
+        with lock_for("graphls:create-tables"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rdb = optuna.storages.RDBStorage(
                 parsed.render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
@@ -614,13 +617,18 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
     except ImportError:
         raise ValueError(f"storage {display!r} needs a database driver for {backend!r}; "
                          "for PostgreSQL: pip install 'graphls[postgres]'") from None
+    except sqlalchemy.exc.OperationalError as exc:
+        raise ValueError(f"storage {display!r} is unreachable: {_reason(exc)}") from None
     except sqlalchemy.exc.DBAPIError as exc:
-        reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
-        raise ValueError(f"storage {display!r} is unreachable: "
-                         f"{reason[0] if reason else type(exc).__name__}") from None
+        raise ValueError(f"storage {display!r} cannot be used: {_reason(exc)}") from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ValueError(f"storage {display!r} cannot be used: {exc}") from None
     return _Storage(rdb, display, lock_for, rdb if interval is not None else None, exact)
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _postgres_driver(display: str) -> str:
@@ -674,6 +682,13 @@ def _open_study(handle: _Storage, study_name: str, directions: list[str],
                 raise ValueError(
                     f"study {study_name!r} in {handle.display} was created with {key} "
                     f"{stored[key]!r}; got {attrs[key]!r}; choose another --study-name")
+        # The fixed (not searched) settings must agree too; the device may differ per worker.
+        old, new = stored.get("base_config", {}), attrs["base_config"]
+        for key in sorted(set(old) | set(new)):
+            if key != "device" and old.get(key) != new.get(key):
+                raise ValueError(
+                    f"study {study_name!r} in {handle.display} was created with {key} "
+                    f"{old.get(key)!r}; got {new.get(key)!r}; choose another --study-name")
     else:
         for key, value in attrs.items():
             study.set_user_attr(key, value)
@@ -737,13 +752,13 @@ class _Objective:
     """Train one trial's configuration on every trial seed and score it on validation."""
 
     def __init__(self, data: Any, base: TrainConfig, specs: Mapping[str, ParamSpec],
-                 objective: str, seeds_per_trial: int, prune: bool) -> None:
+                 objective: str, seeds_per_trial: int, report: bool) -> None:
         self.data = data
         self.base = base
         self.specs = specs
         self.objective = objective
         self.seeds = [TRIAL_SEED_BASE + s for s in range(seeds_per_trial)]
-        self.prune = prune
+        self.report = report
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         return {name: spec.suggest(trial) for name, spec in self.specs.items()}
@@ -752,8 +767,9 @@ class _Objective:
         config = self.base.replace(**params)
         results = []
         for k, seed in enumerate(self.seeds):
-            # Pruning follows the first seed's learning curve; later seeds run to the end.
-            hook = self._hook(trial) if self.prune and k == 0 else None
+            # Reports (and pruning) follow the first seed's learning curve; later seeds run to
+            # the end.
+            hook = self._hook(trial) if self.report and k == 0 else None
             results.append(fit(self.data, config.replace(seed=seed), hook,
                                splits=("train", "val")))
         attrs = {f"val_{m}": float(np.mean([r.metrics["val"][m] for r in results]))
@@ -908,8 +924,9 @@ def _claim(study: optuna.Study, handle: _Storage, objective: _Objective, *, samp
         number = len(study.get_trials(deepcopy=False))
         # A fresh sampler seeded by (seed, trial number): the draws of trial n do not depend on
         # which worker claims it, and concurrent workers never repeat each other's draws.
-        study.sampler = make_sampler(sampler, _sampler_seed(seed, number),
-                                     space=objective.specs, multi=multi)
+        # (The grid sampler keeps ``seed``: it numbers its grid points by a seeded shuffle.)
+        sampler_seed = seed if sampler == "grid" else _sampler_seed(seed, number)
+        study.sampler = make_sampler(sampler, sampler_seed, space=objective.specs, multi=multi)
         with warnings.catch_warnings():
             # Optuna warns that heartbeats are meant for optimize(); this loop sends its own.
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
@@ -1031,8 +1048,9 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
     }
     study = _open_study(handle, study_name, _directions(objective), attrs)
     study.pruner = pruner_obj
-    prune = not multi and not isinstance(pruner_obj, optuna.pruners.NopPruner)
-    fn = _Objective(data, base, specs, objective, seeds_per_trial, prune)
+    # Learning curves are reported for every single-objective study (also unpruned ones: the
+    # dashboard shows them); Optuna does not accept reports from multi-objective trials.
+    fn = _Objective(data, base, specs, objective, seeds_per_trial, report=not multi)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         _optimize(study, handle, fn, sampler=sampler, seed=seed, n_trials=n_trials,

@@ -147,13 +147,12 @@ def test_neighbor_prior_by_hand(two_triangles):
     expected = torch.tensor([
         [0, 1, 0],        # node 0: neighbours 1 (train, y=1), 2 (not train)
         [1, 0, 0],        # node 1: neighbour 0 (y=0)
-        [.5, .5, 0],      # node 2: 0 (y=0), 1 (y=1), 3 (y=1) -> wait: see below
+        [1 / 3, 2 / 3, 0],  # node 2: neighbours 0 (y=0), 1 (y=1), 3 (y=1)
         [1 / 3] * 3,      # node 3: neighbours 2, 4, 5 are not training nodes -> uniform
         [0, 1, 0],        # node 4: neighbour 3 (y=1)
         [0, 1, 0],        # node 5: neighbour 3 (y=1)
         [1 / 3] * 3,      # node 6: isolated -> uniform
     ], dtype=torch.float64)
-    expected[2] = torch.tensor([1 / 3, 2 / 3, 0])  # node 2: 0 (y=0), 1 (y=1), 3 (y=1)
     torch.testing.assert_close(p, expected)
 
 
