@@ -169,7 +169,7 @@ def plot_importances(importances: Mapping[str, float], path: str | Path, *,
     An empty mapping (too few completed trials to estimate them) draws a note instead.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 0.5 + 0.5 * max(2, len(importances))))
+    fig, ax = plt.subplots(figsize=(5.6, 1.6 + 0.4 * max(2, len(importances))))
     if importances:
         names = list(importances)[::-1]
         values = [float(importances[n]) for n in names]

@@ -378,10 +378,12 @@ def pruner_settings(name: str, epochs: int) -> dict[str, int]:
 
     ``median``: ``n_startup_trials = 10`` (no pruning before ten trials have run
     to the end: the median of fewer is noise), ``n_warmup_steps = ⌈0.3·E⌉`` (no
-    trial is judged before 30 % of its epochs; Cora's GCN/GAT need 20–40 epochs
-    of 200 before validation accuracy separates configurations), ``interval_steps
-    = max(1, E // 40)`` (judge every 5 epochs at E = 200) and ``n_min_trials = 5``
-    (at least five trials must have reached that epoch).
+    trial is judged before 30 % of its epochs), ``interval_steps = max(1, E // 40)``
+    (judge every 5 epochs at E = 200) and ``n_min_trials = 5`` (at least five
+    trials must have reached that epoch). Measured on Cora (GCN, E = 200, 30 TPE
+    trials run to the end): the running best at epoch 60 ranks the trials like
+    their final score (Spearman 0.94, against 0.65 at epoch 11); half the trials
+    are within 1 point of their final score by epoch 18, a few only after 145.
     ``hyperband``: ``min_resource = ⌈0.3·E⌉``, ``max_resource = E``,
     ``reduction_factor = 3``. ``none``: no settings.
 
@@ -1234,10 +1236,10 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
         out / "landscape.png", complete=[p[3] for p in points],
         best=(best.params.get("epsilon"), best.params.get("structural")),
         title=f"{title}: validation accuracy over (ε, λ)")
-    report.plot_importances(_importances(study), out / "importances.png",
-                            title=f"{title}: parameter importances (fANOVA, "
-                                  f"{'validation accuracy' if multi else 'objective'})")
     objective = study.user_attrs.get("objective", "objective")
+    target = "accuracy" if multi else objective
+    report.plot_importances(_importances(study), out / "importances.png",
+                            title=f"{title}: importance for validation {target} (fANOVA)")
     report.plot_history(
         [t.number for t in trials],
         [t.values[0] if t.values else math.nan for t in trials],

@@ -1,0 +1,448 @@
+"""graphls.tuning: spaces, samplers/pruners, budgets, storage errors, no test-label reads, reports.
+
+Most studies run on a tiny synthetic graph (90 nodes) for a few epochs; the
+CLI tests use Texas (183 nodes) from ``datasets_root``. The multi-process
+PostgreSQL tests are in ``test_postgres.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+optuna = pytest.importorskip("optuna")
+from optuna.trial import TrialState  # noqa: E402
+from torch_geometric.data import Data  # noqa: E402
+
+from graphls.cli import main  # noqa: E402
+from graphls.train import TrainConfig, fit  # noqa: E402
+from graphls.tuning import (  # noqa: E402
+    REPORT_SEED_BASE,
+    default_study_name,
+    make_pruner,
+    make_sampler,
+    pruner_settings,
+    run_study,
+    search_space,
+    select_best_trial,
+    write_report,
+)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on small graphs a second (contended) thread only costs time."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def quiet_optuna():
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    yield
+    optuna.logging.set_verbosity(before)
+
+
+def synthetic(seed: int = 0) -> Data:
+    """90 nodes, 3 classes: noisy class features and a homophilous random graph."""
+    g = torch.Generator().manual_seed(seed)
+    n, k = 90, 3
+    y = torch.arange(n) % k
+    x = 0.6 * torch.nn.functional.one_hot(y, k).float().repeat(1, 4)
+    x = x + torch.randn(n, 4 * k, generator=g)
+    same = y[:, None] == y[None, :]
+    p = torch.where(same, torch.tensor(0.12), torch.tensor(0.01))
+    adj = torch.rand(n, n, generator=g) < p
+    adj = torch.triu(adj, diagonal=1)
+    adj = adj | adj.t()
+    edge_index = adj.nonzero().t().contiguous()
+    order = torch.randperm(n, generator=g)
+    train, val = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+    train[order[:15]] = True
+    val[order[15:45]] = True
+    test = ~(train | val)
+    return Data(x=x, edge_index=edge_index, y=y, train_mask=train, val_mask=val,
+                test_mask=test, num_classes=k, name="synthetic")
+
+
+@pytest.fixture(scope="module")
+def graph() -> Data:
+    return synthetic()
+
+
+def study_table(study) -> list[tuple]:
+    skip = {"worker", "fit_seconds"}
+    return [(t.number, t.state, t.params, t.values,
+             {k: v for k, v in t.user_attrs.items() if k not in skip})
+            for t in study.get_trials(deepcopy=False)]
+
+
+def quick(graph, **kw):
+    """A seeded, unpruned in-memory study on the synthetic graph."""
+    kw.setdefault("storage", optuna.storages.InMemoryStorage())
+    kw.setdefault("pruner", "none")
+    kw.setdefault("epochs", 8)
+    kw.setdefault("progress", False)
+    return run_study("synthetic", data=graph, **kw)
+
+
+# ---------------------------------------------------------------------------
+# spaces, samplers, pruners
+# ---------------------------------------------------------------------------
+
+def test_spaces_name_the_two_knobs_and_grow_as_documented(tmp_path):
+    joint = search_space("joint")
+    assert list(joint) == ["epsilon", "structural"]
+    assert (joint["epsilon"].low, joint["epsilon"].high) == (0.0, 0.5)
+    assert (joint["structural"].low, joint["structural"].high) == (0.0, 1.0)
+    full = search_space("full", prior="neighbors")
+    assert list(full) == ["epsilon", "structural", "lr", "weight_decay", "dropout", "hidden",
+                          "prior_weight"]
+    assert full["lr"].log and (full["lr"].low, full["lr"].high) == (1e-3, 1e-1)
+    assert full["hidden"].choices == (8, 16, 32, 64)
+    toml = tmp_path / "space.toml"
+    toml.write_text("[epsilon]\nhigh = 0.3\n[lr]\nlow = 0.005\nhigh = 0.05\nlog = true\n"
+                    "[structural]\ngrid = [0.0, 1.0]\n")
+    over = search_space("joint", space_file=toml)
+    assert list(over) == ["epsilon", "structural", "lr"]
+    assert over["epsilon"].high == 0.3 and over["lr"].low == 0.005
+    assert over["structural"].grid_values() == [0.0, 1.0]
+    assert over["epsilon"].grid_values() == pytest.approx([0, 0.06, 0.12, 0.18, 0.24, 0.3])
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[epsilon]\nhigh = 1.5\n", r"epsilon.high must be in \[0, 1\]; got 1.5"),
+        ("[epsilon]\nlow = 0.4\nhigh = 0.2\n", "epsilon.low must be <= epsilon.high"),
+        ("[lr]\nlow = 0\nhigh = 0.1\nlog = true\n", r"lr.low must be in \[0, inf\)|lr.low must"),
+        ("[momentum]\nlow = 0\n", "parameter 'momentum' is unknown; known: epsilon"),
+        ("[epsilon]\nmax = 0.3\n", r"epsilon has unknown keys \['max'\]"),
+        ("[hidden]\nchoices = [16, 0]\n", "hidden.choices must be a non-empty list"),
+        ("[epsilon]\nhigh = 0.3\ngrid = [0.9]\n", "epsilon.grid values must lie in the range"),
+        ("[epsilon\n", "is not valid TOML"),
+    ],
+)
+def test_bad_space_files_are_one_clear_error(tmp_path, text, match):
+    toml = tmp_path / "space.toml"
+    toml.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        search_space("joint", space_file=toml)
+
+
+def test_missing_space_file():
+    with pytest.raises(FileNotFoundError, match=r"space file 'nope\.toml' does not exist"):
+        search_space("joint", space_file="nope.toml")
+
+
+def test_pruner_settings_come_from_the_epoch_budget():
+    assert pruner_settings("median", 200) == {"n_startup_trials": 10, "n_warmup_steps": 60,
+                                              "interval_steps": 5, "n_min_trials": 5}
+    assert pruner_settings("median", 20)["n_warmup_steps"] == 6
+    assert pruner_settings("hyperband", 200) == {"min_resource": 60, "max_resource": 200,
+                                                 "reduction_factor": 3}
+    assert pruner_settings("none", 200) == {}
+    median = make_pruner("median", 200)
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert (median._n_warmup_steps, median._n_startup_trials, median._interval_steps) == (
+        60, 10, 5)
+    hyper = make_pruner("hyperband", 100)
+    assert (hyper._min_resource, hyper._max_resource) == (30, 100)
+    assert isinstance(make_pruner("none", 5), optuna.pruners.NopPruner)
+    assert make_pruner("median", 20, n_startup_trials=2)._n_startup_trials == 2
+
+
+def test_unknown_sampler_and_pruner_list_the_known_ones():
+    with pytest.raises(ValueError, match="sampler 'bayes' is unknown; known: tpe, gp, cmaes, "
+                                         "random, grid"):
+        make_sampler("bayes")
+    with pytest.raises(ValueError, match="pruner 'asha' is unknown; known: median, hyperband, "
+                                         "none"):
+        make_pruner("asha", 200)
+    with pytest.raises(ValueError, match="sampler 'cmaes' is single-objective"):
+        make_sampler("cmaes", multi=True)
+
+
+def test_samplers_are_optunas_and_seeded():
+    kinds = {"tpe": optuna.samplers.TPESampler, "gp": optuna.samplers.GPSampler,
+             "random": optuna.samplers.RandomSampler, "grid": optuna.samplers.GridSampler}
+    for name, cls in kinds.items():
+        assert isinstance(make_sampler(name, 0), cls)
+    a, b = make_sampler("random", 3), make_sampler("random", 3)
+    dist = optuna.distributions.FloatDistribution(0, 1)
+    study = optuna.create_study()
+    trial = optuna.trial.create_trial(state=TrialState.RUNNING)
+    assert a.sample_independent(study, trial, "x", dist) == b.sample_independent(
+        study, trial, "x", dist)
+
+
+def test_only_tuning_imports_optuna():
+    pkg = Path(__file__).resolve().parents[1] / "graphls"
+    importers = []
+    for path in sorted(pkg.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "optuna" for n in names):
+                importers.append(path.name)
+    assert sorted(set(importers)) == ["tuning.py"]
+
+
+# ---------------------------------------------------------------------------
+# studies
+# ---------------------------------------------------------------------------
+
+def test_objective_never_reads_test_labels(graph):
+    scrambled = graph.clone()
+    g = torch.Generator().manual_seed(1)
+    test = scrambled.test_mask
+    scrambled.y = graph.y.clone()
+    scrambled.y[test] = torch.randint(0, 3, (int(test.sum()),), generator=g)
+    # the scramble matters to anything that reads test labels ...
+    cfg = TrainConfig.for_model("gcn", epochs=8)
+    assert (fit(graph, cfg).metrics["test"] != fit(scrambled, cfg).metrics["test"])
+    # ... but not to the study
+    a = quick(graph, n_trials=4, seed=5)
+    b = quick(scrambled, n_trials=4, seed=5)
+    assert study_table(a) == study_table(b)
+    assert len(a.trials) == 4 and all(t.state == TrialState.COMPLETE for t in a.trials)
+    assert set(a.trials[0].user_attrs) >= {"val_accuracy", "val_ece", "val_nll", "val_brier"}
+
+
+def test_objectives_and_directions(graph):
+    nll = quick(graph, n_trials=2, objective="nll")
+    assert nll.direction == optuna.study.StudyDirection.MINIMIZE
+    assert nll.trials[0].value == nll.trials[0].user_attrs["val_nll"]
+    multi = quick(graph, n_trials=2, objective="multi", pruner="median")
+    assert [d.name for d in multi.directions] == ["MAXIMIZE", "MINIMIZE"]
+    t = multi.trials[0]
+    assert t.values == [t.user_attrs["val_accuracy"], t.user_attrs["val_ece"]]
+    assert multi.user_attrs["pruner"] == "none"  # Optuna cannot prune multi-objective trials
+
+
+def test_median_pruner_prunes_but_never_before_the_warmup(graph):
+    epochs = 20
+    warmup = pruner_settings("median", epochs)["n_warmup_steps"]
+    study = quick(graph, n_trials=12, epochs=epochs, sampler="random", seed=0,
+                  pruner=make_pruner("median", epochs, n_startup_trials=3, n_min_trials=1))
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, [t.state for t in study.trials]
+    for t in pruned:
+        assert t.user_attrs["pruned_at_epoch"] >= warmup
+        assert max(t.intermediate_values) == t.user_attrs["pruned_at_epoch"]
+    # the reported value is the running best, so it never decreases
+    for t in study.trials:
+        steps = sorted(t.intermediate_values)
+        vals = [t.intermediate_values[s] for s in steps]
+        assert vals == sorted(vals)
+
+
+@pytest.mark.parametrize(("sampler", "pruner"), [("gp", "hyperband"), ("random", "median")])
+def test_other_samplers_and_pruners_run_a_study(graph, sampler, pruner):
+    study = quick(graph, n_trials=3, sampler=sampler, pruner=pruner, epochs=6)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert study.user_attrs["pruner"] == pruner and study.user_attrs["sampler"] == sampler
+    assert sorted(study.trials[0].intermediate_values) == list(range(6))  # one report an epoch
+
+
+def test_grid_sampler_stops_when_the_grid_is_done(graph, tmp_path):
+    toml = tmp_path / "grid.toml"
+    toml.write_text("[epsilon]\ngrid = [0.0, 0.2, 0.4]\n[structural]\ngrid = [0.0, 1.0]\n")
+    study = quick(graph, n_trials=10, sampler="grid", space_file=toml, epochs=3)
+    points = sorted((t.params["epsilon"], t.params["structural"]) for t in study.trials)
+    assert points == [(e, s) for e in (0.0, 0.2, 0.4) for s in (0.0, 1.0)]
+
+
+def test_total_trials_is_a_study_wide_target(graph, tmp_path):
+    url = f"sqlite:///{tmp_path / 'budget.db'}"
+    kw = {"storage": url, "study_name": "budget", "n_trials": None}
+    assert len(quick(graph, total_trials=3, **kw).trials) == 3
+    assert len(quick(graph, total_trials=3, **kw).trials) == 3  # already there: adds none
+    study = quick(graph, total_trials=10, **{**kw, "n_trials": 1})  # per-command cap too
+    assert len(study.trials) == 4
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
+                            "ignore::optuna.exceptions.ExperimentalWarning")
+def test_stale_trial_of_a_dead_worker_is_failed_and_retried(graph, tmp_path):
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    kw = {"storage": url, "study_name": "stale", "n_trials": None, "heartbeat_interval": 1,
+          "grace_period": 1}
+    quick(graph, total_trials=2, **kw)
+    # a worker that claims a trial and dies: heartbeats stop
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1)
+    dead = optuna.load_study(study_name="stale", storage=storage).ask()
+    params = {"epsilon": dead.suggest_float("epsilon", 0, 0.5),
+              "structural": dead.suggest_float("structural", 0, 1)}
+    storage.record_heartbeat(dead._trial_id)
+    time.sleep(2.2)
+    study = quick(graph, total_trials=4, **kw)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[dead.number].state == TrialState.FAIL
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retry) == 1 and retry[0].params == params and retry[0].state in FINISHED
+    assert sum(t.state in FINISHED for t in trials) == 4
+
+
+def test_journal_storage_resumes(graph, tmp_path):
+    url = f"journal:{tmp_path / 'study.log'}"
+    quick(graph, n_trials=2, storage=url)
+    study = quick(graph, n_trials=1, storage=url)
+    assert len(study.trials) == 3
+    assert study.study_name == "graphls-synthetic-gcn-joint-accuracy"
+
+
+def test_resuming_with_another_setup_is_refused(graph, tmp_path):
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    quick(graph, n_trials=1, storage=url, study_name="s")
+    with pytest.raises(ValueError, match="was created with epochs 8; got 9; choose another"):
+        quick(graph, n_trials=1, storage=url, study_name="s", epochs=9)
+    with pytest.raises(ValueError, match=r"was created with lr 0\.01; got 0\.05; choose another"):
+        quick(graph, n_trials=1, storage=url, study_name="s",
+              config=TrainConfig.for_model("gcn", lr=0.05))
+    assert len(quick(graph, n_trials=1, storage=url, study_name="s").trials) == 2
+
+
+# ---------------------------------------------------------------------------
+# the CLI: rerun semantics, one-line errors, reports
+# ---------------------------------------------------------------------------
+
+TEXAS = ["--dataset", "Texas", "--epochs", "4", "--no-progress"]
+
+
+def test_rerunning_the_command_resumes_the_default_storage(tmp_path, monkeypatch, capsys,
+                                                           datasets_root):
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *TEXAS, "--root", str(datasets_root), "--no-report"]
+    assert main([*args, "--n-trials", "3"]) == 0
+    assert main([*args, "--n-trials", "2"]) == 0
+    out = capsys.readouterr().out
+    name = default_study_name("Texas")
+    assert f"study {name}: 5 trials" in out
+    assert (tmp_path / "graphls.db").is_file()
+    rows = sqlite3.connect(tmp_path / "graphls.db").execute(
+        "SELECT COUNT(*) FROM trials JOIN studies USING (study_id) WHERE study_name = ?",
+        (name,)).fetchone()
+    assert rows == (5,)
+
+
+def one_line_error(capsys, argv, match) -> str:
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert match in err, err
+    return err
+
+
+def test_unreachable_storage_fails_fast(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    err = one_line_error(capsys, ["tune", *TEXAS, "--storage",
+                                  "postgresql://u:secret@127.0.0.1:1/db"],
+                         "storage 'postgresql://u:***@127.0.0.1:1/db' is unreachable")
+    assert "secret" not in err
+    assert time.perf_counter() - start < 15
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--storage", "not a url"], "storage must be an SQLAlchemy URL"),
+        (["--storage", "nosuchdb://x/y"], "database 'nosuchdb' in 'nosuchdb://x/y' is unknown"),
+        (["--storage", "sqlite:////no/such/dir/x.db"], "directory '/no/such/dir' does not exist"),
+        (["--sampler", "bayes"], "sampler 'bayes' is unknown; known: tpe, gp, cmaes"),
+        (["--pruner", "asha"], "pruner 'asha' is unknown; known: median, hyperband, none"),
+        (["--n-trials", "0"], "--n-trials must be an integer >= 1; got 0"),
+        (["--n-trials", "-3"], "--n-trials must be an integer >= 1; got -3"),
+        (["--total-trials", "0"], "--total-trials must be an integer >= 1; got 0"),
+        (["--timeout", "0"], "--timeout must be a number > 0; got 0"),
+    ],
+)
+def test_bad_tune_input_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, extra, match):
+    monkeypatch.chdir(tmp_path)
+    one_line_error(capsys, ["tune", *TEXAS, *extra], match)
+    assert not (tmp_path / "graphls.db").exists()  # nothing was created
+
+
+def test_existing_study_with_another_direction(capsys, tmp_path, datasets_root):
+    url = f"sqlite:///{tmp_path / 'dir.db'}"
+    optuna.create_study(storage=url, study_name="mine", direction="minimize")
+    err = one_line_error(capsys, ["tune", *TEXAS, "--root", str(datasets_root), "--storage",
+                                  url, "--study-name", "mine", "--objective", "accuracy"],
+                         "exists with direction(s) minimize; objective 'accuracy' needs "
+                         "maximize")
+    assert "study 'mine' in sqlite:///" in err and "choose another --study-name" in err
+
+
+def test_report_of_a_missing_study_or_file(capsys, tmp_path):
+    one_line_error(capsys, ["report", "--storage", f"sqlite:///{tmp_path / 'none.db'}",
+                            "--study-name", "x"], "none.db' does not exist")
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    optuna.create_study(storage=url, study_name="there")
+    one_line_error(capsys, ["report", "--storage", url, "--study-name", "gone"],
+                   "study 'gone' is not in sqlite:///")
+
+
+def test_report_writes_tables_and_plots(tmp_path, capsys, datasets_root):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    study = run_study("Texas", n_trials=3, epochs=4, root=datasets_root, storage=url,
+                      pruner="none", progress=False)
+    out = tmp_path / "report"
+    assert main(["report", "--storage", url, "--study-name", study.study_name, "--out",
+                 str(out), "--seeds", "2", "--root", str(datasets_root), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "baseline (ε=0, λ=1)" in printed and "ECE (%), temperature-scaled" in printed
+    best = json.loads((out / "best.json").read_text())
+    assert best["best_trial"] == study.best_trial.number
+    assert best["params"] == study.best_params
+    assert best["report_seeds"] == [REPORT_SEED_BASE, REPORT_SEED_BASE + 1]
+    assert best["best"]["config"]["epsilon"] == study.best_params["epsilon"]
+    assert best["baseline"]["config"]["epsilon"] == 0 and best["baseline"]["config"][
+        "structural"] == 1
+    assert len(best["best"]["test"]["accuracy"]["values"]) == 2
+    csv = (out / "trials.csv").read_text().splitlines()
+    assert len(csv) == 4 and "params_epsilon" in csv[0] and "params_structural" in csv[0]
+    summary = (out / "summary.md").read_text()
+    assert f"Best trial #{study.best_trial.number}" in summary and "| accuracy (%) |" in summary
+    for name in ("landscape", "importances", "history", "reliability"):
+        png = (out / f"{name}.png").read_bytes()
+        assert png[:8] == PNG and len(png) > 5000, name
+    assert not (out / "pareto.png").exists()
+
+
+def test_multi_objective_best_is_lowest_ece_near_the_best_accuracy():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, ece in [(0.80, 0.10), (0.798, 0.05), (0.79, 0.01), (0.70, 0.20)]:
+        study.add_trial(optuna.trial.create_trial(values=[acc, ece],
+                                                  params={"epsilon": 0.1},
+                                                  distributions={"epsilon": optuna.distributions
+                                                                 .FloatDistribution(0, 0.5)}))
+    assert select_best_trial(study).number == 1
+    single = optuna.create_study()
+    with pytest.raises(ValueError, match="has no completed trial yet"):
+        select_best_trial(single)
+
+
+def test_multi_objective_report_draws_the_pareto_front(graph, tmp_path):
+    study = quick(graph, n_trials=3, objective="multi", epochs=4)
+    result = write_report(study, tmp_path, seeds=2, data=graph, progress=False)
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == PNG
+    assert result["best_trial"] == select_best_trial(study).number
+    assert "Pareto" in result["selection_rule"]
