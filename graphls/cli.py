@@ -137,6 +137,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, knobs: bool) -> None:
                    default=None, help="default: 0.5 GCN / 0.6 GAT")
     g.add_argument("--lr", type=float, default=None, help="default: 0.01 GCN / 0.005 GAT")
     g.add_argument("--weight-decay", type=float, default=5e-4)
+    g.add_argument("--weight-decay-scope", choices=["first", "all"], default=None,
+                   help="decay the first layer only (PyG's GCN example) or all parameters "
+                   "(its GAT example); default: the model's example")
     g.add_argument("--epochs", type=_positive_int("--epochs"), default=200)
     g.add_argument("--patience", type=_positive_int("--patience"), default=None,
                    help="early stopping patience in epochs (default: none)")

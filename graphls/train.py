@@ -65,7 +65,11 @@ class TrainConfig:
         heads: GAT attention heads in the hidden layers (ignored by GCN).
         dropout: Dropout probability on features (and GAT attention).
         lr: Adam learning rate.
-        weight_decay: Adam L2 penalty on every parameter.
+        weight_decay: Adam L2 penalty.
+        weight_decay_scope: Which parameters it applies to: ``"first"`` (the
+            first layer only, as Kipf & Welling and PyG's examples/gcn.py) or
+            ``"all"`` (PyG's examples/gat.py). ``None`` picks the model's
+            example: ``"first"`` for GCN, ``"all"`` for GAT.
         epochs: Maximum number of epochs.
         patience: Stop after this many epochs without a better selected epoch
             (``None``: run all ``epochs``).
@@ -93,6 +97,7 @@ class TrainConfig:
     dropout: float = 0.5
     lr: float = 0.01
     weight_decay: float = 5e-4
+    weight_decay_scope: str | None = None
     epochs: int = 200
     patience: int | None = None
     epsilon: float = 0.0
@@ -117,6 +122,10 @@ class TrainConfig:
         if lr == 0:
             raise ValueError(f"lr must be > 0; got {self.lr!r}")
         check_nonnegative_float("weight_decay", self.weight_decay)
+        if self.weight_decay_scope is None:
+            object.__setattr__(self, "weight_decay_scope",
+                               "first" if self.model == "gcn" else "all")
+        check_choice("weight_decay_scope", self.weight_decay_scope, ("first", "all"))
         check_positive_int("epochs", self.epochs)
         if self.patience is not None:
             check_positive_int("patience", self.patience)
@@ -342,8 +351,7 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
     epsilon_at = _epsilon_at(config)
 
     model = build_model(config, x.size(1), num_classes).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(param_groups(model, config), lr=config.lr)
     train_idx = masks["train"].nonzero().view(-1)
     val_mask = masks["val"]
     y_train_nodes = y_train[train_idx]
@@ -401,6 +409,26 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
         history=history, structural=structural, wall_time=time.perf_counter() - start,
         logits=logits.cpu(),
     )
+
+
+def param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """Adam parameter groups: weight decay on the first conv layer only, or on everything.
+
+    A learnable λ (``structural_logit``) is never decayed: decay would pull it
+    toward λ = 0.5 rather than toward a smaller model.
+    """
+    first = (set() if not hasattr(model, "convs") else
+             {id(p) for p in model.convs[0].parameters()})
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if name.endswith("structural_logit"):
+            no_decay.append(p)
+        elif config.weight_decay_scope == "all" or id(p) in first or not first:
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    return [{"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
 
 
 class _MaskView:
@@ -531,7 +559,8 @@ def config_from_args(args: Any) -> TrainConfig:
     """A ``TrainConfig`` from ``graphls train`` arguments (model defaults from PyG's examples)."""
     return TrainConfig.for_model(
         args.model, hidden=args.hidden, layers=args.layers, heads=args.heads,
-        dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
+        dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
+        weight_decay_scope=getattr(args, "weight_decay_scope", None), epochs=args.epochs,
         patience=args.patience, epsilon=args.epsilon, structural=args.structural,
         learn_structural=args.learn_structural, prior=args.prior,
         prior_weight=args.prior_weight, epsilon_schedule=args.epsilon_schedule,

@@ -1272,7 +1272,8 @@ def run_tune_command(args: Any, out: Path | None) -> int:
     """``graphls tune``: run or resume the study, print its best trial, then the report."""
     config = TrainConfig.for_model(
         args.model, hidden=args.hidden, layers=args.layers, heads=args.heads,
-        dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
+        dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
+        weight_decay_scope=args.weight_decay_scope, epochs=args.epochs,
         patience=args.patience, label_noise=args.noise, noise_kind=args.noise_kind,
         device=args.device)
     n_trials = args.n_trials

@@ -176,3 +176,23 @@ def test_gat_defaults_are_pyg_example():
     cfg = TrainConfig.for_model("gat")
     assert (cfg.hidden, cfg.heads, cfg.dropout, cfg.lr) == (8, 8, 0.6, 0.005)
     assert math.isclose(TrainConfig.for_model("gcn").dropout, 0.5)
+
+
+def test_weight_decay_scope_follows_the_pyg_examples():
+    from graphls.train import build_model, param_groups
+
+    gcn_cfg = TrainConfig.for_model("gcn", learn_structural=True)
+    assert gcn_cfg.weight_decay_scope == "first"
+    assert TrainConfig.for_model("gat").weight_decay_scope == "all"
+    model = build_model(gcn_cfg, 10, 3)
+    decay, no_decay = param_groups(model, gcn_cfg)
+    first = {id(p) for n, p in model.convs[0].named_parameters() if "structural" not in n}
+    assert {id(p) for p in decay["params"]} == first
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+    all_cfg = gcn_cfg.replace(weight_decay_scope="all")
+    decay, no_decay = param_groups(model, all_cfg)
+    assert all("structural" in n for n, p in model.named_parameters()
+               if id(p) in {id(q) for q in no_decay["params"]})
+    with pytest.raises(ValueError, match=r"weight_decay_scope must be one of 'first', 'all'"):
+        TrainConfig(weight_decay_scope="last")
