@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up (once) and run the main job: a joint (epsilon, structural) Optuna study
+# of GCN on Cora with its report, on the default embedded storage (graphls.db in
+# the working directory; rerunning resumes the same study).
+#   bash scripts/cora_study.sh [extra graphls tune options, e.g. --n-trials 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/graphls ]; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet torch==2.13.0   # CPU build first
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+fi
+# Raw datasets: $GRAPHLS_DATA, else ../shared/datasets when present (read-only
+# roots are copied to ~/.cache/graphls/copies), else ~/.cache/graphls (download).
+if [ -z "${GRAPHLS_DATA:-}" ] && [ -d ../shared/datasets/Cora/raw ]; then
+  export GRAPHLS_DATA="$(cd ../shared/datasets && pwd)"
+fi
+exec .venv/bin/graphls tune --dataset Cora --model gcn --n-trials 30 --out runs/cora-study "$@"
