@@ -446,3 +446,18 @@ def test_label_noise_labels_in_range():
     with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 3\); got 4"):
         add_label_noise(y, mask, 0.1, num_classes=3)
 
+
+
+def test_planetoid_features_are_row_normalised_like_pyg_examples(datasets_root):
+    import torch
+    from torch_geometric.datasets import Planetoid
+    from torch_geometric.transforms import NormalizeFeatures
+
+    data = load_dataset("Cora", root=datasets_root)
+    ref = NormalizeFeatures()(Planetoid(str(datasets_root), "Cora")[0])
+    torch.testing.assert_close(data.x, ref.x)
+    rows = data.x.sum(-1)
+    torch.testing.assert_close(rows[rows > 0], torch.ones(int((rows > 0).sum())))
+    raw = load_dataset("Cora", root=datasets_root, normalize_features=False)
+    assert float(raw.x.max()) == 1.0 and raw.normalize_features is False
+    assert data.normalize_features is True
