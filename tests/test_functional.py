@@ -1,0 +1,300 @@
+"""graphls.functional against torch and brute force (float64), beyond tests/test_label_smoothing.py.
+
+Pinned here: random shapes against torch (value and gradient, every reduction,
+ignored rows), probability-row targets against torch, the ε/(K-1) conversion,
+non-uniform stationary points, NaN-safe ignored prior rows, and
+``neighbor_label_prior`` against a dense reachability reference for every
+``hops`` (chunked or not), its edge direction, and its leakage guarantee.
+"""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+
+import graphls.functional as functional
+from graphls.functional import (
+    label_smoothing_cross_entropy,
+    neighbor_label_prior,
+    smooth_targets,
+    soft_cross_entropy,
+)
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def _logits(n, k, seed, scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, k, generator=g, dtype=torch.float64) * scale
+
+
+def _labels(n, k, seed, ignored=0):
+    g = torch.Generator().manual_seed(seed + 1)
+    y = torch.randint(0, k, (n,), generator=g)
+    y[torch.randperm(n, generator=g)[:ignored]] = -100
+    return y
+
+
+def _dist(shape, seed):
+    g = torch.Generator().manual_seed(seed + 2)
+    p = torch.rand(*shape, generator=g, dtype=torch.float64) + 0.05
+    return p / p.sum(-1, keepdim=True)
+
+
+def _value_and_grad(fn, z, cotangent_seed=0):
+    z = z.clone().requires_grad_()
+    out = fn(z)
+    w = torch.randn(out.shape, generator=torch.Generator().manual_seed(cotangent_seed),
+                    dtype=out.dtype)
+    (out * w).sum().backward()
+    return out.detach(), z.grad
+
+
+# -- cross-entropy against torch -----------------------------------------------------------------
+
+@given(n=st.integers(1, 15), k=st.integers(1, 9), seed=st.integers(0, 10_000),
+       eps=st.sampled_from([0.0, 0.1, 0.5, 1.0]), reduction=st.sampled_from(REDUCTIONS),
+       ignored_fraction=st.sampled_from([0.0, 0.3]))
+def test_random_shapes_equal_torch_in_value_and_gradient(n, k, seed, eps, reduction,
+                                                         ignored_fraction):
+    z = _logits(n, k, seed)
+    ignored = min(n - 1, int(ignored_fraction * n))  # keep one row so "mean" is defined
+    y = _labels(n, k, seed, ignored)
+    ours = _value_and_grad(
+        lambda t: label_smoothing_cross_entropy(t, y, eps, reduction=reduction), z, seed)
+    ref = _value_and_grad(
+        lambda t: F.cross_entropy(t, y, label_smoothing=eps, reduction=reduction), z, seed)
+    torch.testing.assert_close(ours, ref)
+    if reduction == "none":
+        assert bool((ours[0][y == -100] == 0).all())
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_probability_targets_equal_torch_in_value_and_gradient(eps, reduction):
+    z = _logits(8, 5, seed=1)
+    target = _dist((8, 5), seed=1)
+    ours = _value_and_grad(
+        lambda t: label_smoothing_cross_entropy(t, target, eps, reduction=reduction), z)
+    ref = _value_and_grad(
+        lambda t: F.cross_entropy(t, target, label_smoothing=eps, reduction=reduction), z)
+    torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_soft_cross_entropy_equals_torch(reduction):
+    z, q = _logits(6, 4, seed=2), _dist((6, 4), seed=2)
+    ours = _value_and_grad(lambda t: soft_cross_entropy(t, q, reduction=reduction), z)
+    ref = _value_and_grad(lambda t: F.cross_entropy(t, q, reduction=reduction), z)
+    torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("prior_shape", ["class", "node"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_prior_loss_equals_soft_cross_entropy_of_smoothed_targets(prior_shape, reduction):
+    n, k, eps = 9, 4, 0.3
+    z, y = _logits(n, k, seed=3), _labels(n, k, seed=3)
+    prior = _dist((k,) if prior_shape == "class" else (n, k), seed=3)
+    q = smooth_targets(y, k, eps, prior)
+    ours = _value_and_grad(
+        lambda t: label_smoothing_cross_entropy(t, y, eps, prior, reduction=reduction), z)
+    ref = _value_and_grad(lambda t: soft_cross_entropy(t, q, reduction=reduction), z)
+    torch.testing.assert_close(ours, ref)
+
+
+@given(n=st.integers(1, 8), k=st.integers(2, 6), seed=st.integers(0, 10_000),
+       eps=st.floats(0.01, 0.99), per_node=st.booleans())
+def test_log_of_smoothed_target_is_the_minimiser_for_any_prior(n, k, seed, eps, per_node):
+    y = _labels(n, k, seed)
+    prior = _dist((n, k) if per_node else (k,), seed)
+    z = smooth_targets(y, k, eps, prior).log().requires_grad_()
+    label_smoothing_cross_entropy(z, y, eps, prior).backward()
+    torch.testing.assert_close(z.grad, torch.zeros_like(z), atol=1e-12, rtol=0)
+
+
+def test_ignored_rows_of_a_per_node_prior_may_hold_anything():
+    z, y = _logits(5, 3, seed=4), torch.tensor([0, -100, 2, -100, 1])
+    prior = _dist((5, 3), seed=4)
+    prior[1] = float("nan")
+    prior[3] = torch.tensor([-1.0, 5.0, 0.0], dtype=torch.float64)
+    keep = y != -100
+    value, grad = _value_and_grad(lambda t: label_smoothing_cross_entropy(t, y, 0.5, prior), z)
+    ref = label_smoothing_cross_entropy(z[keep], y[keep], 0.5, prior[keep])
+    torch.testing.assert_close(value, ref)
+    assert bool(torch.isfinite(grad).all())
+    assert bool((grad[~keep] == 0).all())
+
+
+# -- smoothed targets ------------------------------------------------------------------------------
+
+def test_probability_rows_are_smoothed_towards_the_prior():
+    target = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    prior = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
+    q = smooth_targets(target, 3, 0.4, prior)
+    expected = torch.tensor([[0.38, 0.42, 0.20], [0.08, 0.12, 0.80]], dtype=torch.float64)
+    torch.testing.assert_close(q, expected)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_the_k_minus_one_convention_by_conversion(k):
+    # ε' spread over the K-1 wrong classes only equals ε = ε' K / (K - 1) in torch's convention
+    eps_alt = 0.2
+    q = smooth_targets(torch.tensor([1]), k, eps_alt * k / (k - 1))
+    expected = torch.full((1, k), eps_alt / (k - 1))
+    expected[0, 1] = 1 - eps_alt
+    torch.testing.assert_close(q, expected)
+
+
+# -- neighbour prior ------------------------------------------------------------------------------
+
+def _dense_reference(edge_index, y, train, k, hops, add_self):
+    """Distinct training nodes j != i with a directed path j -> i of <= hops edges."""
+    n = y.numel()
+    adj = torch.zeros(n, n, dtype=torch.float64)
+    for s, d in edge_index.t().tolist():
+        if s != d:
+            adj[d, s] = 1.0
+    reach = torch.eye(n, dtype=torch.float64)
+    for _ in range(hops):
+        reach = ((reach + adj @ reach) > 0).double()
+    reach.fill_diagonal_(0.0)
+    if add_self:
+        reach += torch.diag(train.double())
+    reach *= train.double()  # only training sources
+    counts = reach @ F.one_hot(y.clamp(0, k - 1), k).double()
+    total = counts.sum(-1, keepdim=True)
+    return torch.where(total > 0, counts / total.clamp_min(1), torch.full_like(counts, 1 / k))
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 20), e=st.integers(0, 50),
+       k=st.integers(1, 4), hops=st.integers(1, 3), add_self=st.booleans(),
+       chunk=st.sampled_from([1, 3, 1 << 18]))
+def test_neighbor_prior_equals_dense_reachability(seed, n, e, k, hops, add_self, chunk):
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, n, (2, e), generator=g)
+    y = torch.randint(0, k, (n,), generator=g)
+    train = torch.rand(n, generator=g) < 0.5
+    old = functional._PAIRS_PER_CHUNK
+    functional._PAIRS_PER_CHUNK = chunk  # exercise the chunked path on tiny graphs
+    try:
+        p = neighbor_label_prior(edge_index, y, train, k, hops=hops, add_self=add_self,
+                                 dtype=torch.float64)
+    finally:
+        functional._PAIRS_PER_CHUNK = old
+    torch.testing.assert_close(p, _dense_reference(edge_index, y, train, k, hops, add_self))
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 20), e=st.integers(0, 50),
+       hops=st.integers(1, 3), add_self=st.booleans())
+def test_neighbor_prior_ignores_every_label_outside_the_mask(seed, n, e, hops, add_self):
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, n, (2, e), generator=g)
+    y = torch.randint(0, 3, (n,), generator=g)
+    train = torch.rand(n, generator=g) < 0.5
+    other = y.clone()
+    # any relabelling, even values that are not classes (-1, 99), outside the mask
+    other[~train] = torch.tensor([-1, 99, 2, 0])[torch.randint(0, 4, (n,), generator=g)][~train]
+    a = neighbor_label_prior(edge_index, y, train, 3, hops=hops, add_self=add_self)
+    b = neighbor_label_prior(edge_index, other, train, 3, hops=hops, add_self=add_self)
+    assert torch.equal(a, b)
+
+
+def test_two_hops_by_hand(two_triangles):
+    # triangles {0,1,2}, {3,4,5}, bridge 2-3, isolated 6; train = {0, 1, 3}
+    y = torch.tensor([0, 1, 2, 1, 2, 0, 2])
+    train = torch.tensor([True, True, False, True, False, False, False])
+    p = neighbor_label_prior(two_triangles, y, train, 3, hops=2, dtype=torch.float64)
+    third = 1 / 3
+    expected = torch.tensor([
+        [0, 1, 0],          # 0: within 2 hops 1, 2, 3 -> training 1 (y=1), 3 (y=1)
+        [0.5, 0.5, 0],      # 1: 0, 2, 3 -> training 0 (y=0), 3 (y=1)
+        [third, 2 * third, 0],  # 2: 0, 1, 3, 4, 5 -> 0 (y=0), 1 (y=1), 3 (y=1)
+        [0.5, 0.5, 0],      # 3: 2, 4, 5, 0, 1 -> 0 (y=0), 1 (y=1)
+        [0, 1, 0],          # 4: 3, 5, 2 -> 3 (y=1)
+        [0, 1, 0],          # 5: 3, 4, 2 -> 3 (y=1)
+        [third] * 3,        # 6: isolated -> uniform
+    ], dtype=torch.float64)
+    torch.testing.assert_close(p, expected)
+    with_self = neighbor_label_prior(two_triangles, y, train, 3, hops=2, add_self=True,
+                                     dtype=torch.float64)
+    torch.testing.assert_close(with_self[0], torch.tensor([1 / 3, 2 / 3, 0], dtype=torch.float64))
+    torch.testing.assert_close(with_self[2], expected[2])  # not a training node: unchanged
+
+
+def test_neighbours_are_the_sources_of_incoming_edges_each_counted_once():
+    # 0 -> 2 twice, 1 -> 2, 2 -> 3, a self-loop on 1; all but 3 train
+    edge_index = torch.tensor([[0, 0, 1, 2, 1], [2, 2, 2, 3, 1]])
+    y = torch.tensor([0, 1, 1, 0])
+    train = torch.tensor([True, True, True, False])
+    p = neighbor_label_prior(edge_index, y, train, 2, dtype=torch.float64)
+    expected = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.0, 1.0]],
+                            dtype=torch.float64)
+    torch.testing.assert_close(p, expected)  # 0, 1: no incoming edge (loop ignored) -> uniform
+
+
+def test_neighbor_prior_dtype_follows_the_default_or_the_argument(path_graph):
+    y = torch.zeros(5, dtype=torch.long)
+    train = torch.ones(5, dtype=torch.bool)
+    assert neighbor_label_prior(path_graph, y, train, 2).dtype == torch.get_default_dtype()
+    assert neighbor_label_prior(path_graph, y, train, 2, dtype=torch.float64).dtype == \
+        torch.float64
+
+
+# -- bad input (messages not already pinned in tests/test_label_smoothing.py) ---------------------
+
+_Z = torch.zeros(3, 4)
+_Y = torch.tensor([0, 1, 2])
+_EDGES = torch.tensor([[0, 1], [1, 2]])
+_TRAIN = torch.ones(3, dtype=torch.bool)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: label_smoothing_cross_entropy(_Z, _Y, 0.1, torch.full((2, 4), 0.25)),
+         ValueError, r"prior must have one row per node \(3\), as logits; "
+                     r"got shapes \(2, 4\) and \(3, 4\)"),
+        (lambda: label_smoothing_cross_entropy(_Z, _Y, 0.1, torch.full((1, 3, 4), 0.25)),
+         ValueError, r"prior must be a class distribution \(K,\) or one row per node \(N, K\); "
+                     r"got shape \(1, 3, 4\)"),
+        (lambda: label_smoothing_cross_entropy(_Z, _Y, 0.1, torch.tensor([0.5, 0.5, 0.5, 0.5])),
+         ValueError, r"prior rows must be distributions .*summing to 2"),
+        (lambda: label_smoothing_cross_entropy(_Z, _Y, 0.1, torch.full((3,), 1 / 3)),
+         ValueError, r"prior must have 4 classes, as logits; got shapes \(3,\) and \(3, 4\)"),
+        (lambda: label_smoothing_cross_entropy(_Z, _Y, float("nan")), ValueError,
+         r"epsilon must be in \[0, 1\]; got nan"),
+        (lambda: label_smoothing_cross_entropy(_Z, _Y.float()), ValueError,
+         r"target probability rows must match logits \(num_nodes, num_classes\); "
+         r"got shapes \(3,\) and \(3, 4\)"),
+        (lambda: soft_cross_entropy(_Z, torch.zeros(3, 5)), ValueError,
+         r"target_probs probability rows must match logits"),
+        (lambda: soft_cross_entropy(_Z, torch.zeros(3, 4), reduction="mean()"), ValueError,
+         r"reduction must be one of 'mean', 'sum', 'none'; got 'mean\(\)'"),
+        (lambda: smooth_targets(torch.full((2, 3), 1 / 3), 4, 0.1), ValueError,
+         r"target must be class indices \(N,\) or probability rows \(N, 4\); got shape \(2, 3\)"),
+        (lambda: smooth_targets(_Y, 0, 0.1), ValueError,
+         r"num_classes must be an integer >= 1; got 0"),
+        (lambda: smooth_targets(_Y, 3, 0.1, torch.tensor([1.2, -0.2, 0.0])), ValueError,
+         r"prior rows must be distributions .*negative entry -0.2"),
+        (lambda: neighbor_label_prior(torch.tensor([0, 1]), _Y, _TRAIN, 3), ValueError,
+         r"edge_index must have shape \(2, num_edges\); got shape \(2,\)"),
+        (lambda: neighbor_label_prior(torch.tensor([[0], [3]]), _Y, _TRAIN, 3), ValueError,
+         r"edge_index must hold node indices in \[0, 3\) \(y has 3 nodes\); got 3"),
+        (lambda: neighbor_label_prior(_EDGES.float(), _Y, _TRAIN, 3), TypeError,
+         r"edge_index must be an integer tensor; got dtype torch.float32"),
+        (lambda: neighbor_label_prior(_EDGES, _Y, torch.ones(3), 3), TypeError,
+         r"train_mask must be a boolean tensor; got dtype torch.float32"),
+        (lambda: neighbor_label_prior(_EDGES, _Y, torch.ones(4, dtype=torch.bool), 3),
+         ValueError, r"y and train_mask must have the same number of rows; got \(3,\) and \(4,\)"),
+        (lambda: neighbor_label_prior(_EDGES, torch.tensor([0, 5, 1]), _TRAIN, 3), ValueError,
+         r"y must hold class indices in \[0, 3\); got 5"),
+        (lambda: neighbor_label_prior(_EDGES, _Y.view(3, 1), _TRAIN, 3), ValueError,
+         r"y must be 1-D .*OGB labels: use y.view\(-1\)"),
+    ],
+)
+def test_bad_input_is_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
