@@ -1,0 +1,1153 @@
+#!/usr/bin/env python
+"""Benchmarks of graphls: GCN/GAT with tuned label smoothing ε and structural smoothing λ.
+
+One command reruns everything and regenerates ``RESULTS.md`` (no number in it is
+typed by hand)::
+
+    python benchmarks/run.py                 # the full benchmark (days on 2 CPU cores)
+    python benchmarks/run.py --quick         # smoke test: Cora, GCN, 1 seed, 3 trials, 10 epochs
+    python benchmarks/run.py --report-only   # rebuild RESULTS.md from results/*.jsonl
+
+For each dataset × split × model (a *block*) it runs the rows
+
+1. ``plain``: ε = 0, λ = 1, uniform prior: PyG's GCN/GAT with PyG's example settings;
+2. ``ts``: the same runs after temperature scaling fitted on validation (``calibrated``);
+3. ``ls``: ε tuned, λ = 1;
+4. ``structural``: ε = 0, λ tuned;
+5. ``joint``: (ε, λ) tuned;
+6. ``joint_prior``: (ε, λ, prior weight w) tuned, prior = each node's histogram of its
+   labelled training neighbours (``TrainConfig(prior="neighbors")``);
+7. ``multi``: (ε, λ) tuned for (validation accuracy ↑, validation ECE ↓); the pick is
+   the lowest-ECE Pareto point within 0.5 points of the best validation accuracy
+   (``graphls.tuning.select_best_trial``).
+
+Every tuned row is one ``graphls.tuning.run_study`` with the same trial budget, scored on
+validation nodes only; rows 3 and 4 fix a knob with a degenerate range in their search
+space file (``configs/searchspace/``). The chosen configuration is then trained on fresh
+seeds (``REPORT_SEED_BASE + s``) and reported on the test nodes as mean ± std (ddof 1) of
+accuracy, ECE (15 equal-width bins), NLL and Brier. Splits with several versions (dense
+60/20/20 split seeds, shipped fixed splits) are tuned on split 0 and reported over splits
+0..seeds-1 with one training seed each.
+
+**Resuming.** Studies live in ``<out>/results/studies.db``; ``--trials N`` is a study-wide
+target (``run_study(total_trials=N)``): a rerun tops each study up to N finished trials and
+never adds more, so rerunning the same command trains no new trial. A result line whose
+fit (dataset, split, configuration, seed) is already in ``<out>/results/*.jsonl`` is
+reused (``--no-cache`` refits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CONFIGS = HERE / "configs"
+if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+
+from graphls._validation import check_choice, check_fraction, check_positive_int  # noqa: E402
+
+#: The rows of every block, in table order, with their labels.
+ROWS: dict[str, str] = {
+    "plain": "plain (ε=0, λ=1) = PyG",
+    "ts": "plain + temperature scaling",
+    "ls": "label smoothing only (ε tuned, λ=1)",
+    "structural": "structural only (ε=0, λ tuned)",
+    "joint": "joint (ε, λ tuned)",
+    "joint_prior": "joint + neighbour-label prior",
+    "multi": "joint, multi-objective (val acc ↑, val ECE ↓)",
+}
+MODELS = ("gcn", "gat")
+METRICS = ("accuracy", "ece", "nll", "brier", "confidence")
+#: Split kinds reported over several splits (one training seed each) rather than seeds.
+MULTI_SPLIT = ("dense", "fixed")
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+SPEED_START = "<!-- speed:start -->"
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """How a tuned row searches: its space file, objective and smoothing prior."""
+
+    space_file: str
+    objective: str = "accuracy"
+    prior: str = "uniform"
+
+
+TUNED: dict[str, RowSpec] = {
+    "ls": RowSpec("ls.toml"),
+    "structural": RowSpec("structural.toml"),
+    "joint": RowSpec("joint.toml"),
+    "joint_prior": RowSpec("joint.toml", prior="neighbors"),
+    "multi": RowSpec("joint.toml", objective="multi"),
+}
+
+
+# ---------------------------------------------------------------------------
+# settings
+# ---------------------------------------------------------------------------
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    """``configs/benchmark.toml``: defaults, quick settings, datasets and their splits."""
+    return _read_toml(path or CONFIGS / "benchmark.toml")
+
+
+def load_references(path: Path | None = None) -> list[dict[str, Any]]:
+    """The published numbers of ``configs/reference.toml``, each with its split named."""
+    return list(_read_toml(path or CONFIGS / "reference.toml").get("reference", []))
+
+
+@dataclass
+class Settings:
+    """The resolved settings of one invocation (saved with every result line)."""
+
+    datasets: dict[str, list[str]]
+    models: list[str]
+    rows: list[str]
+    trials: int
+    seeds: int
+    epochs: int
+    noise: list[float]
+    noise_datasets: list[str]
+    noise_split: str
+    noise_rows: list[str]
+    sampler: str
+    pruner: str
+    seeds_per_trial: int
+    root: str | None
+    out: Path | None
+    quick: bool = False
+    progress: bool = True
+    cache: bool = True
+    device: str = "cpu"
+    threads: int | None = None
+    noise_split_wanted: bool = True
+    report_only: bool = False
+    plan_only: bool = False
+    command: str = ""
+    overrides: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{self.out / 'results' / 'studies.db'}"
+
+
+def _split_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _canonical_dataset(name: str) -> str:
+    from graphls.data import DATASETS
+
+    lookup = {n.lower().replace("-", "_"): n for n in DATASETS}
+    canonical = lookup.get(name.lower().replace("-", "_"))
+    if canonical is None:
+        raise ValueError(f"dataset {name!r} is unknown; known: {', '.join(DATASETS)}")
+    return canonical
+
+
+def _default_root() -> str | None:
+    for env in ("GRAPHLS_DATA", "GRAPHLS_SHARED_DATASETS"):
+        if os.environ.get(env):
+            return os.environ[env]
+    shared = REPO.parent / "shared" / "datasets"
+    return str(shared) if shared.is_dir() else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python benchmarks/run.py",
+        description="Run the graphls benchmarks and regenerate RESULTS.md "
+                    "(defaults from benchmarks/configs/benchmark.toml).")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: Cora public split, GCN, 1 seed, 3 trials, 10 epochs, "
+                        "written to a temporary folder unless --out is given")
+    p.add_argument("--datasets", help="comma-separated dataset names (default: all configured)")
+    p.add_argument("--splits", help="only these split kinds (public, dense, fixed, official)")
+    p.add_argument("--models", help="comma-separated: gcn,gat")
+    p.add_argument("--rows", help="comma-separated rows: " + ",".join(ROWS))
+    p.add_argument("--trials", type=int, help="trial budget of every tuned row (study-wide)")
+    p.add_argument("--seeds", type=int,
+                   help="test seeds (single split) or splits (dense/fixed), one seed each")
+    p.add_argument("--epochs", type=int, help="epoch budget of every training run")
+    p.add_argument("--noise", help="label-noise rates for Cora/CiteSeer, e.g. 0,0.2,0.4")
+    p.add_argument("--sampler", help="Optuna sampler (tpe, gp, random, ...)")
+    p.add_argument("--pruner", help="median, hyperband or none")
+    p.add_argument("--seeds-per-trial", type=int, help="training seeds averaged per trial")
+    p.add_argument("--root", help="datasets folder (default $GRAPHLS_DATA, else "
+                                  "../shared/datasets, else ~/.cache/graphls)")
+    p.add_argument("--out", help="output folder (default: benchmarks/; --quick: a temp folder)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads (default 1, see benchmark.toml; 0: torch's default)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.add_argument("--no-cache", action="store_true",
+                   help="refit every run even if results/*.jsonl holds its result")
+    p.add_argument("--report-only", action="store_true",
+                   help="only rebuild RESULTS.md from <out>/results/*.jsonl")
+    p.add_argument("--plan", action="store_true",
+                   help="print the blocks, studies and training runs, then exit")
+    return p
+
+
+def parse_settings(argv: Sequence[str] | None = None,
+                   config: Mapping[str, Any] | None = None) -> Settings:
+    """Resolve the command line against ``configs/benchmark.toml``.
+
+    Raises:
+        ValueError: an unknown dataset, model, row or split, or a bad number.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    cfg = dict(config or load_config())
+    d = dict(cfg["defaults"])
+    quick = dict(cfg.get("quick", {})) if args.quick else {}
+    configured = {_canonical_dataset(k): list(v) for k, v in cfg["datasets"].items()}
+
+    if args.datasets:
+        names = [_canonical_dataset(n) for n in _split_list(args.datasets)]
+    else:
+        names = [_canonical_dataset(n) for n in quick.get("datasets", configured)]
+    from graphls.data import DATASETS
+
+    datasets: dict[str, list[str]] = {}
+    for name in names:
+        splits = configured.get(name) or [DATASETS[name].splits[0]]
+        datasets[name] = splits
+    wanted_splits = (_split_list(args.splits) if args.splits else quick.get("splits"))
+    if wanted_splits:
+        for s in wanted_splits:
+            check_choice("splits", s, ("public", "official", "dense", "fixed", "random"))
+        datasets = {n: [s for s in sp if s in wanted_splits] or
+                    [s for s in wanted_splits if s in DATASETS[n].splits][:1]
+                    for n, sp in datasets.items()}
+        datasets = {n: sp for n, sp in datasets.items() if sp}
+        if not datasets:
+            raise ValueError(f"splits {','.join(wanted_splits)} match none of the datasets "
+                             f"{','.join(names)}")
+
+    models = _split_list(args.models) if args.models else list(quick.get("models",
+                                                                          d["models"]))
+    for m in models:
+        check_choice("models", m, MODELS)
+    rows = _split_list(args.rows) if args.rows else list(d["rows"])
+    for r in rows:
+        check_choice("rows", r, ROWS)
+    rows = [r for r in ROWS if r in rows]  # table order
+
+    def pick(name: str, flag: Any) -> Any:
+        return flag if flag is not None else quick.get(name, d[name])
+
+    trials = check_positive_int("trials", pick("trials", args.trials))
+    seeds = check_positive_int("seeds", pick("seeds", args.seeds))
+    epochs = check_positive_int("epochs", pick("epochs", args.epochs))
+    spt = check_positive_int("seeds_per_trial", pick("seeds_per_trial", args.seeds_per_trial))
+    if args.noise is not None:
+        try:
+            noise = [float(v) for v in _split_list(args.noise)]
+        except ValueError:
+            raise ValueError(f"noise must be comma-separated fractions like 0,0.2,0.4; "
+                             f"got {args.noise!r}") from None
+    else:
+        noise = [float(v) for v in quick.get("noise", d["noise"])]
+    noise = sorted({check_fraction("noise", v, high_open=True) for v in noise})
+    sampler = pick("sampler", args.sampler)
+    pruner = pick("pruner", args.pruner)
+    from graphls.tuning import PRUNERS, SAMPLERS
+
+    check_choice("sampler", sampler, SAMPLERS)
+    check_choice("pruner", pruner, PRUNERS)
+    threads = check_positive_int("threads", pick("threads", args.threads), minimum=0)
+
+    if args.out:
+        out = Path(args.out)
+    elif args.quick:
+        out = None  # a temporary folder, made when the run starts
+    else:
+        out = HERE
+    ncfg = dict(cfg.get("noise", {}))
+    noise_datasets = [_canonical_dataset(n) for n in ncfg.get("datasets", [])]
+    return Settings(
+        datasets=datasets, models=models, rows=rows, trials=trials, seeds=seeds,
+        epochs=epochs, noise=noise,
+        noise_datasets=[n for n in noise_datasets if n in datasets],
+        noise_split=ncfg.get("split", "public"),
+        noise_rows=[r for r in ncfg.get("rows", ["plain", "ls", "joint"]) if r in rows],
+        noise_split_wanted=not wanted_splits or ncfg.get("split", "public") in wanted_splits,
+        sampler=sampler, pruner=pruner, seeds_per_trial=spt,
+        root=args.root if args.root is not None else _default_root(), out=out,
+        quick=args.quick, progress=not args.no_progress, cache=not args.no_cache,
+        device=args.device, threads=threads or None, report_only=args.report_only,
+        plan_only=args.plan,
+        command=" ".join(["python", "benchmarks/run.py", *map(shlex.quote, argv)]),
+        overrides={_canonical_dataset(k): v for k, v in cfg.get("overrides", {}).items()},
+        figures=dict(cfg.get("figures", {})),
+    )
+
+
+# ---------------------------------------------------------------------------
+# the plan
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Block:
+    """One dataset × split × model × label-noise rate, and the rows it runs."""
+
+    dataset: str
+    split: str
+    model: str
+    noise: float
+    rows: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        tag = f"{self.dataset}-{self.split}-{self.model}"
+        return tag + (f"-noise{round(100 * self.noise)}" if self.noise else "")
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} ({split_name(self.split)}), {self.model.upper()}"
+
+
+def split_name(split: str) -> str:
+    return {"public": "public split", "official": "OGB official split",
+            "dense": "60/20/20 random splits", "fixed": "10 fixed splits shipped with the data",
+            "random": "random per-class splits"}.get(split, split)
+
+
+def units(block: Block, seeds: int) -> list[tuple[int | None, int]]:
+    """``(split id, training seed)`` of every test run: seeds on one split, or one per split."""
+    from graphls.data import DATASETS
+    from graphls.tuning import REPORT_SEED_BASE
+
+    if block.split in MULTI_SPLIT:
+        n = seeds
+        if block.split == "fixed":
+            n = min(seeds, DATASETS[block.dataset].num_fixed_splits)
+        return [(k, REPORT_SEED_BASE + k) for k in range(n)]
+    return [(None, REPORT_SEED_BASE + s) for s in range(seeds)]
+
+
+def plan(settings: Settings) -> tuple[list[Block], list[str]]:
+    """The blocks to run, and one note per dataset skipped because its files are missing."""
+    from graphls.data import DATASETS, list_datasets
+
+    available = {r["name"]: r for r in list_datasets(settings.root)}
+    blocks: list[Block] = []
+    skipped: list[str] = []
+    for name, splits in settings.datasets.items():
+        info = available[name]
+        if not info["available"]:
+            raw = ", ".join(DATASETS[name].raw_files) or "its files"
+            skipped.append(f"{name}: skipped, its files are missing under {info['path']} "
+                           f"(put {raw} there, or let PyG/OGB download them, then rerun "
+                           f"with --datasets {name})")
+            continue
+        for split in splits:
+            for model in settings.models:
+                blocks.append(Block(name, split, model, 0.0, tuple(settings.rows)))
+    main = {(b.dataset, b.split, b.model) for b in blocks}
+    if not any(settings.noise) or not settings.noise_split_wanted:
+        return blocks, skipped  # no noisy rate asked for (or its split is filtered out)
+    for name in settings.noise_datasets:
+        if not available[name]["available"]:
+            continue
+        for model in settings.models:
+            for rate in settings.noise:
+                if rate == 0 and (name, settings.noise_split, model) in main:
+                    continue  # the main block holds the noise-free runs
+                if settings.noise_rows:
+                    blocks.append(Block(name, settings.noise_split, model, rate,
+                                        tuple(settings.noise_rows)))
+    return blocks, skipped
+
+
+# ---------------------------------------------------------------------------
+# provenance
+# ---------------------------------------------------------------------------
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                             timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def environment() -> dict[str, Any]:
+    """Versions, git SHA and machine, recorded with every result line."""
+    import optuna
+    import torch
+    import torch_geometric
+
+    import graphls
+
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "versions": {"graphls": graphls.__version__, "torch": torch.__version__,
+                     "torch_geometric": torch_geometric.__version__,
+                     "optuna": optuna.__version__, "python": platform.python_version()},
+        "git_sha": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(dirty) if dirty is not None else None,
+        "machine": {"platform": platform.platform(), "processor": platform.processor()
+                    or platform.machine(), "nproc": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads()},
+    }
+
+
+# ---------------------------------------------------------------------------
+# fitting (with the result cache)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What one ``fit`` left for the tables (from a fresh fit or a result line)."""
+
+    key: str
+    metrics: dict[str, dict[str, float]]
+    calibrated: dict[str, dict[str, float]]
+    temperature: float
+    best_epoch: int
+    epochs_run: int
+    structural_values: list[float]
+    wall_time: float
+    provenance: dict[str, Any]
+    reused: bool = False
+    probs: Any = None  # {"probs", "probs_ts", "y"} of the test nodes, for figures
+
+
+def fit_key(block: Block, split_id: int | None, config: Any) -> str:
+    """A hash of everything that decides one fit's numbers."""
+    cfg = {k: v for k, v in config.to_dict().items() if k != "device"}
+    blob = json.dumps({"dataset": block.dataset, "split": block.split, "split_id": split_id,
+                       "config": cfg}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+class Runner:
+    """Runs blocks: loads data, tunes rows, fits seeds, writes result lines."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.results = settings.out / "results"
+        self.results.mkdir(parents=True, exist_ok=True)
+        (self.results / ".gitignore").write_text(
+            "# written by benchmarks/run.py: studies and figure caches are not committed\n"
+            "studies.db*\nprobs/\n*.partial\n*.tmp\n")
+        self.env = environment()
+        old = read_records(self.results, partial=True) if settings.cache else {}
+        self.cache: dict[str, dict[str, Any]] = {r["fit_key"]: r for r in old.values()
+                                                 if "fit_key" in r}
+        self.studies: dict[tuple[str, str], Any] = {}
+        self.probs: dict[tuple[str, str], list[Any]] = {}
+        self.fits = 0
+        self.fit_seconds = 0.0
+        self._data: dict[tuple[str, str, int | None], Any] = {}
+
+    # -- data -------------------------------------------------------------
+    def data(self, block: Block, split_id: int | None) -> Any:
+        from graphls.data import load_dataset
+
+        key = (block.dataset, block.split, split_id)
+        if key not in self._data:
+            if len(self._data) > 1:  # the tuning split and the current one
+                self._data.clear()
+            kwargs: dict[str, Any] = {}
+            if block.split == "dense":
+                kwargs["seed"] = split_id or 0
+            elif block.split == "fixed":
+                kwargs["split_index"] = split_id or 0
+            self._data[key] = load_dataset(block.dataset, root=self.s.root, split=block.split,
+                                           **kwargs)
+        return self._data[key]
+
+    def base_config(self, block: Block) -> Any:
+        from graphls.train import TrainConfig
+
+        extra = dict(self.s.overrides.get(block.dataset, {}).get(block.model, {}))
+        return TrainConfig.for_model(block.model, **extra).replace(
+            epochs=self.s.epochs, label_noise=block.noise, device=self.s.device)
+
+    # -- fitting ----------------------------------------------------------
+    def fit(self, block: Block, split_id: int | None, config: Any, want_probs: bool
+            ) -> Outcome:
+        import torch
+
+        from graphls.train import fit
+
+        key = fit_key(block, split_id, config)
+        probs_file = self.results / "probs" / f"{key}.pt"
+        old = self.cache.get(key)
+        if old is not None and (not want_probs or probs_file.is_file()):
+            probs = torch.load(probs_file) if want_probs else None
+            return Outcome(key, old["raw"], old["calibrated"], old["temperature"],
+                           old["best_epoch"], old["epochs_run"], old["structural_values"],
+                           old["wall_time"], {k: old[k] for k in _PROVENANCE if k in old},
+                           reused=True, probs=probs)
+        data = self.data(block, split_id)
+        r = fit(data, config)
+        self.fits += 1
+        self.fit_seconds += r.wall_time
+        probs = None
+        if want_probs:
+            test = data.test_mask
+            logits = r.logits[test].double()
+            probs = {"probs": torch.softmax(logits, -1),
+                     "probs_ts": torch.softmax(logits / r.temperature, -1),
+                     "y": data.y.view(-1)[test]}
+            probs_file.parent.mkdir(exist_ok=True)
+            torch.save(probs, probs_file)
+        prov = {**self.env, "command": self.s.command, "quick": self.s.quick,
+                "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        return Outcome(key, r.metrics, r.calibrated, r.temperature, r.best_epoch, r.epochs_run,
+                       r.structural, r.wall_time, prov, probs=probs)
+
+    # -- tuning -----------------------------------------------------------
+    def study_name(self, block: Block, row: str) -> str:
+        name = f"bench-{block.dataset.lower()}-{block.split}-{block.model}-{row}-e{self.s.epochs}"
+        if block.noise:
+            name += f"-noise{round(100 * block.noise)}"
+        if self.s.seeds_per_trial != 1:
+            name += f"-k{self.s.seeds_per_trial}"
+        return name
+
+    def tune(self, block: Block, row: str, base: Any) -> tuple[Any, dict[str, Any]]:
+        """Run (or top up) the row's study on split 0's validation nodes; return best params."""
+        from optuna.trial import TrialState
+
+        from graphls.tuning import run_study, select_best_trial
+
+        spec = TUNED[row]
+        split_id = 0 if block.split in MULTI_SPLIT else None
+        study = run_study(
+            block.dataset, block.model, None, total_trials=self.s.trials, space="joint",
+            objective=spec.objective, storage=self.s.storage,
+            study_name=self.study_name(block, row), sampler=self.s.sampler,
+            pruner=self.s.pruner, seeds_per_trial=self.s.seeds_per_trial, split=block.split,
+            split_index=split_id or 0, space_file=CONFIGS / "searchspace" / spec.space_file,
+            prior=spec.prior, epochs=self.s.epochs, seed=0, config=base,
+            data=self.data(block, split_id), progress=self.s.progress)
+        self.studies[(block.name, row)] = study
+        best = select_best_trial(study)
+        trials = study.get_trials(deepcopy=False)
+        counts = Counter(t.state for t in trials)
+        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        info = {
+            "name": study.study_name, "storage": "results/studies.db",
+            "objective": spec.objective, "space_file": f"configs/searchspace/{spec.space_file}",
+            "prior": spec.prior, "budget": self.s.trials,
+            "complete": counts[TrialState.COMPLETE], "pruned": counts[TrialState.PRUNED],
+            "sampler": self.s.sampler,
+            "pruner": "none" if spec.objective == "multi" else self.s.pruner,
+            "seeds_per_trial": self.s.seeds_per_trial,
+            "tuned_on": (f"validation nodes of split 0 ({block.split})"
+                         if split_id is not None else f"validation nodes ({block.split})"),
+            "best_trial": best.number, "best_values": list(best.values),
+            "tuning_seconds": float(sum(t.duration.total_seconds() for t in finished
+                                        if t.duration is not None)),
+        }
+        return best.params, info
+
+    # -- a block ----------------------------------------------------------
+    def run_block(self, block: Block, figure_block: bool) -> list[dict[str, Any]]:
+        base = self.base_config(block)
+        runs = units(block, self.s.seeds)
+        records: list[dict[str, Any]] = []
+        todo: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any]]] = []
+        if "plain" in block.rows or "ts" in block.rows:
+            todo.append(("plain", base, None, {}))
+        for row in block.rows:
+            if row in TUNED:
+                params, info = self.tune(block, row, base)
+                config = base.replace(prior=TUNED[row].prior, **params)
+                todo.append((row, config, info, params))
+        # one split at a time (each is loaded once), every row's run on it
+        bar = _bar(runs, f"{block.name} test runs", self.s.progress)
+        for split_id, seed in bar:
+            for row, config, info, params in todo:
+                want = figure_block and row in ("plain", "joint")
+                o = self.fit(block, split_id, config.replace(seed=seed), want)
+                if want:
+                    self.probs.setdefault((block.name, row), []).append(o.probs)
+                names = ("plain", "ts") if row == "plain" else (row,)
+                for name in names:
+                    if name in block.rows:
+                        records.append(self.record(block, name, split_id, seed, config, o,
+                                                   info, params))
+                        # kept for the cache if the run stops before the block's file is written
+                        with open(self.results / f"{block.name}.jsonl.partial", "a",
+                                  encoding="utf-8") as f:
+                            f.write(json.dumps(records[-1], sort_keys=True) + "\n")
+        return sorted(records, key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
+
+    def record(self, block: Block, row: str, split_id: int | None, seed: int, config: Any,
+               o: Outcome, study: dict[str, Any] | None, params: dict[str, Any]
+               ) -> dict[str, Any]:
+        reported = o.calibrated if row == "ts" else o.metrics
+        cfg = config.replace(seed=seed)
+        return {
+            "schema": SCHEMA,
+            "dataset": block.dataset, "split": block.split,
+            "split_id": split_id, "model": block.model, "noise": block.noise,
+            "row": row, "label": ROWS[row], "seed": seed,
+            "epsilon": cfg.epsilon, "structural": cfg.structural, "prior": cfg.prior,
+            "prior_weight": cfg.prior_weight if cfg.prior != "uniform" else None,
+            "params": params,
+            "test": reported["test"], "val": reported["val"],
+            "raw": o.metrics, "calibrated": o.calibrated, "temperature": o.temperature,
+            "best_epoch": o.best_epoch, "epochs_run": o.epochs_run,
+            "structural_values": o.structural_values,
+            "trials": self.s.trials if row in TUNED else 0, "epochs": self.s.epochs,
+            "seeds": len(units(block, self.s.seeds)), "study": study,
+            "config": cfg.to_dict(), "fit_key": o.key, "wall_time": o.wall_time,
+            "reused": o.reused, **o.provenance,
+        }
+
+
+_PROVENANCE = ("versions", "git_sha", "git_dirty", "machine", "command", "quick", "timestamp")
+
+
+def _bar(items: Sequence[Any], desc: str, show: bool) -> Iterable[Any]:
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="run", leave=False, file=sys.stderr)
+
+
+def read_records(results: Path, partial: bool = False) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Every result line under ``results`` (``*.jsonl``), keyed by (block, row, seed).
+
+    ``partial`` also reads the ``*.jsonl.partial`` lines of blocks a stopped run left
+    unfinished (for the result cache; RESULTS.md never shows them).
+    """
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    paths = sorted(results.glob("*.jsonl"))
+    if partial:
+        paths += sorted(results.glob("*.jsonl.partial"))
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            out[(r["dataset"], r["split"], r["model"], r["noise"], r["row"], r["seed"])] = r
+    return out
+
+
+def write_records(results: Path, block: Block, records: Sequence[Mapping[str, Any]]) -> Path:
+    """Write ``<block>.jsonl``: this run's lines, plus the old lines of rows it did not run."""
+    path = results / f"{block.name}.jsonl"
+    kept: list[Mapping[str, Any]] = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and json.loads(line)["row"] not in block.rows:
+                kept.append(json.loads(line))
+    ordered = sorted([*kept, *records], key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered),
+                   encoding="utf-8")
+    tmp.replace(path)
+    path.with_suffix(".jsonl.partial").unlink(missing_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------
+
+def _first_block(blocks: Sequence[Block], names: Sequence[str], row: str) -> Block | None:
+    for name in names:
+        for b in blocks:
+            if b.dataset == name and b.noise == 0 and row in b.rows:
+                return b
+    return None
+
+
+def figure_blocks(settings: Settings, blocks: Sequence[Block]) -> dict[str, Block]:
+    """The blocks whose studies/runs are drawn: two landscapes and one reliability diagram."""
+    f = settings.figures
+    chosen = {
+        "landscape_homophilic": _first_block(blocks, f.get("landscape_homophilic", ()), "joint"),
+        "landscape_heterophilic": _first_block(blocks, f.get("landscape_heterophilic", ()),
+                                               "joint"),
+        "reliability": _first_block(blocks, f.get("reliability", ()), "joint"),
+    }
+    return {k: v for k, v in chosen.items() if v is not None}
+
+
+def draw_figures(runner: Runner, chosen: Mapping[str, Block]) -> dict[str, str]:
+    """Write the figures of this run into ``<out>/figures``; return ``{file: caption}``."""
+    import torch
+    from optuna.trial import TrialState
+
+    from graphls import report
+
+    fig_dir = runner.s.out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    drawn: dict[str, str] = {}
+    for kind in ("landscape_homophilic", "landscape_heterophilic"):
+        block = chosen.get(kind)
+        study = runner.studies.get((block.name, "joint")) if block else None
+        if study is None:
+            continue
+        trials = study.get_trials(deepcopy=False,
+                                  states=(TrialState.COMPLETE, TrialState.PRUNED))
+        e, s, v, done = [], [], [], []
+        for t in trials:
+            acc = t.user_attrs.get("val_accuracy")
+            if acc is None and t.intermediate_values:
+                acc = t.intermediate_values[max(t.intermediate_values)]
+            e.append(t.params["epsilon"])
+            s.append(t.params["structural"])
+            v.append(acc)
+            done.append(t.state == TrialState.COMPLETE)
+        best = study.best_trial.params
+        name = f"landscape-{block.name}.png"
+        caption = (f"(ε, λ) validation-accuracy landscape, {block.title}: joint study, "
+                   f"{len(trials)} trials")
+        report.plot_landscape(e, s, v, fig_dir / name, complete=done,
+                              best=(best["epsilon"], best["structural"]),
+                              title=f"{block.title}\nvalidation accuracy, joint study, "
+                                    f"{len(trials)} trials")
+        drawn[name] = caption
+    block = chosen.get("reliability")
+    if block is not None and (block.name, "plain") in runner.probs \
+            and (block.name, "joint") in runner.probs:
+        plain = runner.probs[(block.name, "plain")]
+        joint = runner.probs[(block.name, "joint")]
+        y = torch.cat([p["y"] for p in plain])
+        curves = {
+            "plain (ε=0, λ=1)": (torch.cat([p["probs"] for p in plain]), y),
+            "plain + temperature scaling": (torch.cat([p["probs_ts"] for p in plain]), y),
+            "joint (ε, λ tuned)": (torch.cat([p["probs"] for p in joint]),
+                                   torch.cat([p["y"] for p in joint])),
+        }
+        name = f"reliability-{block.name}.png"
+        caption = (f"Reliability, test nodes, {block.title}: plain vs plain + temperature "
+                   f"scaling vs joint, {len(plain)} run(s) pooled (15 equal-width bins)")
+        report.plot_reliability(curves, fig_dir / name,
+                                title=f"{block.title}\ntest nodes, {len(plain)} run(s) pooled")
+        drawn[name] = caption
+    index_file = fig_dir / "figures.json"
+    index = json.loads(index_file.read_text()) if index_file.is_file() else {}
+    index.update(drawn)
+    index = {k: v for k, v in index.items() if (fig_dir / k).is_file()}
+    index_file.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return drawn
+
+
+# ---------------------------------------------------------------------------
+# RESULTS.md
+# ---------------------------------------------------------------------------
+
+def _stats(values: Sequence[float]) -> tuple[float, float, int]:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return mean, std, n
+
+
+def _cell(values: Sequence[float], scale: float) -> str:
+    mean, std, _ = _stats(values)
+    digits = 2 if scale == 100 else 4
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_fmt(x) for x in v)
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _group(records: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, ...], dict[str, list]]:
+    groups: dict[tuple[Any, ...], dict[str, list]] = {}
+    for r in records:
+        key = (r["dataset"], r["split"], r["model"], float(r["noise"]))
+        groups.setdefault(key, {}).setdefault(r["row"], []).append(r)
+    for rows in groups.values():
+        for rs in rows.values():
+            rs.sort(key=lambda r: r["seed"])
+    return groups
+
+
+def _order(settings: Settings, key: tuple[Any, ...]) -> tuple[Any, ...]:
+    names = [*settings.datasets, *_configured_names()]
+    ds, split, model, noise = key
+    return (names.index(ds) if ds in names else len(names), ds,
+            ["public", "official", "dense", "fixed", "random"].index(split)
+            if split in ("public", "official", "dense", "fixed", "random") else 9,
+            MODELS.index(model) if model in MODELS else 9, noise)
+
+
+@functools.lru_cache(maxsize=1)
+def _configured_names() -> tuple[str, ...]:
+    return tuple(load_config()["datasets"])
+
+
+def _references_for(refs: Sequence[Mapping[str, Any]], dataset: str, split: str, model: str
+                    ) -> list[Mapping[str, Any]]:
+    plain_splits = ("public", "official", "dense", "fixed")
+    return [r for r in refs if r["dataset"] == dataset and r["model"] == model
+            and (r["split"] == split or r["split"] not in plain_splits)]
+
+
+def _ref_text(r: Mapping[str, Any]) -> str:
+    metric = "acc" if r["metric"] == "accuracy" else "ECE"
+    return f"{metric} {r['value']} ({split_name(r['split'])}; {r['source']})"
+
+
+def _block_table(key: tuple[Any, ...], rows: Mapping[str, list], refs: Sequence[Mapping]
+                 ) -> list[str]:
+    ds, split, model, _noise = key
+    any_row = next(iter(rows.values()))
+    first = any_row[0]
+    seeds = [r["seed"] for r in any_row]
+    tuned = [rs[0] for name, rs in rows.items() if name in TUNED]
+    commands = sorted({r.get("command", "?") for rs in rows.values() for r in rs})
+    if split in MULTI_SPLIT:
+        ids = sorted({r["split_id"] for r in any_row})
+        over = (f"{len(ids)} splits ({'split seeds' if split == 'dense' else 'split indices'} "
+                f"{ids[0]}–{ids[-1]}), one training seed each")
+        tuned_on = "split 0's validation nodes"
+    else:
+        over = (f"{len(seeds)} training seeds ({seeds[0]}–{seeds[-1]}, unseen by the search)"
+                if len(seeds) > 1 else f"1 training seed ({seeds[0]}, unseen by the search)")
+        tuned_on = "the validation nodes"
+    lines = [f"### {ds} ({split_name(split)}), {model.upper()}", ""]
+    if any(r.get("quick") for rs in rows.values() for r in rs):
+        lines += ["**Quick mode (smoke test): too few seeds, trials and epochs to mean "
+                  "anything.**", ""]
+    budget = (f"{tuned[0]['study']['budget']} trials per tuned row "
+              f"({tuned[0]['study']['sampler']} sampler, {tuned[0]['study']['pruner']} pruner "
+              f"except multi), tuned on {tuned_on}") if tuned else "no tuned row"
+    lines += [
+        f"Test mean ± std over {over}; {first['epochs']} epochs; budget: {budget}.",
+        "Command: " + "; ".join(f"`{c}`" for c in commands), "",
+        "| row | ε | λ | prior w | accuracy (%) | ECE (%) | NLL | Brier | ECE after TS (%) "
+        "| trials | published |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    block_refs = _references_for(refs, ds, split, model)
+    for row in ROWS:
+        rs = rows.get(row)
+        if not rs:
+            continue
+        r0 = rs[0]
+        test = {m: [r["test"][m] for r in rs] for m in METRICS}
+        ece_ts = [r["calibrated"]["test"]["ece"] for r in rs]
+        trials = "—"
+        if r0.get("study"):
+            st = r0["study"]
+            trials = f"{st['complete'] + st['pruned']}"
+            if st["pruned"]:
+                trials += f" ({st['pruned']} pruned)"
+        pub = "; ".join(_ref_text(r) for r in block_refs if r["row"] == row) or ""
+        lines.append(
+            f"| {ROWS[row]} | {_fmt(r0['epsilon'])} | {_fmt(r0['structural'])} | "
+            f"{_fmt(r0['prior_weight'])} | {_cell(test['accuracy'], 100)} | "
+            f"{_cell(test['ece'], 100)} | {_cell(test['nll'], 1)} | {_cell(test['brier'], 1)} "
+            f"| {_cell(ece_ts, 100)} | {trials} | {pub} |")
+    for r in block_refs:
+        if r["row"] == "other":
+            lines.append(f"| published: {r.get('method', r['source'])} | | | | {r['value']} "
+                         f"| | | | | | {_ref_text(r)} |")
+    lines.append("")
+    return lines
+
+
+def _noise_tables(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings: Settings
+                  ) -> list[str]:
+    pairs = sorted({(k[0], k[1], k[2]) for k in groups if k[3] > 0},
+                   key=lambda p: _order(settings, (*p, 0.0)))
+    if not pairs:
+        return ["No label-noise block has run yet.", ""]
+    lines: list[str] = []
+    for ds, split, model in pairs:
+        rates = sorted({k[3] for k in groups if k[:3] == (ds, split, model)})
+        lines += [f"### {ds} ({split_name(split)}), {model.upper()}: symmetric training-label "
+                  "noise", "",
+                  "Test accuracy (%) / ECE (%), mean ± std; tuned rows re-tuned at every "
+                  "noise rate on clean validation labels.", "",
+                  "| row | " + " | ".join(f"{round(100 * p)} % noise" for p in rates) + " |",
+                  "|---|" + "---:|" * len(rates)]
+        for row in ("plain", "ls", "joint"):
+            cells = []
+            for p in rates:
+                rs = groups.get((ds, split, model, p), {}).get(row)
+                if not rs:
+                    cells.append("—")
+                    continue
+                acc = _cell([r["test"]["accuracy"] for r in rs], 100)
+                ece = _cell([r["test"]["ece"] for r in rs], 100)
+                cells.append(f"{acc} / {ece}")
+            lines.append(f"| {ROWS[row]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+#: (row, baseline row, metric, higher is better) comparisons of the closing note.
+VERDICTS = (
+    ("joint", "plain", "accuracy", True),
+    ("joint", "ls", "accuracy", True),
+    ("joint", "structural", "accuracy", True),
+    ("joint", "ts", "ece", False),
+    ("multi", "ts", "ece", False),
+    ("joint_prior", "joint", "accuracy", True),
+)
+
+
+def verdict(a: Sequence[float], b: Sequence[float], higher: bool) -> tuple[str, float]:
+    """``win``/``tie``/``loss`` of ``a`` against ``b``: a mean difference beyond 2 std errors.
+
+    .. math::
+        d = \\bar a - \\bar b, \\qquad
+        \\mathrm{se} = \\sqrt{s_a^2 / n_a + s_b^2 / n_b}
+
+    ``win`` if ``d > 2·se`` (``d < -2·se`` when lower is better), ``loss`` in the
+    opposite case, else ``tie``. With one seed per side (se = 0) any difference counts.
+    """
+    ma, sa, na = _stats(a)
+    mb, sb, nb = _stats(b)
+    d = ma - mb
+    se = math.sqrt(sa**2 / na + sb**2 / nb)
+    signed = d if higher else -d
+    if signed > 2 * se and signed > 0:
+        return "win", d
+    if signed < -2 * se and signed < 0:
+        return "loss", d
+    return "tie", d
+
+
+def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings: Settings
+                  ) -> list[str]:
+    lines = ["Rule: a row *wins* against another when its mean is better by more than two "
+             "standard errors of the difference (√(s₁²/n₁ + s₂²/n₂)), *loses* when worse by "
+             "more than that, and *ties* otherwise. Test numbers; accuracy and ECE in points.",
+             ""]
+    for row, base, metric, higher in VERDICTS:
+        out: dict[str, list[str]] = {"win": [], "tie": [], "loss": []}
+        for key in sorted(groups, key=lambda k: _order(settings, k)):
+            if key[3] != 0:
+                continue
+            rows = groups[key]
+            if row not in rows or base not in rows:
+                continue
+            a = [r["test"][metric] for r in rows[row]]
+            b = [r["test"][metric] for r in rows[base]]
+            v, d = verdict(a, b, higher)
+            out[v].append(f"{key[0]} {key[1]} {key[2].upper()} ({100 * d:+.2f})")
+        if not any(out.values()):
+            continue
+        what = f"{ROWS[row]} vs {ROWS[base]}, test {'accuracy' if metric == 'accuracy' else 'ECE'}"
+        lines.append(f"- **{what}**: wins on {len(out['win'])}, ties on {len(out['tie'])}, "
+                     f"loses on {len(out['loss'])}.")
+        for v, plural in (("win", "wins"), ("tie", "ties"), ("loss", "losses")):
+            if out[v]:
+                lines.append(f"  - {plural}: " + "; ".join(out[v]))
+    for key, rows in sorted(groups.items(), key=lambda kv: _order(settings, kv[0])):
+        if key[3] == 0 and rows.get("joint") and rows["joint"][0]["split"] in MULTI_SPLIT:
+            lines += ["", "Splits with several versions are tuned on split 0 only; on the "
+                      "other splits some of split 0's validation nodes are test nodes, a "
+                      "small optimistic bias of the tuned rows against plain and plain + TS."]
+            break
+    lines.append("")
+    return lines
+
+
+def _environment_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    seen: dict[str, int] = {}
+    for r in records:
+        v = r.get("versions", {})
+        m = r.get("machine", {})
+        text = (f"graphls {v.get('graphls')}, torch {v.get('torch')}, PyG "
+                f"{v.get('torch_geometric')}, Optuna {v.get('optuna')}, Python {v.get('python')}"
+                f"; git {str(r.get('git_sha'))[:10]}{' (dirty)' if r.get('git_dirty') else ''}; "
+                f"{m.get('platform')}, {m.get('nproc')} CPUs ({m.get('torch_threads')} torch "
+                "threads)")
+        seen[text] = seen.get(text, 0) + 1
+    return [f"- {t} — {n} result lines" for t, n in seen.items()] + [""]
+
+
+def render(settings: Settings, skipped: Sequence[str] = ()) -> str:
+    """The generated section of RESULTS.md, from every ``results/*.jsonl`` line."""
+    records = list(read_records(settings.out / "results").values())
+    refs = load_references()
+    groups = _group(records)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [RESULTS_START,
+             f"<!-- generated by benchmarks/run.py from results/*.jsonl on {stamp}; "
+             "do not edit by hand: rerun the command -->", "",
+             "## Results", "",
+             "Rows: plain = PyG's GCN/GAT with PyG's example settings (ε = 0, λ = 1); "
+             "plain + TS = the same runs after temperature scaling fitted on validation; "
+             "tuned rows search with Optuna on validation only, one study per row with the "
+             "same trial budget, then retrain the chosen configuration on fresh seeds. "
+             "ECE uses 15 equal-width confidence bins; NLL and Brier are per node; "
+             "\"ECE after TS\" re-scales each row's own logits. The multi-objective pick is "
+             "the lowest-ECE Pareto trial within 0.5 points of the best validation accuracy.",
+             ""]
+    if not records:
+        lines += ["No results yet: run `python benchmarks/run.py`.", ""]
+    main_keys = sorted((k for k in groups if k[3] == 0), key=lambda k: _order(settings, k))
+    for key in main_keys:
+        lines += _block_table(key, groups[key], refs)
+    lines += ["## Label noise", "", *_noise_tables(groups, settings)]
+    fig_dir = settings.out / "figures"
+    index_file = fig_dir / "figures.json"
+    index = json.loads(index_file.read_text()) if index_file.is_file() else {}
+    lines += ["## Figures", ""]
+    if index:
+        for name, caption in sorted(index.items()):
+            lines += [f"- [{caption}](figures/{name})"]
+        lines.append("")
+        for name, caption in sorted(index.items()):
+            lines += [f"![{caption}](figures/{name})", ""]
+    else:
+        lines += ["No figure yet.", ""]
+    lines += ["## Where joint tuning wins, ties or loses", ""]
+    lines += _closing_note(groups, settings)
+    lines += ["## Published references", "",
+              "| dataset | model | split | metric (%) | value | source |",
+              "|---|---|---|---|---:|---|"]
+    for r in refs:
+        method = r.get("method") or ROWS.get(r["row"], r["row"])
+        lines.append(f"| {r['dataset']} | {r['model'].upper()} ({method}) | "
+                     f"{split_name(r['split'])} | {r['metric']} | {r['value']} | "
+                     f"{r['source']} |")
+    lines.append("")
+    if skipped:
+        lines += ["## Not run here", "", *(f"- {s}" for s in skipped), ""]
+    lines += ["## Environment", "", *_environment_lines(records)]
+    lines.append(RESULTS_END)
+    return "\n".join(lines) + "\n"
+
+
+def write_results_md(path: Path, section: str) -> Path:
+    """Replace the ``results`` markers' section of ``path`` (create it; keep other sections)."""
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if RESULTS_START in text and RESULTS_END in text:
+            head, rest = text.split(RESULTS_START, 1)
+            _, tail = rest.split(RESULTS_END, 1)
+            text = head + section.rstrip("\n") + tail
+        elif SPEED_START in text:
+            head, tail = text.split(SPEED_START, 1)
+            text = head + section + "\n" + SPEED_START + tail
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+    else:
+        text = ("# graphls benchmark results\n\nGenerated by `benchmarks/run.py` (see "
+                "`benchmarks/README.md`); every number below comes from `results/*.jsonl`.\n\n"
+                + section)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+
+def describe_plan(settings: Settings, blocks: Sequence[Block], skipped: Sequence[str]) -> str:
+    studies = sum(1 for b in blocks for r in b.rows if r in TUNED)
+    fits = sum(len(units(b, settings.seeds)) * (sum(1 for r in b.rows if r in TUNED)
+                                               + (1 if {"plain", "ts"} & set(b.rows) else 0))
+               for b in blocks)
+    lines = [f"{len(blocks)} blocks, {studies} studies × {settings.trials} trials "
+             f"({studies * settings.trials * settings.seeds_per_trial} tuning runs), "
+             f"{fits} test runs, {settings.epochs} epochs each"]
+    lines += [f"  {b.name}: rows {','.join(b.rows)}; {len(units(b, settings.seeds))} test runs"
+              f" per row" for b in blocks]
+    lines += [f"  {s}" for s in skipped]
+    return "\n".join(lines)
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    """Run the plan, write results/*.jsonl, figures and RESULTS.md; return a summary."""
+    import optuna
+    import torch
+
+    start = time.perf_counter()
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    blocks, skipped = plan(settings)
+    if settings.plan_only:
+        print(describe_plan(settings, blocks, skipped))
+        return {"blocks": len(blocks)}
+    if settings.out is None:
+        settings.out = Path(tempfile.mkdtemp(prefix="graphls-bench-quick-"))
+    (settings.out / "results").mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    runner = None
+    if not settings.report_only:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        runner = Runner(settings)
+        chosen = figure_blocks(settings, blocks)
+        bar = _bar(blocks, "blocks", settings.progress)
+        for block in bar:
+            records = runner.run_block(block, block == chosen.get("reliability"))
+            written.append(write_records(runner.results, block, records))
+        draw_figures(runner, chosen)
+    md = write_results_md(settings.out / "RESULTS.md", render(settings, skipped))
+    summary = {"out": str(settings.out), "results_md": str(md), "jsonl": [str(p) for p in written],
+               "blocks": len(blocks), "skipped": list(skipped),
+               "fits": runner.fits if runner else 0,
+               "fit_seconds": runner.fit_seconds if runner else 0.0,
+               "wall_seconds": time.perf_counter() - start}
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (2: bad input, 1: a run failed)."""
+    try:
+        settings = parse_settings(argv)
+    except (ValueError, TypeError) as exc:
+        print(f"benchmarks/run.py: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = run(settings)
+    except (ValueError, TypeError) as exc:
+        print(f"benchmarks/run.py: error: {exc}", file=sys.stderr)
+        return 1
+    if settings.plan_only:
+        return 0
+    print(f"wrote {summary['results_md']} and {len(summary['jsonl'])} result files under "
+          f"{settings.out / 'results'}; {summary['fits']} fits "
+          f"({summary['fit_seconds']:.1f} s training), {summary['wall_seconds']:.1f} s in all")
+    for note in summary["skipped"]:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""benchmarks/run.py: settings, plan, verdict rule, RESULTS.md sections, and a real --quick run.
+
+The ``--quick`` run (Cora public split, GCN, one seed, 3 trials, 10 epochs, all 7 rows plus
+the 40 % label-noise block) trains for real on a copy of ``../shared/datasets`` into
+``tmp_path``; it is run once per module and checked from several sides. Everything
+else works on hand-made records and needs no training.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+REPO = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("graphls_benchmarks_run",
+                                                  REPO / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+#: The numbers of issue 5's published references (percent), each must reach RESULTS.md.
+PUBLISHED = ("81.5", "70.3", "83.0", "72.5", "87.14", "87.77", "88.56", "79.86", "81.06",
+             "82.10", "88.03", "80.52", "2.3–4.9")
+#: Fields every result line carries (provenance included).
+FIELDS = {"dataset", "split", "split_id", "model", "noise", "row", "label", "seed", "epsilon",
+          "structural", "prior", "test", "val", "raw", "calibrated", "temperature", "trials",
+          "epochs", "config", "study", "versions", "git_sha", "machine", "wall_time",
+          "command", "timestamp", "fit_key"}
+
+
+# ---------------------------------------------------------------------------
+# the quick run
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def quick(datasets_root, tmp_path_factory):
+    """Run ``--quick`` once (in-process, via ``main``) into a temporary ``--out``."""
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["--quick", "--root", str(datasets_root), "--out", str(out), "--no-progress"]
+    assert bench.main(argv) == 0
+    return out, argv
+
+
+def _lines(out: Path) -> list[dict]:
+    return [json.loads(line) for p in sorted((out / "results").glob("*.jsonl"))
+            for line in p.read_text().splitlines() if line.strip()]
+
+
+def _trial_counts(out: Path) -> dict[str, int]:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'results' / 'studies.db'}")
+    return {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
+
+
+@pytest.mark.slow
+def test_quick_writes_one_line_per_row_and_seed_with_provenance(quick):
+    out, _ = quick
+    lines = _lines(out)
+    main = [r for r in lines if r["noise"] == 0]
+    noisy = [r for r in lines if r["noise"] > 0]
+    assert sorted(r["row"] for r in main) == sorted(bench.ROWS)
+    assert sorted(r["row"] for r in noisy) == ["joint", "ls", "plain"]
+    assert {r["noise"] for r in noisy} == {0.4}
+    assert {(r["dataset"], r["split"], r["model"], r["seed"]) for r in lines} == {
+        ("Cora", "public", "gcn", 100)}
+    for r in lines:
+        assert set(r) >= FIELDS, FIELDS - set(r)
+        assert set(r["test"]) >= {"accuracy", "ece", "nll", "brier"}
+        assert set(r["versions"]) >= {"graphls", "torch", "torch_geometric", "optuna"}
+        assert set(r["machine"]) >= {"platform", "nproc"}
+        assert r["wall_time"] > 0 and r["epochs"] == 10 and r["quick"] is True
+        assert r["config"]["label_noise"] == r["noise"]
+        assert r["trials"] == (3 if r["row"] in bench.TUNED else 0)
+
+
+@pytest.mark.slow
+def test_quick_rows_are_what_they_say(quick):
+    out, _ = quick
+    rows = {r["row"]: r for r in _lines(out) if r["noise"] == 0}
+    # plain and ts are the same run: raw numbers vs temperature-scaled numbers
+    assert rows["plain"]["fit_key"] == rows["ts"]["fit_key"]
+    assert rows["plain"]["test"] == rows["plain"]["raw"]["test"]
+    assert rows["ts"]["test"] == rows["plain"]["calibrated"]["test"]
+    assert (rows["plain"]["epsilon"], rows["plain"]["structural"]) == (0.0, 1.0)
+    assert rows["ls"]["structural"] == 1.0 and 0 <= rows["ls"]["epsilon"] <= 0.5
+    assert rows["structural"]["epsilon"] == 0.0
+    assert rows["joint_prior"]["prior"] == "neighbors"
+    assert rows["joint_prior"]["prior_weight"] == rows["joint_prior"]["params"]["prior_weight"]
+    assert rows["multi"]["study"]["objective"] == "multi"
+    for name in bench.TUNED:
+        study = rows[name]["study"]
+        assert study["budget"] == 3 and study["complete"] + study["pruned"] == 3
+        assert study["tuned_on"].startswith("validation")
+        assert rows[name]["epsilon"] == rows[name]["params"].get("epsilon", 0.0)
+
+
+@pytest.mark.slow
+def test_quick_results_md_has_every_row_reference_command_and_figure(quick):
+    out, argv = quick
+    text = (out / "RESULTS.md").read_text()
+    assert text.count(bench.RESULTS_START) == 1 and text.count(bench.RESULTS_END) == 1
+    for label in bench.ROWS.values():
+        assert f"| {label} |" in text
+    for value in PUBLISHED:
+        assert value in text, value
+    assert "python benchmarks/run.py " + " ".join(argv) in text
+    assert "3 trials per tuned row" in text and "Quick mode" in text
+    # the table's numbers are the result lines' numbers
+    plain = next(r for r in _lines(out) if r["row"] == "plain" and r["noise"] == 0)
+    acc = f"{100 * plain['test']['accuracy']:.2f} ± 0.00"
+    assert f"| {bench.ROWS['plain']} | 0 | 1 | — | {acc} |" in text
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figures == ["landscape-Cora-public-gcn.png", "reliability-Cora-public-gcn.png"]
+    for name in figures:
+        assert f"(figures/{name})" in text
+        assert (out / "figures" / name).read_bytes()[:8] == PNG
+
+
+@pytest.mark.slow
+def test_quick_rerun_resumes_studies_and_reuses_results(quick):
+    out, argv = quick
+    before = _trial_counts(out)
+    assert len(before) == 7 and set(before.values()) == {3}  # 5 rows + 2 noisy rows
+    lines_before = {(r["row"], r["noise"]): r["test"] for r in _lines(out)}
+    summary = bench.run(bench.parse_settings(argv))
+    assert _trial_counts(out) == before  # --trials is a study-wide target: nothing added
+    assert summary["fits"] == 0  # every fit's result line is reused
+    assert {(r["row"], r["noise"]): r["test"] for r in _lines(out)} == lines_before
+    assert all(r["reused"] for r in _lines(out))
+    # raising the budget tops the study up to the new target, and only that study
+    bench.run(bench.parse_settings([*argv, "--rows", "ls", "--noise", "0", "--trials", "4"]))
+    after = _trial_counts(out)
+    assert after["bench-cora-public-gcn-ls-e10"] == 4
+    # the rows that did not run keep their lines (and their RESULTS.md rows)
+    assert sorted(r["row"] for r in _lines(out) if r["noise"] == 0) == sorted(bench.ROWS)
+    assert bench.main([*argv, "--report-only"]) == 0
+    text = (out / "RESULTS.md").read_text()
+    assert all(f"| {label} |" in text for label in bench.ROWS.values())
+    assert {k: v for k, v in after.items() if k != "bench-cora-public-gcn-ls-e10"} == {
+        k: v for k, v in before.items() if k != "bench-cora-public-gcn-ls-e10"}
+
+
+@pytest.mark.slow
+def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_root, tmp_path):
+    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "plain,ts,joint", "--trials",
+            "2", "--seeds", "2", "--epochs", "5", "--root", str(datasets_root), "--out",
+            str(tmp_path), "--no-progress"]
+    assert bench.main(argv) == 0
+    lines = _lines(tmp_path)
+    assert sorted((r["row"], r["split_id"], r["seed"]) for r in lines) == [
+        (row, k, 100 + k) for row in ("joint", "plain", "ts") for k in (0, 1)]
+    joint = [r for r in lines if r["row"] == "joint"]
+    assert joint[0]["study"]["tuned_on"] == "validation nodes of split 0 (fixed)"
+    assert joint[0]["config"] | {"seed": 0} == joint[1]["config"] | {"seed": 0}
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "2 splits (split indices 0–1), one training seed each" in text
+    assert "tuned on split 0 only" in text
+    assert (tmp_path / "figures" / "landscape-Texas-fixed-gcn.png").read_bytes()[:8] == PNG
+
+
+# ---------------------------------------------------------------------------
+# settings and plan
+# ---------------------------------------------------------------------------
+
+def test_quick_settings_are_small_and_write_to_a_temp_folder():
+    s = bench.parse_settings(["--quick"])
+    assert s.datasets == {"Cora": ["public"]} and s.models == ["gcn"]
+    assert (s.trials, s.seeds, s.epochs) == (3, 1, 10)
+    assert s.out is None  # made by run(); never the committed benchmarks/ folder
+    assert s.rows == list(bench.ROWS)
+    assert s.threads == 1 and bench.parse_settings(["--quick", "--threads", "0"]).threads is None
+
+
+def test_full_settings_cover_every_shared_dataset_and_both_models():
+    s = bench.parse_settings([])
+    assert s.out == REPO / "benchmarks"
+    assert (s.trials, s.seeds, s.epochs) == (30, 10, 200)
+    assert s.models == ["gcn", "gat"] and s.noise == [0.0, 0.2, 0.4]
+    assert s.datasets["Cora"] == ["public", "dense"]
+    assert s.datasets["CiteSeer"] == ["public", "dense"]
+    shared = REPO.parent / "shared" / "datasets"
+    if shared.is_dir():
+        from graphls.data import list_datasets
+
+        for row in list_datasets(shared):
+            if row["available"]:
+                assert row["name"] in s.datasets, row["name"]
+    assert {"PubMed", "ogbn-arxiv"} <= set(s.datasets)
+    assert s.noise_datasets == ["Cora", "CiteSeer"] and s.noise_rows == ["plain", "ls", "joint"]
+
+
+def test_flags_override_and_rows_keep_table_order():
+    s = bench.parse_settings(["--datasets", "citeseer,texas", "--models", "gat", "--rows",
+                              "multi,plain", "--trials", "7", "--noise", "0.2,0",
+                              "--splits", "public,fixed"])
+    assert s.datasets == {"CiteSeer": ["public"], "Texas": ["fixed"]}
+    assert s.rows == ["plain", "multi"] and s.trials == 7 and s.noise == [0.0, 0.2]
+    assert s.noise_rows == ["plain"]
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--datasets", "cora2"], r"dataset 'cora2' is unknown; known: Cora, CiteSeer"),
+    (["--models", "gin"], r"models must be one of 'gcn', 'gat'; got 'gin'"),
+    (["--rows", "plain,best"], r"rows must be one of 'plain', .*; got 'best'"),
+    (["--trials", "0"], r"trials must be an integer >= 1; got 0"),
+    (["--seeds", "0"], r"seeds must be an integer >= 1; got 0"),
+    (["--epochs", "-5"], r"epochs must be an integer >= 1; got -5"),
+    (["--seeds-per-trial", "0"], r"seeds_per_trial must be an integer >= 1; got 0"),
+    (["--noise", "0,1.0"], r"noise must be in \[0, 1\); got 1.0"),
+    (["--noise", "0,lots"], r"noise must be comma-separated fractions like 0,0.2,0.4; "
+                            r"got '0,lots'"),
+    (["--splits", "geom"], r"splits must be one of 'public', .*; got 'geom'"),
+    (["--datasets", "Texas", "--splits", "public"],
+     r"splits public match none of the datasets Texas"),
+    (["--sampler", "bayes"], r"sampler must be one of 'tpe', .*; got 'bayes'"),
+    (["--pruner", "early"], r"pruner must be one of 'median', .*; got 'early'"),
+    (["--threads", "-1"], r"threads must be an integer >= 0; got -1"),
+])
+def test_bad_input_is_one_clear_message(argv, match):
+    with pytest.raises(ValueError, match=match):
+        bench.parse_settings(argv)
+
+
+def test_main_turns_bad_input_into_exit_status_2(capsys):
+    assert bench.main(["--models", "gin"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["benchmarks/run.py: error: models must be one of 'gcn', 'gat'; got 'gin'"]
+
+
+def test_units_seeds_on_one_split_or_one_seed_per_split():
+    public = bench.Block("Cora", "public", "gcn", 0.0, ("plain",))
+    dense = bench.Block("Cora", "dense", "gcn", 0.0, ("plain",))
+    fixed = bench.Block("Texas", "fixed", "gcn", 0.0, ("plain",))
+    assert bench.units(public, 3) == [(None, 100), (None, 101), (None, 102)]
+    assert bench.units(dense, 12) == [(k, 100 + k) for k in range(12)]
+    assert bench.units(fixed, 12) == [(k, 100 + k) for k in range(10)]  # 10 shipped splits
+
+
+def test_plan_skips_missing_datasets_with_a_note(tmp_path):
+    s = bench.parse_settings(["--datasets", "Cora,PubMed", "--root", str(tmp_path)])
+    blocks, skipped = bench.plan(s)
+    assert blocks == []
+    assert len(skipped) == 2
+    assert skipped[1].startswith(f"PubMed: skipped, its files are missing under "
+                                 f"{tmp_path / 'PubMed'} (put ind.pubmed.x")
+
+
+def test_plan_noise_blocks_reuse_the_noise_free_main_block(datasets_root):
+    s = bench.parse_settings(["--datasets", "Cora", "--models", "gcn", "--noise", "0,0.2",
+                              "--root", str(datasets_root)])
+    blocks, skipped = bench.plan(s)
+    assert skipped == []
+    names = [b.name for b in blocks]
+    assert names == ["Cora-public-gcn", "Cora-dense-gcn", "Cora-public-gcn-noise20"]
+    assert blocks[-1].rows == ("plain", "ls", "joint") and blocks[-1].noise == 0.2
+    for argv in (["--noise", "0"], ["--splits", "dense"]):  # no noisy rate, or no public split
+        s = bench.parse_settings(["--datasets", "Cora", "--root", str(datasets_root), *argv])
+        assert all(b.noise == 0 for b in bench.plan(s)[0])
+        assert {b.split for b in bench.plan(s)[0]} == ({"dense"} if "--splits" in argv else
+                                                      {"public", "dense"})
+
+
+def test_space_files_fix_one_knob_and_share_the_other_range():
+    from graphls.tuning import search_space
+
+    spaces = {row: search_space("joint", spec.prior,
+                                bench.CONFIGS / "searchspace" / spec.space_file)
+              for row, spec in bench.TUNED.items()}
+    builtin = search_space("joint")
+    assert (spaces["ls"]["structural"].low, spaces["ls"]["structural"].high) == (1.0, 1.0)
+    assert spaces["ls"]["epsilon"] == builtin["epsilon"]
+    assert (spaces["structural"]["epsilon"].low, spaces["structural"]["epsilon"].high) == (0, 0)
+    assert spaces["structural"]["structural"] == builtin["structural"]
+    assert spaces["joint"] == builtin == spaces["multi"]
+    assert set(spaces["joint_prior"]) == {"epsilon", "structural", "prior_weight"}
+
+
+def test_references_name_their_split_and_hold_the_issue_numbers():
+    refs = bench.load_references()
+    assert sorted(r["value"] for r in refs) == sorted(PUBLISHED)
+    for r in refs:
+        assert r["split"] and r["source"] and r["metric"] in ("accuracy", "ece")
+        assert r["row"] in (*bench.ROWS, "other")
+    kipf = {(r["dataset"], r["model"], r["split"]): r["value"] for r in refs
+            if r["source"].startswith("Kipf")}
+    assert kipf == {("Cora", "gcn", "public"): "81.5", ("CiteSeer", "gcn", "public"): "70.3"}
+
+
+def test_fit_key_depends_on_config_and_split_not_device():
+    from graphls.train import TrainConfig
+
+    b = bench.Block("Cora", "dense", "gcn", 0.0, ("plain",))
+    c = TrainConfig.for_model("gcn")
+    key = bench.fit_key(b, 0, c)
+    assert key == bench.fit_key(b, 0, c.replace(device="cuda"))
+    assert key != bench.fit_key(b, 1, c)
+    assert key != bench.fit_key(b, 0, c.replace(epsilon=0.1))
+    assert key != bench.fit_key(b, 0, c.replace(seed=1))
+
+
+# ---------------------------------------------------------------------------
+# verdicts and RESULTS.md
+# ---------------------------------------------------------------------------
+
+def test_verdict_is_the_difference_against_two_standard_errors():
+    a, b = [0.80, 0.82, 0.84], [0.70, 0.71, 0.72]
+    se = math.sqrt(np.var(a, ddof=1) / 3 + np.var(b, ddof=1) / 3)
+    assert np.mean(a) - np.mean(b) > 2 * se
+    v, d = bench.verdict(a, b, higher=True)
+    assert v == "win" and d == pytest.approx(np.mean(a) - np.mean(b))
+    assert bench.verdict(b, a, higher=True)[0] == "loss"
+    assert bench.verdict(a, b, higher=False)[0] == "loss"  # e.g. ECE: higher is worse
+    assert bench.verdict([0.80, 0.90], [0.81, 0.86], higher=True)[0] == "tie"
+    assert bench.verdict([0.5], [0.4], higher=True)[0] == "win"  # one seed: no error bars
+
+
+def _record(row: str, seed: int, acc: float, ece: float, noise: float = 0.0) -> dict:
+    metrics = {"accuracy": acc, "ece": ece, "nll": 0.5, "brier": 0.2, "confidence": acc}
+    study = None
+    if row in bench.TUNED:
+        study = {"budget": 5, "complete": 4, "pruned": 1, "sampler": "tpe", "pruner": "median"}
+    return {"dataset": "Cora", "split": "public", "split_id": None, "model": "gcn",
+            "noise": noise, "row": row, "label": bench.ROWS[row], "seed": seed,
+            "epsilon": 0.1 if row in bench.TUNED else 0.0, "structural": 1.0,
+            "prior": "uniform", "prior_weight": None, "test": metrics, "val": metrics,
+            "raw": {"test": metrics}, "calibrated": {"test": {**metrics, "ece": ece / 2}},
+            "epochs": 200, "study": study, "command": "python benchmarks/run.py",
+            "versions": {}, "machine": {}, "git_sha": "abc"}
+
+
+def test_render_computes_mean_and_sample_std_from_the_lines(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = [_record(row, s, acc, ece) for s, (acc, ece) in zip(
+        (100, 101, 102), ((0.80, 0.30), (0.82, 0.20), (0.87, 0.25)), strict=True)
+        for row in ("plain", "ts", "joint")]
+    lines += [_record(row, s, 0.5, 0.1, noise=0.4) for s in (100, 101, 102)
+              for row in ("plain", "joint")]
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    s = bench.parse_settings(["--out", str(tmp_path)])
+    text = bench.render(s, ["PubMed: skipped, its files are missing"])
+    acc = np.array([0.80, 0.82, 0.87])
+    cell = f"{100 * acc.mean():.2f} ± {100 * acc.std(ddof=1):.2f}"
+    assert f"| {bench.ROWS['plain']} | 0 | 1 | — | {cell} |" in text
+    assert "| 5 (1 pruned) |" in text
+    assert "acc 81.5 (public split; Kipf & Welling, ICLR 2017)" in text
+    assert "| 0 % noise | 40 % noise |" in text
+    assert "50.00 ± 0.00 / 10.00 ± 0.00" in text
+    # joint equals plain on every seed: a tie on accuracy, reported in the closing note
+    assert "test accuracy**: wins on 0, ties on 1, loses on 0." in text
+    assert "- PubMed: skipped, its files are missing" in text
+    assert "3 training seeds (100–102, unseen by the search)" in text
+
+
+def test_results_md_keeps_the_speed_section_and_replaces_its_own(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    speed = "<!-- speed:start -->\nspeed table 1.23 s\n<!-- speed:end -->\n"
+    path.write_text("# graphls benchmark results\n\n" + speed)
+    first = f"{bench.RESULTS_START}\nold numbers\n{bench.RESULTS_END}\n"
+    bench.write_results_md(path, first)
+    text = path.read_text()
+    assert text.index("old numbers") < text.index("speed table") and speed in text
+    bench.write_results_md(path, f"{bench.RESULTS_START}\nnew numbers\n{bench.RESULTS_END}\n")
+    text = path.read_text()
+    assert "old numbers" not in text and "new numbers" in text and speed in text
+    assert text.count(bench.RESULTS_START) == 1
+    fresh = tmp_path / "new.md"
+    bench.write_results_md(fresh, first)
+    assert fresh.read_text().startswith("# graphls benchmark results") and "old numbers" in \
+        fresh.read_text()
+
+
+def test_partial_lines_feed_the_cache_and_the_block_file_replaces_them(tmp_path):
+    block = bench.Block("Cora", "public", "gcn", 0.0, ("plain", "joint"))
+    old = [_record("plain", 100, 0.8, 0.3), _record("ts", 100, 0.8, 0.1)]
+    (tmp_path / "Cora-public-gcn.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in old))
+    partial = tmp_path / "Cora-public-gcn.jsonl.partial"
+    partial.write_text(json.dumps(_record("joint", 100, 0.9, 0.2)) + "\n")
+    assert len(bench.read_records(tmp_path)) == 2
+    assert len(bench.read_records(tmp_path, partial=True)) == 3
+    new = [_record("plain", 100, 0.7, 0.3), _record("joint", 100, 0.9, 0.2)]
+    bench.write_records(tmp_path, block, new)
+    assert not partial.exists()
+    rows = [(r["row"], r["test"]["accuracy"]) for r in bench.read_records(tmp_path).values()]
+    # plain and joint replaced; ts (not run this time) kept; table order
+    assert rows == [("plain", 0.7), ("ts", 0.8), ("joint", 0.9)]
