@@ -23,7 +23,7 @@ from torch_geometric.typing import Adj, OptTensor
 from graphls._validation import check_fraction, check_positive_int
 from graphls.nn import StructuralGATConv, StructuralGCNConv
 
-__all__ = ["GAT", "GCN"]
+__all__ = ["GAT", "GCN", "feature_dropout", "sparse_features"]
 
 
 def _per_layer_structural(structural: float | Sequence[float], num_layers: int) -> list[float]:
@@ -58,6 +58,47 @@ def _fmt_structural(values: list[float]) -> str:
     if all(v == values[0] for v in values):
         return repr(round(values[0], 4))
     return "[" + ", ".join(repr(round(v, 4)) for v in values) + "]"
+
+
+#: Features at most this dense are worth a sparse CSR layout: measured here on a
+#: Cora-sized (2708 x 1433) matrix, dropout + first-layer matmul (forward and
+#: backward) takes 2.9 ms sparse vs 73 ms dense at 1 % density, 31 vs 75 ms at
+#: 10 %, 66 vs 75 ms at 20 % and 148 vs 71 ms at 40 %.
+SPARSE_FEATURE_DENSITY = 0.1
+
+
+def sparse_features(x: Tensor, max_density: float = SPARSE_FEATURE_DENSITY) -> Tensor:
+    """``x`` as a sparse CSR tensor if at most ``max_density`` of it is non-zero, else ``x``.
+
+    Bag-of-words features (Cora: 1.3 % non-zero) then cost a sparse matmul in
+    the first layer and dropout only on the stored values (see
+    :func:`feature_dropout`); dense features are returned unchanged.
+    """
+    if x.layout != torch.strided or x.dim() != 2 or x.numel() == 0:
+        return x
+    density = float((x != 0).sum()) / x.numel()
+    return x.to_sparse_csr() if density <= max_density else x
+
+
+def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``F.dropout`` that also takes sparse COO/CSR features.
+
+    For a sparse ``x`` only the stored values are dropped (and scaled by
+    ``1/(1-p)``): the zeros would stay zero anyway, so the result has the
+    same distribution as dense dropout, at the cost of nnz random numbers
+    instead of N·F. The random stream differs from dense dropout's, so a
+    seed gives other (equally distributed) numbers on the two layouts.
+    """
+    if x.layout == torch.strided or not training or p == 0.0:
+        return F.dropout(x, p=p, training=training) if x.layout == torch.strided else x
+    if x.layout == torch.sparse_csr:
+        values = F.dropout(x.values(), p=p, training=True)
+        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape)
+    if x.layout == torch.sparse_coo:
+        x = x.coalesce()
+        values = F.dropout(x.values(), p=p, training=True)
+        return torch.sparse_coo_tensor(x.indices(), values, x.shape, is_coalesced=True)
+    raise TypeError(f"x must be a dense, sparse COO or sparse CSR tensor; got layout {x.layout}")
 
 
 class GCN(torch.nn.Module):
@@ -143,7 +184,7 @@ class GCN(torch.nn.Module):
         """Return raw logits ``(N, out_channels)``."""
         last = self.num_layers - 1
         for i, conv in enumerate(self.convs):
-            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = feature_dropout(x, self.dropout, self.training)
             x = conv(x, edge_index, edge_weight)
             if i < last:
                 if self.norms is not None:
@@ -243,7 +284,7 @@ class GAT(torch.nn.Module):
         """Return raw logits ``(N, out_channels)``."""
         last = self.num_layers - 1
         for i, conv in enumerate(self.convs):
-            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = feature_dropout(x, self.dropout, self.training)
             x = conv(x, edge_index)
             if i < last:
                 x = F.elu(x)

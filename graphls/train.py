@@ -326,7 +326,9 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
 
     y = data.y.view(-1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
     num_classes = int(getattr(data, "num_classes", None) or int(y.max()) + 1)
-    x = data.x.to(device)
+    from graphls.models import sparse_features
+
+    x = sparse_features(data.x).to(device)  # bag-of-words: sparse matmul + value dropout
     edge_index = data.edge_index.to(device)
     y = y.to(device)
     for s in splits:
