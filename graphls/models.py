@@ -13,6 +13,7 @@ one λ per layer; ``structural_values`` reports the current λ of each layer
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -77,7 +78,11 @@ def sparse_features(x: Tensor, max_density: float = SPARSE_FEATURE_DENSITY) -> T
     if x.layout != torch.strided or x.dim() != 2 or x.numel() == 0:
         return x
     density = float((x != 0).sum()) / x.numel()
-    return x.to_sparse_csr() if density <= max_density else x
+    if density > max_density:
+        return x
+    with warnings.catch_warnings():  # torch's once-per-process "CSR support is in beta"
+        warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
+        return x.to_sparse_csr()
 
 
 def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -93,11 +98,13 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return F.dropout(x, p=p, training=training) if x.layout == torch.strided else x
     if x.layout == torch.sparse_csr:
         values = F.dropout(x.values(), p=p, training=True)
-        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape)
+        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
+                                       check_invariants=False)  # indices are x's own
     if x.layout == torch.sparse_coo:
         x = x.coalesce()
         values = F.dropout(x.values(), p=p, training=True)
-        return torch.sparse_coo_tensor(x.indices(), values, x.shape, is_coalesced=True)
+        return torch.sparse_coo_tensor(x.indices(), values, x.shape, is_coalesced=True,
+                                       check_invariants=False)
     raise TypeError(f"x must be a dense, sparse COO or sparse CSR tensor; got layout {x.layout}")
 
 
