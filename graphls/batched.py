@@ -1,0 +1,761 @@
+r"""Vectorised multi-configuration training: B GCN configurations in one model pass.
+
+Studies and seed sweeps are thousands of tiny trainings. :func:`fit_many`
+trains B configurations ("members") of the same architecture together: every
+weight is stacked over members (``(B, in, out)``), the hidden activations of
+all members sit side by side in one ``(N, B, H)`` tensor, and each layer runs
+**one** sparse propagation over the concatenated channels,
+
+.. math::
+    H^{(l)}_b = (1 - \lambda_{l,b})\, Z_b + \lambda_{l,b}\, \hat P Z_b + b^{(l)}_b,
+    \qquad Z_b = \mathrm{dropout}_b(H^{(l-1)}_b)\, W^{(l)}_b,
+    \qquad [\hat P Z_1 | \dots | \hat P Z_B] = \hat P\, [Z_1 | \dots | Z_B],
+
+with :math:`\hat P = \hat D^{-1/2}(A + I)\hat D^{-1/2}` normalised once (PyG's
+``gcn_norm``, as ``GCNConv(cached=True)``). The members' losses are **summed**,
+
+.. math::
+    \mathcal{L} = \sum_b \mathcal{L}_b, \qquad
+    \mathcal{L}_b = -\frac{1}{|T|} \sum_{i \in T} \sum_c q_{b,ic}
+        \log \mathrm{softmax}(z_{b,i})_c, \qquad
+    q_b = (1 - \epsilon_b)\, e_{y_{b,i}} + \epsilon_b\, \pi_{b,i},
+
+so :math:`\partial \mathcal{L} / \partial \theta_b = \partial \mathcal{L}_b /
+\partial \theta_b`: each member gets exactly its own gradient (a mean would
+divide it by B). :class:`BatchedAdam` then steps every member with its own
+learning rate and weight decay, with ``torch.optim.Adam``'s arithmetic.
+
+**Each member is the run** ``fit(data, configs[b])`` **would make.** Its
+weights are initialised as ``fit`` initialises them (``torch.manual_seed(seed)``
+then :func:`graphls.train.build_model`), and its dropout masks come from its
+own ``torch.Generator``, started in the state that ``fit``'s global generator
+has after initialisation, drawing the same tensors in the same order (input
+dropout on the stored feature values, then each hidden layer's ``(N, H)``
+mask). So on CPU a member's selected epoch, history and metrics equal the
+separate run's up to floating-point summation order (exactly equal numbers in
+practice in float64; see ``tests/test_batched.py``). On CUDA, ``fit``'s
+dropout uses a fused kernel with another random stream, so members there are
+equally distributed but not draw-for-draw equal to ``fit``.
+
+Each member keeps ``fit``'s epoch selection rule (best validation accuracy,
+then lower validation NLL, then the earliest epoch), its own ``patience`` and
+``epochs``, and is evaluated with ``fit``'s metrics and temperature scaling.
+A member that stops (patience, its epoch budget, or pruning through
+``on_epoch``) leaves the batch: the stacked tensors are compacted, so the
+others run faster.
+
+GAT configurations are trained one after another with :func:`~graphls.train.fit`
+(attention is per member and per edge, so stacking buys little there); the
+interface and results are the same.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphls._validation import check_choice, check_positive_int
+from graphls.models import dropout_noise, value_dropout
+from graphls.nn import _Transposed, csr_matmul
+from graphls.train import (
+    SPLITS,
+    SeedSweep,
+    TrainConfig,
+    TrainResult,
+    _epsilon_at,
+    _MaskView,
+    _split_metrics,
+    build_model,
+    fit,
+    make_prior,
+)
+
+__all__ = ["BatchedAdam", "StopMember", "batch_key", "evaluate_many", "fit_many"]
+
+#: ``on_epoch(member, epoch, val)``; return ``False`` (or raise :class:`StopMember`) to stop
+#: that member.
+MemberHook = Callable[[int, int, dict[str, float]], "bool | None"]
+
+#: The ``TrainConfig`` fields that members trained together must share.
+BATCH_FIELDS = ("model", "hidden", "layers", "heads", "learn_structural", "device")
+
+
+class StopMember(Exception):
+    """Raised by an ``on_epoch`` hook of :func:`fit_many` to stop (prune) that one member.
+
+    The member leaves the batch at once; its result is ``None``. The other
+    members go on.
+    """
+
+
+def batch_key(config: TrainConfig) -> tuple[Any, ...]:
+    """What configurations must share to train in one batch (:data:`BATCH_FIELDS`).
+
+    ``heads`` counts for GAT only. Everything else (ε, λ, prior, lr, weight
+    decay and its scope, dropout, seed, epochs, patience, label noise, ε
+    schedule) may differ per member.
+    """
+    values = [getattr(config, name) for name in BATCH_FIELDS]
+    if config.model != "gat":
+        values[BATCH_FIELDS.index("heads")] = None
+    return tuple(values)
+
+
+# ---------------------------------------------------------------------------
+# the optimiser
+# ---------------------------------------------------------------------------
+
+class BatchedAdam:
+    r"""``torch.optim.Adam`` (L2 penalty, no AMSGrad) over stacked parameters ``(B, ...)``.
+
+    Member ``b`` of every parameter gets its own learning rate
+    :math:`\alpha_b` and weight decay :math:`w_b`; with step :math:`t`:
+
+    .. math::
+        g \leftarrow g + w_b\, \theta, \quad
+        m \leftarrow \beta_1 m + (1 - \beta_1)\, g, \quad
+        v \leftarrow \beta_2 v + (1 - \beta_2)\, g^2, \quad
+        \theta \leftarrow \theta - \frac{\alpha_b}{1 - \beta_1^t}\,
+            \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \varepsilon}
+
+    in the order of operations of ``torch.optim.Adam``'s single-tensor CPU
+    implementation (``lerp_``, ``addcmul_``, ``addcdiv_``), so one member
+    follows the trajectory ``torch.optim.Adam`` gives that member alone.
+
+    Args:
+        params: Leaf tensors, each ``(B, ...)``.
+        lr: One learning rate per member (B floats).
+        weight_decay: Per parameter, one decay per member (B floats each).
+        betas: ``(β1, β2)``.
+        eps: ``ε`` added to the denominator.
+    """
+
+    def __init__(self, params: Sequence[Tensor], lr: Sequence[float],
+                 weight_decay: Sequence[Sequence[float]], betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.params = list(params)
+        if len(weight_decay) != len(self.params):
+            raise ValueError(f"weight_decay must hold one sequence per parameter "
+                             f"({len(self.params)}); got {len(weight_decay)}")
+        self.lr = [float(v) for v in lr]
+        self.weight_decay = [[float(v) for v in wd] for wd in weight_decay]
+        for name, seq in (("lr", self.lr), *(("weight_decay", wd) for wd in self.weight_decay)):
+            for p in self.params:
+                if p.size(0) != len(seq):
+                    raise ValueError(f"{name} must hold one value per member ({p.size(0)}); "
+                                     f"got {len(seq)}")
+        self.betas = betas
+        self.eps = eps
+        self.steps = 0
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format)
+                        for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format)
+                           for p in self.params]
+
+    def zero_grad(self) -> None:
+        """Drop every gradient (``set_to_none``)."""
+        for p in self.params:
+            p.grad = None
+
+    def _member_tensor(self, values: Sequence[float], like: Tensor) -> Tensor:
+        return torch.tensor(values, dtype=like.dtype, device=like.device).view(
+            (-1,) + (1,) * (like.dim() - 1))
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam step for every member (parameters without a gradient are skipped)."""
+        self.steps += 1
+        beta1, beta2 = self.betas
+        bias_correction1 = 1 - beta1 ** self.steps
+        bias_correction2_sqrt = (1 - beta2 ** self.steps) ** 0.5
+        neg_step = [-(lr / bias_correction1) for lr in self.lr]
+        for p, m, v, wd in zip(self.params, self.exp_avg, self.exp_avg_sq, self.weight_decay,
+                               strict=True):
+            if p.grad is None:
+                continue
+            grad = p.grad
+            if any(w != 0 for w in wd):
+                grad = grad.addcmul(p, self._member_tensor(wd, p))
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.add_(self._member_tensor(neg_step, p) * m / denom)
+
+    def keep(self, index: Sequence[int], params: Sequence[Tensor]) -> None:
+        """Keep members ``index`` only (state compacted); ``params`` are the new leaves."""
+        idx = torch.as_tensor(list(index), dtype=torch.long, device=self.params[0].device)
+        self.params = list(params)
+        self.lr = [self.lr[i] for i in index]
+        self.weight_decay = [[wd[i] for i in index] for wd in self.weight_decay]
+        self.exp_avg = [m.index_select(0, idx) for m in self.exp_avg]
+        self.exp_avg_sq = [v.index_select(0, idx) for v in self.exp_avg_sq]
+
+
+# ---------------------------------------------------------------------------
+# the graph, prepared once
+# ---------------------------------------------------------------------------
+
+@dataclass
+class _SparseX:
+    """CSR features and their transpose (with the permutation of the stored values)."""
+
+    crow: Tensor
+    col: Tensor
+    values: Tensor
+    crow_t: Tensor
+    col_t: Tensor
+    perm: Tensor
+    shape: tuple[int, int]
+
+    @classmethod
+    def from_csr(cls, x: Tensor) -> _SparseX:
+        crow, col, values = x.crow_indices(), x.col_indices(), x.values()
+        n, f = x.shape
+        row = torch.repeat_interleave(torch.arange(n, device=crow.device), crow.diff())
+        perm = torch.argsort(col * n + row)  # (col, row) order: the CSR of x^T
+        counts = torch.bincount(col, minlength=f)
+        crow_t = torch.zeros(f + 1, dtype=crow.dtype, device=crow.device)
+        crow_t[1:] = counts.cumsum(0)
+        return cls(crow, col, values, crow_t, row[perm].to(col.dtype), perm, (n, f))
+
+    def csr(self, values: Tensor) -> Tensor:
+        return torch.sparse_csr_tensor(self.crow, self.col, values, self.shape,
+                                       check_invariants=False)
+
+    def csr_t(self, values: Tensor) -> Tensor:
+        return torch.sparse_csr_tensor(self.crow_t, self.col_t, values[self.perm],
+                                       (self.shape[1], self.shape[0]), check_invariants=False)
+
+
+class _MemberSparseMM(torch.autograd.Function):
+    """``out[:, b] = X_b @ W_b`` for CSR ``X_b`` (values ``values[b]``); gradient for ``W`` only.
+
+    torch's own backward of a CSR product converts layouts on every call (20x
+    slower here); this one reuses the precomputed CSR of ``X^T``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: Tensor, values: Tensor, sx: _SparseX) -> Tensor:
+        n = sx.shape[0]
+        out = weight.new_empty((n, weight.size(0), weight.size(2)))
+        for b in range(weight.size(0)):
+            out[:, b] = torch.sparse.mm(sx.csr(values[b]), weight[b])
+        ctx.save_for_backward(values)
+        ctx.sx = sx
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (values,) = ctx.saved_tensors
+        sx: _SparseX = ctx.sx
+        g = grad.transpose(0, 1).contiguous()
+        grad_w = torch.stack([torch.sparse.mm(sx.csr_t(values[b]), g[b])
+                              for b in range(values.size(0))])
+        return grad_w, None, None
+
+
+@dataclass
+class _Graph:
+    x: Tensor  # dense (N, F) or CSR
+    sparse: _SparseX | None
+    adj: Tensor  # normalised CSR adjacency (N, N), row = target
+    adj_transposed: _Transposed
+    y: Tensor
+    masks: dict[str, Tensor]
+    num_classes: int
+    edge_index: Tensor
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _prepare(data: Any, device: torch.device, splits: Sequence[str]) -> _Graph:
+    """Features, normalised adjacency and masks as ``fit`` reads them (cached per data)."""
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    from graphls.models import sparse_features
+
+    key = (id(data), str(device), torch.get_default_dtype(), tuple(splits),
+           *(id(getattr(data, name, None)) for name in
+             ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask")))
+    if _CACHE.get("key") == key and _CACHE.get("data") is data:
+        return _CACHE["graph"]
+    y = data.y.view(-1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
+    num_classes = int(getattr(data, "num_classes", None) or int(y.max()) + 1)
+    x = sparse_features(data.x).to(device)
+    edge_index = data.edge_index.to(device)
+    for s in splits:
+        check_choice("splits", s, SPLITS)
+    masks = {s: getattr(data, f"{s}_mask").to(device) for s in ("train", "val", *splits)}
+    for s, m in masks.items():
+        if m.dim() != 1:
+            raise ValueError(f"{s}_mask must be 1-D (one split); got shape {tuple(m.shape)}; "
+                             "pick a column for datasets that ship several splits")
+    n = x.size(0)
+    dtype = torch.get_default_dtype()
+    ei, ew = gcn_norm(edge_index, None, n, False, True, "source_to_target", dtype)
+    adj = torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), ew, (n, n),
+                                  check_invariants=False).coalesce()
+    adj = adj.to_sparse_csr()
+    graph = _Graph(x=x, sparse=_SparseX.from_csr(x) if x.layout == torch.sparse_csr else None,
+                   adj=adj, adj_transposed=_Transposed(adj), y=y.to(device), masks=masks,
+                   num_classes=num_classes, edge_index=edge_index)
+    _CACHE.update(key=key, data=data, graph=graph)
+    return graph
+
+
+# ---------------------------------------------------------------------------
+# the stacked GCN
+# ---------------------------------------------------------------------------
+
+def _mix(structural: Sequence[Sequence[float]], logits: Sequence[Tensor] | None, layer: int,
+         like: Tensor) -> tuple[Tensor, Tensor] | float:
+    """(1 - λ, λ) per member as tensors, or 1.0 / 0.0 when every member has that fixed λ."""
+    if logits is not None:
+        lam = torch.sigmoid(logits[layer])
+        return 1.0 - lam, lam
+    values = [s[layer] for s in structural]
+    if all(v == 1.0 for v in values):
+        return 1.0
+    if all(v == 0.0 for v in values):
+        return 0.0
+    # (1 - λ) from Python floats, rounded as fit's ``(1.0 - lam) * x`` rounds it
+    one_minus = torch.tensor([1.0 - v for v in values], dtype=like.dtype, device=like.device)
+    return one_minus, torch.tensor(values, dtype=like.dtype, device=like.device)
+
+
+def _first_layer(graph: _Graph, w: Tensor, dropout: Sequence[float] | None,
+                 generators: Sequence[torch.Generator]) -> Tensor:
+    """``X W_b`` per member, ``(N, B, H)``; with per-member input dropout when given."""
+    b_count, in_dim, out_dim = w.shape
+    n = graph.x.size(0)
+    if dropout is None or all(p == 0 for p in dropout):
+        # one product for every member: X [W_1 | ... | W_B]
+        w_cat = w.permute(1, 0, 2).reshape(in_dim, b_count * out_dim)
+        return (graph.x @ w_cat).view(n, b_count, out_dim)
+    pairs = list(zip(dropout, generators, strict=True))
+    if graph.sparse is not None:  # dropout on the stored values, as models.feature_dropout
+        vals = graph.sparse.values
+        dropped = torch.stack([value_dropout(vals, p, gen) for p, gen in pairs])
+        return _MemberSparseMM.apply(w, dropped, graph.sparse)
+    x = graph.x
+    return torch.stack([(x if p == 0 else x * dropout_noise(x.shape, p, gen, x.dtype, x.device))
+                         @ w[b] for b, (p, gen) in enumerate(pairs)], 1)
+
+
+def _member_matmul(h: Tensor, w: Tensor) -> Tensor:
+    """``h[:, b] @ w[b]`` for every member: ``(N, B, I) x (B, I, O) -> (N, B, O)``.
+
+    For narrow outputs (the classes) MKL is several times faster on the
+    transposed product ``w[b]^T h[:, b]^T`` (N long rows instead of N short ones).
+    """
+    if w.size(2) < 16:
+        return torch.bmm(w.transpose(1, 2), h.permute(1, 2, 0)).permute(2, 0, 1)
+    return torch.bmm(h.transpose(0, 1), w).transpose(0, 1)
+
+
+def _forward(graph: _Graph, weights: Sequence[Tensor], biases: Sequence[Tensor],
+             logits: Sequence[Tensor] | None, structural: Sequence[Sequence[float]],
+             dropout: Sequence[float] | None, generators: Sequence[torch.Generator]) -> Tensor:
+    """The stacked GCN: logits ``(N, B, K)``; ``dropout=None`` is the eval pass.
+
+    Layer by layer, as ``GCN.forward`` for each member: dropout, ``Z = H W``,
+    ``(1 - λ) Z + λ P Z`` (one sparse product for all members), ``+ b``, ReLU
+    between layers. Dropout masks are drawn member by member from the members'
+    generators, in ``fit``'s order.
+    """
+    num_layers = len(weights)
+    h: Tensor | None = None
+    for layer in range(num_layers):
+        if h is None:
+            z = _first_layer(graph, weights[0], dropout, generators)
+        else:
+            if dropout is not None and any(p > 0 for p in dropout):
+                n, _, width = h.shape
+                noise = torch.stack([
+                    torch.ones((n, width), dtype=h.dtype, device=h.device) if p == 0 else
+                    dropout_noise((n, width), p, gen, h.dtype, h.device)
+                    for p, gen in zip(dropout, generators, strict=True)], 1)
+                h = h * noise
+            z = _member_matmul(h, weights[layer])
+        n, b_count, width = z.shape
+        mix = _mix(structural, logits, layer, z)
+        if isinstance(mix, float) and mix == 0.0:
+            out = z
+        else:
+            agg = csr_matmul(graph.adj, z.reshape(n, b_count * width), graph.adj_transposed)
+            agg = agg.view(n, b_count, width)
+            if isinstance(mix, float):
+                out = agg
+            else:
+                out = mix[0].view(1, -1, 1) * z + mix[1].view(1, -1, 1) * agg
+        out = out + biases[layer]
+        h = out.relu() if layer < num_layers - 1 else out
+    assert h is not None
+    return h
+
+
+class _Members:
+    """The active members' stacked parameters, dropout generators and loss targets."""
+
+    def __init__(self, graph: _Graph, configs: Sequence[TrainConfig]) -> None:
+        self.graph = graph
+        self.configs = list(configs)
+        self.ids = list(range(len(configs)))
+        cfg0 = configs[0]
+        self.num_layers = cfg0.layers
+        self.learn = cfg0.learn_structural
+        device = graph.y.device
+        in_channels = graph.x.size(1)
+        weights: list[list[Tensor]] = [[] for _ in range(self.num_layers)]
+        biases: list[list[Tensor]] = [[] for _ in range(self.num_layers)]
+        logits: list[list[Tensor]] = [[] for _ in range(self.num_layers)]
+        self.generators: list[torch.Generator] = []
+        for cfg in configs:
+            # fit(): seed_everything(seed), then build_model draws the initial weights.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                model = build_model(cfg, in_channels, graph.num_classes)
+                state = torch.get_rng_state()
+            gen = torch.Generator(device=device)
+            if device.type == "cpu":
+                gen.set_state(state)  # where fit's global generator is after initialisation
+            else:
+                gen.manual_seed(cfg.seed)
+            self.generators.append(gen)
+            for i, conv in enumerate(model.convs):
+                weights[i].append(conv.lin.weight.detach().t())
+                biases[i].append(conv.bias.detach())
+                if self.learn:
+                    logits[i].append(conv.structural_logit.detach())
+        self.weights = [torch.stack(w).to(device).requires_grad_() for w in weights]
+        self.biases = [torch.stack(b).to(device).requires_grad_() for b in biases]
+        self.logits = ([torch.stack(t).to(device).requires_grad_() for t in logits]
+                       if self.learn else [])
+        dtype = self.weights[0].dtype
+        self.structural = [list(c.structural) if isinstance(c.structural, tuple)
+                           else [float(c.structural)] * self.num_layers for c in configs]
+        self.dropout = [float(c.dropout) for c in configs]
+
+        # loss targets q = (1 - eps) onehot + eps prior, stacked (n_train, B, K)
+        masks = graph.masks
+        self.train_idx = masks["train"].nonzero().view(-1)
+        k = graph.num_classes
+        train_view = _MaskView(graph.edge_index, masks["train"])
+        onehots, priors = [], []
+        for cfg in configs:
+            y_train = graph.y
+            if cfg.label_noise > 0:
+                from graphls.data import add_label_noise
+
+                y_train = add_label_noise(graph.y, masks["train"], cfg.label_noise,
+                                          kind=cfg.noise_kind, seed=cfg.seed, num_classes=k)
+            onehots.append(F.one_hot(y_train[self.train_idx], k).to(dtype))
+            prior = make_prior(train_view, y_train, cfg, k)
+            if prior is None:
+                prior = torch.full((k,), 1.0 / k, device=device)
+            priors.append(prior.to(dtype).expand(self.train_idx.numel(), k))
+        self.onehot = torch.stack(onehots, 1)
+        self.prior = torch.stack(priors, 1)
+        self.epsilon_at = [_epsilon_at(c) for c in configs]
+
+    # -- parameters --------------------------------------------------------
+    def parameters(self) -> list[Tensor]:
+        return [*self.weights, *self.biases, *self.logits]
+
+    def weight_decay(self) -> list[list[float]]:
+        """Per parameter, per member: ``fit``'s ``param_groups`` rule."""
+        out = []
+        for kind, group in (("w", self.weights), ("b", self.biases), ("t", self.logits)):
+            for layer in range(len(group)):
+                out.append([0.0 if kind == "t" else
+                            c.weight_decay if layer == 0 or c.weight_decay_scope == "all"
+                            else 0.0 for c in self.configs])
+        return out
+
+    def state(self) -> list[Tensor]:
+        return [p.detach() for p in self.parameters()]
+
+    def keep(self, index: Sequence[int]) -> list[Tensor]:
+        """Keep members ``index`` (positions among the active ones); return the new leaves."""
+        idx = torch.as_tensor(list(index), dtype=torch.long, device=self.weights[0].device)
+
+        def pick(ts: list[Tensor]) -> list[Tensor]:
+            return [t.detach().index_select(0, idx).requires_grad_() for t in ts]
+
+        self.weights, self.biases, self.logits = (pick(self.weights), pick(self.biases),
+                                                  pick(self.logits))
+        for name in ("configs", "ids", "generators", "structural", "dropout", "epsilon_at"):
+            values = getattr(self, name)
+            setattr(self, name, [values[i] for i in index])
+        self.onehot = self.onehot.index_select(1, idx)
+        self.prior = self.prior.index_select(1, idx)
+        return self.parameters()
+
+    # -- forward -----------------------------------------------------------
+    def forward(self, training: bool) -> Tensor:
+        """Logits ``(N, B, K)`` of the active members (dropout when ``training``)."""
+        return _forward(self.graph, self.weights, self.biases, self.logits if self.learn else None,
+                        self.structural, self.dropout if training else None, self.generators)
+
+    def loss(self, logits: Tensor, epoch: int) -> tuple[Tensor, list[float], list[float]]:
+        """Summed loss, and each member's loss and ε at ``epoch``."""
+        eps = [float(e(epoch)) for e in self.epsilon_at]
+        logp = F.log_softmax(logits[self.train_idx], dim=-1)  # (n_train, B, K)
+        e = torch.tensor(eps, dtype=logp.dtype, device=logp.device).view(1, -1, 1)
+        target = (1.0 - e) * self.onehot + e * self.prior
+        per_member = -(target * logp).sum(-1).mean(0)
+        return per_member.sum(), per_member.detach().tolist(), eps
+
+
+# ---------------------------------------------------------------------------
+# fit_many
+# ---------------------------------------------------------------------------
+
+def fit_many(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | None = None, *,
+             splits: Sequence[str] = SPLITS, group: bool = False
+             ) -> list[TrainResult | None]:
+    """Train ``configs`` together; member ``b``'s result is what ``fit(data, configs[b])`` gives.
+
+    Args:
+        data: As for :func:`graphls.train.fit`.
+        configs: The members. They must share :data:`BATCH_FIELDS` (model,
+            hidden, layers, heads for GAT, learn_structural, device) unless
+            ``group=True``; everything else may differ.
+        on_epoch: Called after every epoch of every active member as
+            ``on_epoch(member, epoch, val)`` with ``fit``'s ``val`` dict
+            (``accuracy``, ``nll``, ``best_accuracy``, ``best_nll``). Returning
+            ``False`` or raising :class:`StopMember` stops (prunes) that member;
+            any other exception propagates and ends the whole call.
+        splits: The splits evaluated at the end (the tuner passes ``("train", "val")``).
+        group: Split ``configs`` into groups of equal :func:`batch_key` and train
+            each group as one batch, instead of raising.
+
+    Returns:
+        One entry per config, in order: a :class:`~graphls.train.TrainResult`,
+        or ``None`` for a pruned member. ``wall_time`` is the member's share of
+        the batch's training time plus its own evaluation.
+
+    Raises:
+        ValueError: ``configs`` is empty, or (``group=False``) its members differ in a
+            :data:`BATCH_FIELDS` field.
+    """
+    configs = list(configs)
+    if not configs:
+        raise ValueError("configs must hold at least one TrainConfig; got none")
+    for i, c in enumerate(configs):
+        if not isinstance(c, TrainConfig):
+            raise TypeError(f"configs[{i}] must be a TrainConfig; got {type(c).__name__}")
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault(batch_key(c), []).append(i)
+    if len(groups) > 1 and not group:
+        first = batch_key(configs[0])
+        i = next(i for i, c in enumerate(configs) if batch_key(c) != first)
+        name = next(n for n, a, b in zip(BATCH_FIELDS, first, batch_key(configs[i]), strict=True)
+                    if a != b)
+        raise ValueError(
+            f"configs must share {', '.join(BATCH_FIELDS)} to train in one batch; got "
+            f"{name}={getattr(configs[0], name)!r} (config 0) and "
+            f"{name}={getattr(configs[i], name)!r} (config {i}); pass group=True to train "
+            "each group separately")
+    results: list[TrainResult | None] = [None] * len(configs)
+    for idxs in groups.values():
+        hook = None
+        if on_epoch is not None:
+            def hook(b: int, epoch: int, val: dict[str, float], _idxs: list[int] = idxs
+                     ) -> bool | None:
+                return on_epoch(_idxs[b], epoch, val)
+        members = [configs[i] for i in idxs]
+        if members[0].model == "gcn":
+            out = _fit_gcn_batch(data, members, hook, splits)
+        else:
+            out = _fit_sequential(data, members, hook, splits)
+        for i, r in zip(idxs, out, strict=True):
+            results[i] = r
+    return results
+
+
+def _fit_sequential(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | None,
+                    splits: Sequence[str]) -> list[TrainResult | None]:
+    """``fit`` per member (GAT), with the same hook protocol."""
+    out: list[TrainResult | None] = []
+    for b, cfg in enumerate(configs):
+        hook = None
+        if on_epoch is not None:
+            def hook(epoch: int, val: dict[str, float], _b: int = b) -> None:
+                if on_epoch(_b, epoch, val) is False:
+                    raise StopMember(f"member {_b} stopped at epoch {epoch}")
+        try:
+            out.append(fit(data, cfg, hook, splits=splits))
+        except StopMember:
+            out.append(None)
+    return out
+
+
+def _fit_gcn_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | None,
+                   splits: Sequence[str]) -> list[TrainResult | None]:
+    from graphls.calibration import TemperatureScaling
+
+    start = time.perf_counter()
+    device = torch.device(configs[0].device)
+    graph = _prepare(data, device, splits)
+    members = _Members(graph, configs)
+    optimizer = BatchedAdam(members.parameters(), [c.lr for c in configs],
+                            members.weight_decay())
+    count = len(configs)
+    val_mask = graph.masks["val"]
+    y_val = graph.y[val_mask]
+    n_val = max(y_val.numel(), 1)
+
+    best_key = [(-math.inf, -math.inf)] * count
+    best_epoch, since_best, epochs_run = [0] * count, [0] * count, [0] * count
+    best_val = [{"accuracy": 0.0, "nll": math.inf} for _ in range(count)]
+    history: list[list[dict[str, float]]] = [[] for _ in range(count)]
+    pruned = [False] * count
+    best_state = [p.detach().clone() for p in members.state()]  # indexed by member id
+
+    epoch = 0
+    while members.ids:
+        optimizer.zero_grad()
+        out = members.forward(training=True)
+        loss, losses, eps = members.loss(out, epoch)
+        loss.backward()
+        optimizer.step()
+
+        with torch.no_grad():
+            logits_val = members.forward(training=False)[val_mask]  # (n_val, B, K)
+            correct = (logits_val.argmax(-1) == y_val.unsqueeze(1)).sum(0).tolist()
+            logp = F.log_softmax(logits_val, dim=-1)
+            nll = (-logp.gather(2, y_val.view(-1, 1, 1).expand(-1, logp.size(1), 1))
+                   .squeeze(2).mean(0)).tolist()
+        keep, improved = [], []
+        for pos, member in enumerate(members.ids):
+            cfg = members.configs[pos]
+            val_acc, val_nll = correct[pos] / n_val, float(nll[pos])
+            history[member].append({"epoch": epoch, "loss": float(losses[pos]),
+                                    "epsilon": eps[pos], "val_accuracy": val_acc,
+                                    "val_nll": val_nll})
+            epochs_run[member] = epoch + 1
+            key = (val_acc, -val_nll)
+            if key > best_key[member]:
+                best_key[member], best_epoch[member], since_best[member] = key, epoch, 0
+                best_val[member] = {"accuracy": val_acc, "nll": val_nll}
+                improved.append(pos)
+            else:
+                since_best[member] += 1
+            stop = False
+            if on_epoch is not None:
+                try:
+                    stop = on_epoch(member, epoch, {
+                        "accuracy": val_acc, "nll": val_nll,
+                        "best_accuracy": best_val[member]["accuracy"],
+                        "best_nll": best_val[member]["nll"]}) is False
+                except StopMember:
+                    stop = True
+                pruned[member] = stop
+            if cfg.patience is not None and since_best[member] >= cfg.patience:
+                stop = True
+            if epoch + 1 >= cfg.epochs:
+                stop = True
+            if not stop:
+                keep.append(pos)
+        if improved:
+            pos_idx = torch.as_tensor(improved, device=device)
+            ids = torch.as_tensor([members.ids[p] for p in improved], device=device)
+            for saved, current in zip(best_state, members.state(), strict=True):
+                saved.index_copy_(0, ids, current.index_select(0, pos_idx))
+        if len(keep) < len(members.ids):
+            if keep:
+                optimizer.keep(keep, members.keep(keep))
+            else:
+                members.ids = []
+        epoch += 1
+    train_seconds = time.perf_counter() - start
+
+    # evaluate every member at its selected epoch, in one forward pass
+    finished = [i for i in range(count) if not pruned[i]]
+    results: list[TrainResult | None] = [None] * count
+    if not finished:
+        return results
+    n_w, n_b = len(members.weights), len(members.biases)
+    best_logits = best_state[n_w + n_b:] if members.learn else None
+    structural = [_structural_list(c, members.num_layers) for c in configs]
+    with torch.no_grad():
+        all_logits = _forward(graph, best_state[:n_w], best_state[n_w:n_w + n_b], best_logits,
+                              structural, None, [])  # (N, B, K)
+    eval_masks = {s: graph.masks[s] for s in splits}
+    for i in finished:
+        t0 = time.perf_counter()
+        logits = all_logits[:, i].contiguous()
+        metrics = _split_metrics(logits, graph.y, eval_masks)
+        scaler = TemperatureScaling().fit(logits[val_mask], y_val)
+        calibrated = _split_metrics(scaler(logits).detach(), graph.y, eval_masks)
+        lams = (structural[i] if best_logits is None
+                else [float(torch.sigmoid(t[i])) for t in best_logits])
+        results[i] = TrainResult(
+            config=configs[i], metrics=metrics, calibrated=calibrated,
+            temperature=float(scaler.temperature), best_epoch=best_epoch[i],
+            epochs_run=epochs_run[i], history=history[i], structural=lams,
+            wall_time=train_seconds / count + time.perf_counter() - t0, logits=logits.cpu())
+    return results
+
+
+def _structural_list(config: TrainConfig, num_layers: int) -> list[float]:
+    """λ per layer of ``config`` (a float repeated, or the per-layer tuple)."""
+    if isinstance(config.structural, tuple):
+        return [float(v) for v in config.structural]
+    return [float(config.structural)] * num_layers
+
+
+# ---------------------------------------------------------------------------
+# seeds
+# ---------------------------------------------------------------------------
+
+def evaluate_many(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
+                  batch_size: int | None = None, progress: bool = False,
+                  on_result: Callable[[TrainResult], None] | None = None) -> SeedSweep:
+    """:func:`graphls.train.evaluate`, training the seeds together (``batch_size`` at a time).
+
+    Each seed's result equals ``fit(data, config.replace(seed=s))`` (see
+    :func:`fit_many`), so the sweep and its summary are those of ``evaluate``.
+
+    Args:
+        seeds: A count (seeds ``config.seed``, ``config.seed + 1``, ...) or a list.
+        batch_size: Seeds per batch (``None``: all at once).
+        progress: Show a tqdm bar on stderr.
+        on_result: Called with each finished result.
+    """
+    if isinstance(seeds, int):
+        check_positive_int("seeds", seeds)
+        seed_list = [config.seed + i for i in range(seeds)]
+    else:
+        seed_list = [int(s) for s in seeds]
+        if not seed_list:
+            raise ValueError("seeds must name at least one seed; got an empty list")
+    size = len(seed_list) if batch_size is None else check_positive_int("batch_size", batch_size)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(seed_list), desc=f"{config.model} seeds", unit="run", leave=False)
+    results: list[TrainResult] = []
+    for lo in range(0, len(seed_list), size):
+        chunk = [config.replace(seed=s) for s in seed_list[lo:lo + size]]
+        for r in fit_many(data, chunk):
+            assert r is not None  # no hook, so no member is pruned
+            results.append(r)
+            if on_result is not None:
+                on_result(r)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return SeedSweep(config, results)
