@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,12 +62,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphls._validation import check_choice, check_positive_int
+from graphls._validation import check_choice
 from graphls.models import dropout_noise, value_dropout
 from graphls.nn import _Transposed, csr_matmul
 from graphls.train import (
     SPLITS,
-    SeedSweep,
     TrainConfig,
     TrainResult,
     _epsilon_at,
@@ -77,7 +77,7 @@ from graphls.train import (
     make_prior,
 )
 
-__all__ = ["BatchedAdam", "StopMember", "batch_key", "evaluate_many", "fit_many"]
+__all__ = ["BatchedAdam", "StopMember", "batch_key", "fit_many"]
 
 #: ``on_epoch(member, epoch, val)``; return ``False`` (or raise :class:`StopMember`) to stop
 #: that member.
@@ -303,7 +303,9 @@ def _prepare(data: Any, device: torch.device, splits: Sequence[str]) -> _Graph:
     ei, ew = gcn_norm(edge_index, None, n, False, True, "source_to_target", dtype)
     adj = torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), ew, (n, n),
                                   check_invariants=False).coalesce()
-    adj = adj.to_sparse_csr()
+    with warnings.catch_warnings():  # torch's once-per-process "CSR support is in beta"
+        warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
+        adj = adj.to_sparse_csr()
     graph = _Graph(x=x, sparse=_SparseX.from_csr(x) if x.layout == torch.sparse_csr else None,
                    adj=adj, adj_transposed=_Transposed(adj), y=y.to(device), masks=masks,
                    num_classes=num_classes, edge_index=edge_index)
@@ -713,49 +715,3 @@ def _structural_list(config: TrainConfig, num_layers: int) -> list[float]:
     if isinstance(config.structural, tuple):
         return [float(v) for v in config.structural]
     return [float(config.structural)] * num_layers
-
-
-# ---------------------------------------------------------------------------
-# seeds
-# ---------------------------------------------------------------------------
-
-def evaluate_many(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
-                  batch_size: int | None = None, progress: bool = False,
-                  on_result: Callable[[TrainResult], None] | None = None) -> SeedSweep:
-    """:func:`graphls.train.evaluate`, training the seeds together (``batch_size`` at a time).
-
-    Each seed's result equals ``fit(data, config.replace(seed=s))`` (see
-    :func:`fit_many`), so the sweep and its summary are those of ``evaluate``.
-
-    Args:
-        seeds: A count (seeds ``config.seed``, ``config.seed + 1``, ...) or a list.
-        batch_size: Seeds per batch (``None``: all at once).
-        progress: Show a tqdm bar on stderr.
-        on_result: Called with each finished result.
-    """
-    if isinstance(seeds, int):
-        check_positive_int("seeds", seeds)
-        seed_list = [config.seed + i for i in range(seeds)]
-    else:
-        seed_list = [int(s) for s in seeds]
-        if not seed_list:
-            raise ValueError("seeds must name at least one seed; got an empty list")
-    size = len(seed_list) if batch_size is None else check_positive_int("batch_size", batch_size)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(seed_list), desc=f"{config.model} seeds", unit="run", leave=False)
-    results: list[TrainResult] = []
-    for lo in range(0, len(seed_list), size):
-        chunk = [config.replace(seed=s) for s in seed_list[lo:lo + size]]
-        for r in fit_many(data, chunk):
-            assert r is not None  # no hook, so no member is pruned
-            results.append(r)
-            if on_result is not None:
-                on_result(r)
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    return SeedSweep(config, results)

@@ -182,8 +182,8 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pruner", default="median", help="median|hyperband|none")
     g.add_argument("--seeds-per-trial", type=_positive_int("--seeds-per-trial"), default=1)
     g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1,
-                   help="trials claimed together (trained one after another until "
-                   "vectorised training lands)")
+                   help="trials claimed together and trained in one model pass (GCN); "
+                   "each is pruned on its own")
     g.add_argument("--seed", type=int, default=0, help="sampler seed")
     g.add_argument("--report-seeds", type=_positive_int("--report-seeds"), default=10,
                    help="fresh seeds for the final best-vs-baseline report")

@@ -93,7 +93,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from graphls._validation import check_choice, check_positive_int
-from graphls.train import TrainConfig, evaluate, fit
+from graphls.train import TrainConfig, TrainResult, evaluate, fit
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -765,15 +765,13 @@ class _Objective:
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         return {name: spec.suggest(trial) for name, spec in self.specs.items()}
 
-    def __call__(self, trial: optuna.Trial, params: Mapping[str, Any]) -> list[float]:
+    def configs(self, params: Mapping[str, Any]) -> list[TrainConfig]:
+        """The trial's training runs: ``base`` with ``params``, once per trial seed."""
         config = self.base.replace(**params)
-        results = []
-        for k, seed in enumerate(self.seeds):
-            # Reports (and pruning) follow the first seed's learning curve; later seeds run to
-            # the end.
-            hook = self._hook(trial) if self.report and k == 0 else None
-            results.append(fit(self.data, config.replace(seed=seed), hook,
-                               splits=("train", "val")))
+        return [config.replace(seed=seed) for seed in self.seeds]
+
+    def score(self, trial: optuna.Trial, results: Sequence[TrainResult]) -> list[float]:
+        """Store the validation metrics (mean over seeds) on ``trial``; return its values."""
         attrs = {f"val_{m}": float(np.mean([r.metrics["val"][m] for r in results]))
                  for m in ("accuracy", "ece", "nll", "brier", "confidence")}
         attrs.update({f"val_{m}_calibrated": float(np.mean([r.calibrated["val"][m]
@@ -789,6 +787,16 @@ class _Objective:
         if self.objective == "nll":
             return [attrs["val_nll"]]
         return [attrs["val_accuracy"], attrs["val_ece"]]
+
+    def __call__(self, trial: optuna.Trial, params: Mapping[str, Any]) -> list[float]:
+        """Train the trial's seeds one after another with ``fit`` and score them."""
+        results = []
+        for k, config in enumerate(self.configs(params)):
+            # Reports (and pruning) follow the first seed's learning curve; later seeds run to
+            # the end.
+            hook = self._hook(trial) if self.report and k == 0 else None
+            results.append(fit(self.data, config, hook, splits=("train", "val")))
+        return self.score(trial, results)
 
     def _hook(self, trial: optuna.Trial) -> Callable[[int, dict[str, float]], None]:
         key = "best_nll" if self.objective == "nll" else "best_accuracy"
@@ -817,13 +825,54 @@ class _Objective:
 
 def _members(objective: _Objective, trials: Sequence[optuna.Trial],
              params: Sequence[dict[str, Any]]) -> list[tuple[TrialState, list[float] | None]]:
-    """Train a batch of claimed trials (one after another; issue 6 vectorises this)."""
-    outcomes: list[tuple[TrialState, list[float] | None]] = []
-    for trial, p in zip(trials, params, strict=True):
+    """Train a batch of claimed trials together and return each trial's outcome.
+
+    Every (trial, seed) run is one member of :func:`graphls.batched.fit_many`
+    (GCN members share one model pass; members that differ in ``hidden`` or
+    ``layers`` train as separate groups). As in :meth:`_Objective.__call__`, a
+    trial's first seed reports its learning curve and may be pruned; a pruned
+    trial's other seeds leave the batch at their next epoch, and the trials
+    still running go on without them.
+    """
+    from graphls.batched import fit_many
+
+    if len(trials) == 1 and len(objective.seeds) == 1:
         try:
-            outcomes.append((TrialState.COMPLETE, objective(trial, p)))
+            return [(TrialState.COMPLETE, objective(trials[0], params[0]))]
         except optuna.TrialPruned:
+            return [(TrialState.PRUNED, None)]
+    configs: list[TrainConfig] = []
+    owner: list[tuple[int, int]] = []  # member -> (trial, seed position)
+    for t, p in enumerate(params):
+        for k, config in enumerate(objective.configs(p)):
+            configs.append(config)
+            owner.append((t, k))
+    hooks = [objective._hook(trial) if objective.report else None for trial in trials]
+    pruned = [False] * len(trials)
+
+    def on_epoch(member: int, epoch: int, val: dict[str, float]) -> bool | None:
+        t, k = owner[member]
+        if pruned[t]:
+            return False
+        hook = hooks[t]
+        if k == 0 and hook is not None:
+            try:
+                hook(epoch, val)
+            except optuna.TrialPruned:
+                pruned[t] = True
+                return False
+        return None
+
+    results = fit_many(objective.data, configs, on_epoch, splits=("train", "val"), group=True)
+    outcomes: list[tuple[TrialState, list[float] | None]] = []
+    for t, trial in enumerate(trials):
+        if pruned[t]:
             outcomes.append((TrialState.PRUNED, None))
+            continue
+        # only a pruned trial's members stop early, so every member here has a result
+        mine = [r for r, (owner_t, _) in zip(results, owner, strict=True)
+                if owner_t == t and r is not None]
+        outcomes.append((TrialState.COMPLETE, objective.score(trial, mine)))
     return outcomes
 
 
@@ -994,7 +1043,8 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
         seed: Sampler seed (trial n's sampler is seeded by ``(seed, n)``).
         config: Settings that are not searched (default PyG's example settings for
             ``model``); ``model``, ``epochs`` and ``prior`` are applied on top.
-        batch_size: Trials claimed together (trained one after another for now).
+        batch_size: Trials claimed together and trained in one model pass
+            (:func:`graphls.batched.fit_many`; each trial is pruned on its own).
         heartbeat_interval, grace_period: Heartbeats of running trials on RDB storages;
             a trial silent for ``grace_period`` seconds is marked FAIL and retried.
         progress: A tqdm bar on stderr.

@@ -17,11 +17,17 @@ from graphls.batched import (
     _prepare,
     _SparseX,
     batch_key,
-    evaluate_many,
     fit_many,
 )
 from graphls.models import GCN, value_dropout
-from graphls.train import TrainConfig, evaluate, fit, param_groups
+from graphls.train import (
+    SEED_BATCH_ELEMENTS,
+    TrainConfig,
+    default_seed_batch,
+    evaluate,
+    fit,
+    param_groups,
+)
 
 SPLITS = ("train", "val", "test")
 
@@ -325,20 +331,35 @@ def test_gat_members_fall_back_to_fit(float64):
     assert_same_result(ours[0], fit(data, configs[0]), rtol=1e-9, atol=1e-12)
 
 
-def test_evaluate_many_equals_evaluate(float64):
+def test_evaluate_trains_seeds_together_and_equals_fit_per_seed(float64):
     data = synthetic()
     config = TrainConfig(epochs=6, epsilon=0.1)
-    ours = evaluate_many(data, config, 3, batch_size=2)
-    ref = evaluate(data, config, 3)
-    assert ours.seeds == ref.seeds == [0, 1, 2]
-    for mine, theirs in zip(ours.results, ref.results, strict=True):
-        assert_same_result(mine, theirs, rtol=1e-9, atol=1e-12)
+    seen = []
+    ours = evaluate(data, config, 3, batch_size=2, on_result=seen.append)
+    one_by_one = evaluate(data, config, 3, batch_size=1)
+    assert ours.seeds == one_by_one.seeds == [0, 1, 2] == [r.config.seed for r in seen]
+    for s, mine, theirs in zip((0, 1, 2), ours.results, one_by_one.results, strict=True):
+        ref = fit(data, config.replace(seed=s))
+        assert_same_result(mine, ref, rtol=1e-9, atol=1e-12)
+        assert_same_result(theirs, ref, rtol=0, atol=0)  # batch_size=1 is fit itself
     assert ours.summary()["test"]["accuracy"]["mean"] == pytest.approx(
-        ref.summary()["test"]["accuracy"]["mean"])
+        one_by_one.summary()["test"]["accuracy"]["mean"])
     with pytest.raises(ValueError, match="seeds must name at least one seed; got an empty list"):
-        evaluate_many(data, config, [])
+        evaluate(data, config, [])
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
-        evaluate_many(data, config, 2, batch_size=0)
+        evaluate(data, config, 2, batch_size=0)
+
+
+def test_default_seed_batch_follows_graph_size():
+    small = synthetic(dtype=torch.float32)
+    assert default_seed_batch(small, TrainConfig(), 10) == 10
+    big = Data(x=torch.zeros(1, 1), num_nodes=169_343)
+    per_seed = 169_343 * 256
+    assert default_seed_batch(big, TrainConfig(hidden=256), 10) == SEED_BATCH_ELEMENTS // per_seed
+    assert default_seed_batch(Data(x=torch.zeros(1, 1), num_nodes=10**8), TrainConfig(), 10) == 1
+    gat = TrainConfig.for_model("gat")  # heads widen each hidden layer
+    assert default_seed_batch(big, gat, 10) == min(
+        10, SEED_BATCH_ELEMENTS // (169_343 * gat.hidden * gat.heads))
 
 
 def test_members_share_one_propagation_over_concatenated_channels(float64):

@@ -250,6 +250,39 @@ def test_median_pruner_prunes_but_never_before_the_warmup(graph):
         assert vals == sorted(vals)
 
 
+class PruneEvenTrials(optuna.pruners.BasePruner):
+    """Prunes every even-numbered trial once it has reported epoch ``at`` or later."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def prune(self, study, trial) -> bool:
+        step = trial.last_step
+        return trial.number % 2 == 0 and step is not None and step >= self.at
+
+
+def test_batched_trials_equal_one_at_a_time_and_prune_each_on_its_own(graph):
+    """--batch-size trains claimed trials together: same params, values and attributes as
+    one trial at a time (the random sampler is seeded per trial number), and a pruned
+    trial leaves the batch while the others finish."""
+    kw = {"n_trials": 6, "sampler": "random", "seed": 3, "epochs": 10, "seeds_per_trial": 2}
+    one = quick(graph, pruner=PruneEvenTrials(4), **kw)
+    batched = quick(graph, pruner=PruneEvenTrials(4), batch_size=4, **kw)
+    states = [t.state for t in batched.trials]
+    assert states == [TrialState.PRUNED, TrialState.COMPLETE] * 3
+    assert [t.user_attrs["pruned_at_epoch"] for t in batched.trials[::2]] == [4] * 3
+    for mine, ref in zip(study_table(batched), study_table(one), strict=True):
+        number, state, params, values, attrs = mine
+        assert (number, state, params) == ref[:3]
+        assert values == pytest.approx(ref[3], rel=1e-5)
+        assert attrs.keys() == ref[4].keys()
+        for key, value in attrs.items():
+            assert value == pytest.approx(ref[4][key], rel=1e-4), key
+    for t, ref in zip(batched.trials, one.trials, strict=True):
+        assert t.intermediate_values == pytest.approx(ref.intermediate_values, rel=1e-6)
+    assert all(t.user_attrs["seeds"] == [0, 1] for t in batched.trials[1::2])
+
+
 @pytest.mark.parametrize(("sampler", "pruner"), [("gp", "hyperband"), ("random", "median")])
 def test_other_samplers_and_pruners_run_a_study(graph, sampler, pruner):
     study = quick(graph, n_trials=3, sampler=sampler, pruner=pruner, epochs=6)
