@@ -64,7 +64,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphls._validation import check_choice
-from graphls.models import dropout_noise, value_dropout
 from graphls.nn import _Transposed, csr_matmul
 from graphls.train import (
     SPLITS,
@@ -155,6 +154,7 @@ class BatchedAdam:
         self.betas = betas
         self.eps = eps
         self.steps = 0
+        self._tensors: dict[tuple[Any, ...], Tensor] = {}
         self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format)
                         for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -166,8 +166,13 @@ class BatchedAdam:
             p.grad = None
 
     def _member_tensor(self, values: Sequence[float], like: Tensor) -> Tensor:
-        return torch.tensor(values, dtype=like.dtype, device=like.device).view(
-            (-1,) + (1,) * (like.dim() - 1))
+        """``values`` as a ``(B, 1, ...)`` tensor broadcasting against ``like`` (cached)."""
+        key = (tuple(values), like.dtype, like.device, like.dim())
+        held = self._tensors.get(key)
+        if held is None:
+            held = self._tensors[key] = torch.tensor(
+                values, dtype=like.dtype, device=like.device).view((-1,) + (1,) * (like.dim() - 1))
+        return held
 
     @torch.no_grad()
     def step(self) -> None:
@@ -230,8 +235,9 @@ class _SparseX:
         return torch.sparse_csr_tensor(self.crow, self.col, values, self.shape,
                                        check_invariants=False)
 
-    def csr_t(self, values: Tensor) -> Tensor:
-        return torch.sparse_csr_tensor(self.crow_t, self.col_t, values[self.perm],
+    def csr_t(self, values_t: Tensor) -> Tensor:
+        """``X^T`` with ``values_t = values[perm]`` (stored values in ``X^T``'s order)."""
+        return torch.sparse_csr_tensor(self.crow_t, self.col_t, values_t,
                                        (self.shape[1], self.shape[0]), check_invariants=False)
 
 
@@ -257,7 +263,9 @@ class _MemberSparseMM(torch.autograd.Function):
         (values,) = ctx.saved_tensors
         sx: _SparseX = ctx.sx
         g = grad.transpose(0, 1).contiguous()
-        grad_w = torch.stack([torch.sparse.mm(sx.csr_t(values[b]), g[b])
+        values_t = values.index_select(1, sx.perm)  # in the order of X^T's CSR (3x faster
+        # than values[:, perm] here)
+        grad_w = torch.stack([torch.sparse.mm(sx.csr_t(values_t[b]), g[b])
                               for b in range(values.size(0))])
         return grad_w, None, None
 
@@ -334,6 +342,28 @@ def _mix(structural: Sequence[Sequence[float]], logits: Sequence[Tensor] | None,
     return one_minus, torch.tensor(values, dtype=like.dtype, device=like.device)
 
 
+def _member_noise(shape: Sequence[int], dropout: Sequence[float],
+                  generators: Sequence[torch.Generator], dtype: torch.dtype,
+                  device: torch.device) -> Tensor:
+    """Each member's dropout noise, stacked ``(B, *shape)``: :func:`~graphls.models.dropout_noise`
+    from the member's generator (ones where ``p = 0``, which draws nothing, as ``fit``).
+
+    The uniform numbers are drawn member by member into one buffer; the masks and
+    their ``1 / (1 - p)`` scaling are then one operation for all members.
+    """
+    count = len(dropout)
+    buf = torch.empty((count, *shape), dtype=dtype, device=device)
+    for b, (p, gen) in enumerate(zip(dropout, generators, strict=True)):
+        if p > 0:
+            torch.rand(tuple(shape), generator=gen, dtype=dtype, device=device, out=buf[b])
+        else:
+            buf[b].fill_(1.0)
+    view = (count,) + (1,) * len(shape)
+    p_t = torch.tensor(list(dropout), dtype=dtype, device=device).view(view)
+    keep_scale = torch.tensor([1.0 - p for p in dropout], dtype=dtype, device=device).view(view)
+    return (buf >= p_t).to(dtype).div_(keep_scale)
+
+
 def _first_layer(graph: _Graph, w: Tensor, dropout: Sequence[float] | None,
                  generators: Sequence[torch.Generator]) -> Tensor:
     """``X W_b`` per member, ``(N, B, H)``; with per-member input dropout when given."""
@@ -343,19 +373,24 @@ def _first_layer(graph: _Graph, w: Tensor, dropout: Sequence[float] | None,
         # one product for every member: X [W_1 | ... | W_B]
         w_cat = w.permute(1, 0, 2).reshape(in_dim, b_count * out_dim)
         return (graph.x @ w_cat).view(n, b_count, out_dim)
-    pairs = list(zip(dropout, generators, strict=True))
     if graph.sparse is not None:  # dropout on the stored values, as models.feature_dropout
         vals = graph.sparse.values
-        dropped = torch.stack([value_dropout(vals, p, gen) for p, gen in pairs])
+        dropped = vals * _member_noise(vals.shape, dropout, generators, vals.dtype, vals.device)
         return _MemberSparseMM.apply(w, dropped, graph.sparse)
     x = graph.x
-    return torch.stack([(x if p == 0 else x * dropout_noise(x.shape, p, gen, x.dtype, x.device))
-                         @ w[b] for b, (p, gen) in enumerate(pairs)], 1)
+    noise = _member_noise(x.shape, dropout, generators, x.dtype, x.device)
+    return torch.stack([(x if p == 0 else x * noise[b]) @ w[b]
+                        for b, p in enumerate(dropout)], 1)
 
 
 def _member_matmul(h: Tensor, w: Tensor) -> Tensor:
-    """``h[:, b] @ w[b]`` for every member: ``(N, B, I) x (B, I, O) -> (N, B, O)``, one ``bmm``."""
-    return torch.bmm(h.transpose(0, 1), w).transpose(0, 1)
+    """``h[:, b] @ w[b]`` for every member: ``(N, B, I) x (B, I, O) -> (N, B, O)``, one ``bmm``.
+
+    The result is made contiguous: the element-wise work that follows (λ mix, bias,
+    ReLU, the flattening for the sparse product) is several times slower on the
+    transposed view.
+    """
+    return torch.bmm(h.transpose(0, 1), w).transpose(0, 1).contiguous()
 
 
 def _forward(graph: _Graph, weights: Sequence[Tensor], biases: Sequence[Tensor],
@@ -376,11 +411,8 @@ def _forward(graph: _Graph, weights: Sequence[Tensor], biases: Sequence[Tensor],
         else:
             if dropout is not None and any(p > 0 for p in dropout):
                 n, _, width = h.shape
-                noise = torch.stack([
-                    torch.ones((n, width), dtype=h.dtype, device=h.device) if p == 0 else
-                    dropout_noise((n, width), p, gen, h.dtype, h.device)
-                    for p, gen in zip(dropout, generators, strict=True)], 1)
-                h = h * noise
+                noise = _member_noise((n, width), dropout, generators, h.dtype, h.device)
+                h = h * noise.transpose(0, 1)
             z = _member_matmul(h, weights[layer])
         n, b_count, width = z.shape
         mix = _mix(structural, logits, layer, z)

@@ -283,6 +283,33 @@ def test_batched_trials_equal_one_at_a_time_and_prune_each_on_its_own(graph):
     assert all(t.user_attrs["seeds"] == [0, 1] for t in batched.trials[1::2])
 
 
+def test_epoch_view_prunes_as_trial_should_prune():
+    """A batch judges its members from one read of the study per epoch (_EpochView); the
+    median pruner's decisions equal Optuna's own ``trial.should_prune()``."""
+    from graphls.tuning import _EpochView
+
+    study = optuna.create_study(direction="maximize",
+                                pruner=make_pruner("median", 20, n_startup_trials=2,
+                                                       n_min_trials=1))
+    for final in (0.5, 0.6, 0.7):  # finished trials with learning curves
+        t = study.ask()
+        for step in range(20):
+            t.report(final * (step + 1) / 20, step)
+        study.tell(t, final)
+    running = [study.ask() for _ in range(3)]
+    decisions = []
+    for step in range(20):
+        view = None
+        for k, t in enumerate(running):
+            value = (0.45 + 0.1 * k) * (step + 1) / 20
+            t.report(value, step)
+            view = view or _EpochView(study)  # read once, after the first member's report
+            ours = view.should_prune(t, step, value)
+            assert ours == t.should_prune(), (step, k)
+            decisions.append(ours)
+    assert any(decisions) and not all(decisions)  # the comparison covers both answers
+
+
 @pytest.mark.parametrize(("sampler", "pruner"), [("gp", "hyperband"), ("random", "median")])
 def test_other_samplers_and_pruners_run_a_study(graph, sampler, pruner):
     study = quick(graph, n_trials=3, sampler=sampler, pruner=pruner, epochs=6)
