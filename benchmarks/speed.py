@@ -1,18 +1,29 @@
-"""Speed, side by side in one process: PyG's examples/gcn.py loop vs graphls.
+"""Speed, side by side: PyG's example code vs graphls (issue 6).
 
-    python benchmarks/speed.py [--root DIR] [--seeds 10] [--repeats 3] [--quick] [--out benchmarks]
+    python benchmarks/speed.py [--case all|a|b|c] [--root DIR] [--seeds 10] [--repeats 3]
+                               [--c-epochs 5] [--threads 1] [--quick] [--out benchmarks]
 
-Measures (b) of issue 6: a 10-seed evaluation of one configuration (Cora,
-public split, GCN with PyG's example settings, 200 epochs, validation
-accuracy checked every epoch, test accuracy at the best validation epoch),
-once through a plain PyG loop and once through ``graphls.train.evaluate``,
-alternating the two ``--repeats`` times and keeping the median. It writes
-the table between ``<!-- speed:start -->`` and ``<!-- speed:end -->`` in
-``benchmarks/RESULTS.md`` (other sections are kept) and one JSON line per
-measurement to ``benchmarks/results/speed.jsonl``.
+(b) A 10-seed evaluation of one configuration (Cora, public split, GCN with
+PyG's example settings, 200 epochs, validation accuracy checked every epoch,
+test accuracy at the best validation epoch), once through a plain PyG loop and
+once through ``graphls.train.evaluate``, alternating the two ``--repeats``
+times and keeping the median. Its table goes between ``<!-- speed:start -->``
+and ``<!-- speed:end -->`` in ``benchmarks/RESULTS.md``.
 
-Still to come (issue 6): (a) trials per minute against a plain PyG + Optuna
-script, and (c) the ogbn-arxiv-shaped synthetic graph.
+(c) One full-batch training epoch (forward, loss, backward, Adam step) on an
+ogbn-arxiv-shaped synthetic graph (169,343 nodes, 1,166,243 random edges made
+undirected, 128 dense features, 40 classes), 3-layer GCN with 256 hidden
+channels, batch norm and dropout 0.5 (the shape of PyG's / OGB's ogbn-arxiv
+GCN example): PyG's ``GCNConv`` stack fed a CSR ``adj_t`` and fed ``edge_index``,
+and ``graphls.models.GCN(cached=True)`` fed ``edge_index``. Each variant runs in
+its own fresh process (peak resident memory is that process's ``ru_maxrss``);
+seconds per epoch are the median of ``--c-epochs`` epochs after one warm-up.
+Its table goes between ``<!-- speed-c:start -->`` and ``<!-- speed-c:end -->``.
+
+Every section of ``RESULTS.md`` other than the one being written is kept; each
+measurement is also one JSON line in ``benchmarks/results/speed.jsonl``.
+``--quick`` shrinks everything (a smoke test). Still to come: (a) trials per
+minute against a plain PyG + Optuna script.
 """
 
 from __future__ import annotations
@@ -21,9 +32,11 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -96,32 +109,20 @@ def machine() -> str:
             f"{torch.get_num_threads()} torch thread(s)")
 
 
-def write_section(results_md: Path, section: str) -> None:
+def write_section(results_md: Path, section: str, start: str = START, end: str = END) -> None:
+    """Put ``section`` between the ``start`` and ``end`` markers (appended if absent)."""
     text = results_md.read_text() if results_md.exists() else "# graphls benchmark results\n"
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
+    block = f"{start}\n{section.rstrip()}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     results_md.write_text(text)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=None, help="datasets root (default: $GRAPHLS_DATA)")
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 20 epochs, 1 repeat")
-    parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and results/")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.repeats = 2, 20, 1
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", category=UserWarning)
-
+def run_b(args: argparse.Namespace, command: str) -> dict:
+    """(b): the 10-seed Cora evaluation, PyG's example loop vs ``graphls.train.evaluate``."""
     from graphls.data import load_dataset
 
     data = load_dataset("Cora", root=args.root, split="public")
@@ -136,7 +137,6 @@ def main(argv: list[str] | None = None) -> dict:
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["PyG examples/gcn.py loop"]
-    command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "## Speed (issue 6, part b): 10-seed evaluation of one configuration",
         "",
@@ -166,6 +166,253 @@ def main(argv: list[str] | None = None) -> dict:
     write_section(out / "RESULTS.md", "\n".join(lines))
     print("\n".join(lines))
     return {"median_seconds": med, "accuracy": accs}
+
+
+# --- (c): one training epoch on an ogbn-arxiv-shaped graph -------------------------------
+
+C_START, C_END = "<!-- speed-c:start -->", "<!-- speed-c:end -->"
+#: ogbn-arxiv's shape: nodes, directed edges (before to_undirected), features, classes.
+ARXIV_SHAPE = {"nodes": 169_343, "edges": 1_166_243, "features": 128, "classes": 40}
+QUICK_NODES = 5_000
+C_HIDDEN, C_LAYERS, C_DROPOUT, C_LR = 256, 3, 0.5, 0.01
+#: The variants of (c), each measured in its own process; the first is the baseline.
+C_VARIANTS = {
+    "pyg-csr": "PyG GCNConv stack, CSR adj_t (ToSparseTensor)",
+    "pyg-edge-index": "PyG GCNConv stack, edge_index",
+    "graphls": "graphls GCN(cached=True), edge_index",
+}
+GIB = 1024 ** 3
+
+
+def arxiv_like_graph(nodes: int, edges: int, features: int, classes: int,
+                     seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random ``edges`` directed edges made undirected, N(0, 1) features, uniform labels.
+
+    The train mask holds 53.7 % of the nodes at random (ogbn-arxiv's 90,941 of 169,343).
+    """
+    from torch_geometric.utils import to_undirected
+
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(nodes, (2, edges), generator=g)
+    return {
+        "x": torch.randn(nodes, features, generator=g),
+        "edge_index": to_undirected(edge_index, num_nodes=nodes),
+        "y": torch.randint(classes, (nodes,), generator=g),
+        "train_mask": torch.rand(nodes, generator=g) < 90_941 / 169_343,
+    }
+
+
+def pyg_arxiv_gcn(in_channels: int, hidden_channels: int, out_channels: int, num_layers: int,
+                  dropout: float) -> torch.nn.Module:
+    """The GCN of PyG's / OGB's ogbn-arxiv example (``examples/nodeproppred/arxiv/gnn.py``)."""
+    from torch_geometric.nn import GCNConv
+
+    class GCN(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.convs = torch.nn.ModuleList([GCNConv(in_channels, hidden_channels, cached=True)])
+            self.bns = torch.nn.ModuleList([torch.nn.BatchNorm1d(hidden_channels)])
+            for _ in range(num_layers - 2):
+                self.convs.append(GCNConv(hidden_channels, hidden_channels, cached=True))
+                self.bns.append(torch.nn.BatchNorm1d(hidden_channels))
+            self.convs.append(GCNConv(hidden_channels, out_channels, cached=True))
+            self.dropout = dropout
+
+        def forward(self, x, adj_t):
+            for i, conv in enumerate(self.convs[:-1]):
+                x = conv(x, adj_t)
+                x = self.bns[i](x)
+                x = F.relu(x)
+                x = F.dropout(x, p=self.dropout, training=self.training)
+            x = self.convs[-1](x, adj_t)
+            return x.log_softmax(dim=-1)
+
+    return GCN()
+
+
+def current_rss() -> int:
+    """Resident memory of this process now, in bytes (Linux ``/proc``; else the peak)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_rss()
+
+
+def peak_rss() -> int:
+    """``ru_maxrss`` of this process in bytes (kilobytes on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def c_worker(spec: dict) -> dict:
+    """One variant of (c) in this (fresh) process: load the graph, train, time, measure memory."""
+    torch.set_num_threads(spec["threads"])
+    warnings.filterwarnings("ignore", category=UserWarning)
+    variant = spec["variant"]
+    graph = torch.load(spec["graph"])
+    x, y, mask = graph["x"], graph["y"], graph["train_mask"]
+    loaded = current_rss()
+    torch.manual_seed(0)
+    if variant == "graphls":
+        from graphls.models import GCN
+
+        model = GCN(x.size(1), C_HIDDEN, spec["classes"], num_layers=C_LAYERS, batch_norm=True,
+                    dropout=C_DROPOUT, cached=True)
+        adj, log_probs = graph["edge_index"], False
+    else:
+        model = pyg_arxiv_gcn(x.size(1), C_HIDDEN, spec["classes"], C_LAYERS, C_DROPOUT)
+        adj, log_probs = graph["edge_index"], True
+        if variant == "pyg-csr":  # as the example: T.ToSparseTensor(), edge_index dropped
+            from torch_geometric.data import Data
+            from torch_geometric.transforms import ToSparseTensor
+
+            data = ToSparseTensor(layout=torch.sparse_csr)(
+                Data(edge_index=graph.pop("edge_index"), num_nodes=x.size(0)))
+            adj = data.adj_t
+            del data
+    optimizer = torch.optim.Adam(model.parameters(), lr=C_LR)
+    before_training, peak_before_training = current_rss(), peak_rss()
+    seconds = []
+    model.train()
+    for _ in range(spec["warmup"] + spec["epochs"]):
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        out = model(x, adj)[mask]
+        loss = F.nll_loss(out, y[mask]) if log_probs else F.cross_entropy(out, y[mask])
+        loss.backward()
+        optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    measured = seconds[spec["warmup"]:]
+    return {
+        "variant": variant, "seconds": measured, "warmup_seconds": seconds[:spec["warmup"]],
+        "median_seconds": statistics.median(measured), "loss": float(loss),
+        "rss_loaded_bytes": loaded, "rss_before_training_bytes": before_training,
+        "peak_before_training_bytes": peak_before_training, "peak_bytes": peak_rss(),
+    }
+
+
+def run_c_variant(spec: dict) -> dict:
+    """:func:`c_worker` in a fresh Python process running this script (``--c-worker``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_text(json.dumps(spec))
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--c-worker",
+                               str(spec_file)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"(c) variant {spec['variant']!r} failed with exit status "
+                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_c(args: argparse.Namespace, command: str) -> dict:
+    """(c): seconds per training epoch and peak memory, each variant in its own process."""
+    shape = dict(ARXIV_SHAPE)
+    if args.quick:
+        shape["edges"] = round(shape["edges"] * QUICK_NODES / shape["nodes"])
+        shape["nodes"] = QUICK_NODES
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = arxiv_like_graph(**shape)
+        undirected_edges = graph["edge_index"].size(1)
+        torch.save(graph, Path(tmp) / "graph.pt")
+        del graph
+        for variant in C_VARIANTS:
+            results[variant] = run_c_variant({
+                "variant": variant, "graph": str(Path(tmp) / "graph.pt"),
+                "classes": shape["classes"], "threads": args.threads,
+                "warmup": 1, "epochs": args.c_epochs})
+    base = results["pyg-csr"]
+    ours = results["graphls"]
+    time_ratio = ours["median_seconds"] / base["median_seconds"]
+    memory_ratio = ours["peak_bytes"] / base["peak_bytes"]
+    lines = [
+        "## Speed (issue 6, part c): one training epoch on an ogbn-arxiv-shaped graph",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Machine: {machine()}; git {git_sha()}  ",
+        f"Synthetic graph: {shape['nodes']:,} nodes, {shape['edges']:,} random directed edges "
+        f"made undirected ({undirected_edges:,} directed entries), {shape['features']} dense "
+        f"N(0, 1) features, {shape['classes']} random classes, 53.7 % of the nodes in the "
+        "train mask. Model: 3-layer GCN, 256 hidden, batch norm, dropout 0.5, Adam "
+        "(lr 0.01), the shape of PyG's / OGB's ogbn-arxiv GCN example; graphls's GCN also "
+        "drops the input features (dropout before every layer), the example does not.",
+        f"Seconds per epoch (forward, loss, backward, Adam step): median of {args.c_epochs} "
+        "epochs after one warm-up epoch (normalisation and caches are built there). Each "
+        "variant runs in its own fresh process; memory is resident set size: after loading "
+        "the graph and building the model (\"before training\") and the process's peak "
+        "(`ru_maxrss`).",
+        "",
+        "| run | s / epoch | time vs PyG CSR | peak RSS (GiB) | peak vs PyG CSR "
+        "| RSS before training (GiB) | training peak above it (GiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for variant, r in results.items():
+        lines.append(
+            f"| {C_VARIANTS[variant]} | {r['median_seconds']:.2f} "
+            f"| {r['median_seconds'] / base['median_seconds']:.2f}x "
+            f"| {r['peak_bytes'] / GIB:.2f} | {r['peak_bytes'] / base['peak_bytes']:.2f}x "
+            f"| {r['rss_before_training_bytes'] / GIB:.2f} "
+            f"| {(r['peak_bytes'] - r['rss_before_training_bytes']) / GIB:.2f} |")
+    met = time_ratio <= 0.7 and memory_ratio <= 1.0
+    lines += ["", f"Targets (graphls vs PyG through CSR): time <= 0.70x, peak memory <= 1.00x; "
+              f"measured {time_ratio:.2f}x and {memory_ratio:.2f}x: "
+              f"{'met' if met else 'not met'}."]
+    out = Path(args.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    with (out / "results" / "speed.jsonl").open("a") as fh:
+        for variant, r in results.items():
+            fh.write(json.dumps({"case": "c", "run": C_VARIANTS[variant], **r, **shape,
+                                 "undirected_edges": undirected_edges, "hidden": C_HIDDEN,
+                                 "layers": C_LAYERS, "dropout": C_DROPOUT,
+                                 "threads": args.threads, "git": git_sha(),
+                                 "machine": machine(), "torch": torch.__version__}) + "\n")
+    write_section(out / "RESULTS.md", "\n".join(lines), C_START, C_END)
+    print("\n".join(lines))
+    return {"median_seconds": {C_VARIANTS[v]: r["median_seconds"] for v, r in results.items()},
+            "peak_gib": {C_VARIANTS[v]: r["peak_bytes"] / GIB for v, r in results.items()},
+            "time_ratio": time_ratio, "memory_ratio": memory_ratio, "results": results}
+
+
+# --- command line -------------------------------------------------------------------------
+
+CASES = {"b": run_b, "c": run_c}  # (a) is still to come
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the chosen cases; return ``{case: its numbers}``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=["all", "a", "b", "c"], default="all",
+                        help="which measurement: (b) 10-seed Cora evaluation, (c) one epoch on "
+                             "an ogbn-arxiv-shaped graph, or all of them (default)")
+    parser.add_argument("--root", default=None, help="datasets root (default: $GRAPHLS_DATA)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=200, help="(b): epochs per seed")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--c-epochs", type=int, default=5,
+                        help="(c): measured epochs per variant, after one warm-up")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true",
+                        help="(b): 2 seeds, 20 epochs, 1 repeat; (c): 5,000 nodes, 2 epochs")
+    parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and results/")
+    parser.add_argument("--c-worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.c_worker is not None:  # a child process of run_c: one variant, JSON on stdout
+        result = c_worker(json.loads(Path(args.c_worker).read_text()))
+        print(json.dumps(result))
+        return result
+    if args.case == "a":
+        parser.error("case (a), trials per minute, is still to come; choose b, c or all")
+    if args.quick:
+        args.seeds, args.epochs, args.repeats = 2, 20, 1
+        args.c_epochs = min(args.c_epochs, 2)
+    if args.c_epochs < 1:
+        parser.error(f"--c-epochs must be >= 1; got {args.c_epochs}")
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cases = list(CASES) if args.case == "all" else [args.case]
+    return {case: CASES[case](args, command) for case in cases}
 
 
 if __name__ == "__main__":

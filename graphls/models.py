@@ -112,24 +112,27 @@ def dropout_noise(shape: Sequence[int], p: float, generator: torch.Generator | N
     generator when ``None``): each element is kept with probability
     :math:`1 - p` and scaled by :math:`1/(1 - p)`, the distribution of ``F.dropout``.
     """
-    keep = torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device) >= p
-    return keep.to(dtype).div_(1 - p)
+    u = torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
+    return u.ge_(p).div_(1 - p)  # in place: u's buffer becomes the noise, no bool -> float copy
 
 
 class _KeepMaskDropout(torch.autograd.Function):
-    """``x * keep / (1 - p)`` that saves the boolean ``keep`` (1 byte an element) for the
-    backward pass instead of ``F.dropout``'s float noise (4 bytes)."""
+    """``x * noise`` for a dropout ``noise`` (``(u >= p) / (1 - p)``, see :func:`dropout_noise`)
+    that saves the boolean ``noise > 0`` (1 byte an element) for the backward pass instead
+    of the float noise (4 bytes), and only when ``x`` needs a gradient."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, keep: Tensor, p: float) -> Tensor:
-        ctx.save_for_backward(keep)
+    def forward(ctx: Any, x: Tensor, noise: Tensor, p: float) -> Tensor:
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(noise > 0)
         ctx.p = p
-        return x * keep.to(x.dtype).div_(1 - p)
+        return x * noise
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (keep,) = ctx.saved_tensors
-        return grad * keep.to(grad.dtype).div_(1 - ctx.p), None, None
+        # the forward's noise again, keep / (1 - p), times grad
+        return keep.to(grad.dtype).div_(1 - ctx.p).mul_(grad), None, None
 
 
 def dropout(x: Tensor, p: float, training: bool = True,
@@ -147,38 +150,43 @@ def dropout(x: Tensor, p: float, training: bool = True,
     """
     if not training or p == 0.0:
         return x
+    if p == 1.0:  # F.dropout's answer; the noise below would be 0 / 0
+        return x * 0.0
     if x.numel() < FAST_DROPOUT_NUMEL:
         return x * dropout_noise(x.shape, p, generator, x.dtype, x.device)
-    keep = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) >= p
-    return _KeepMaskDropout.apply(x, keep, p)
+    return _KeepMaskDropout.apply(x, dropout_noise(x.shape, p, generator, x.dtype, x.device), p)
 
 
 class _ReluDropout(torch.autograd.Function):
-    """``dropout(relu(x))`` that saves one boolean mask, ``keep & (x > 0)``.
+    """``dropout(relu(x))``, computed in ``x``'s own buffer, that saves one boolean mask.
 
-    Unfused, ReLU keeps its float output and dropout its mask for the backward
-    pass (5 bytes an element with a boolean mask); this keeps 1 byte: 43 MB
-    instead of 217 MB for a 169,343 x 256 hidden layer (ogbn-arxiv's size).
+    The mask is ``out > 0``, that is ``(x > 0) & keep``. Unfused, ReLU keeps its
+    float output and dropout its mask for the backward pass (5 bytes an element with
+    a boolean mask); this keeps 1 byte: 43 MB instead of 217 MB for a 169,343 x 256
+    hidden layer (ogbn-arxiv's size). ``x`` is overwritten (marked dirty), so it must
+    be a tensor nothing else keeps, such as the output of batch norm or of a
+    convolution in ``GCN.forward``; autograd raises if a backward pass needs it.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, keep: Tensor, p: float) -> Tensor:
-        mask = (x > 0).logical_and_(keep)
-        ctx.save_for_backward(mask)
+    def forward(ctx: Any, x: Tensor, noise: Tensor, p: float) -> Tensor:
+        ctx.mark_dirty(x)
+        out = x.relu_().mul_(noise)
+        ctx.save_for_backward(out > 0)  # noise is 0 or 1/(1 - p) >= 1: out > 0 iff kept
         ctx.p = p
-        return x * mask.to(x.dtype).div_(1 - p)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (mask,) = ctx.saved_tensors
-        return grad * mask.to(grad.dtype).div_(1 - ctx.p), None, None
+        return mask.to(grad.dtype).div_(1 - ctx.p).mul_(grad), None, None
 
 
 def _relu_dropout(x: Tensor, p: float) -> Tensor:
-    """``dropout(relu(x), p)`` in training for a tensor of ``FAST_DROPOUT_NUMEL`` elements
-    or more: the same mask draw as :func:`dropout` (``torch.rand(x.shape) >= p``)."""
-    keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p
-    return _ReluDropout.apply(x, keep, p)
+    """``dropout(relu(x), p)`` in training, in ``x``'s buffer, for a tensor of
+    ``FAST_DROPOUT_NUMEL`` elements or more: the same noise as :func:`dropout`
+    (:func:`dropout_noise`, ``torch.rand(x.shape) >= p``)."""
+    return _ReluDropout.apply(x, dropout_noise(x.shape, p, None, x.dtype, x.device), p)
 
 
 def value_dropout(values: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:

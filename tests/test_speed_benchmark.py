@@ -11,19 +11,60 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def speed_main():
+    return runpy.run_path(str(REPO / "benchmarks" / "speed.py"))["main"]
+
+
 @pytest.mark.slow
 def test_speed_quick_writes_its_section_and_records(tmp_path, datasets_root):
     (tmp_path / "RESULTS.md").write_text("# results\n\n<!-- results:start -->\nkept\n"
                                          "<!-- results:end -->\n")
-    main = runpy.run_path(str(REPO / "benchmarks" / "speed.py"))["main"]
-    out = main(["--quick", "--root", str(datasets_root), "--out", str(tmp_path)])
+    main = speed_main()
+    out = main(["--case", "b", "--quick", "--root", str(datasets_root), "--out", str(tmp_path)])
+    assert set(out) == {"b"}
+    out = out["b"]
     assert set(out["median_seconds"]) == {"PyG examples/gcn.py loop", "graphls evaluate"}
     assert all(t > 0 for t in out["median_seconds"].values())
     text = (tmp_path / "RESULTS.md").read_text()
     assert "kept" in text and text.count("<!-- speed:start -->") == 1
-    assert "python benchmarks/speed.py --quick" in text
+    assert "python benchmarks/speed.py --case b --quick" in text
     lines = (tmp_path / "results" / "speed.jsonl").read_text().splitlines()
     assert [json.loads(line)["run"] for line in lines] == list(out["median_seconds"])
     # a second run replaces the section instead of appending another one
-    main(["--quick", "--root", str(datasets_root), "--out", str(tmp_path)])
+    main(["--case", "b", "--quick", "--root", str(datasets_root), "--out", str(tmp_path)])
     assert (tmp_path / "RESULTS.md").read_text().count("<!-- speed:start -->") == 1
+
+
+@pytest.mark.slow
+def test_speed_c_quick_writes_its_section_and_records(tmp_path):
+    """(c) at 5,000 nodes: three variants, each in its own process, one section, JSON lines."""
+    (tmp_path / "RESULTS.md").write_text("# results\n\n<!-- speed:start -->\nkept (b)\n"
+                                         "<!-- speed:end -->\n")
+    main = speed_main()
+    out = main(["--case", "c", "--quick", "--out", str(tmp_path)])["c"]
+    runs = list(out["median_seconds"])
+    assert runs == ["PyG GCNConv stack, CSR adj_t (ToSparseTensor)",
+                    "PyG GCNConv stack, edge_index", "graphls GCN(cached=True), edge_index"]
+    for r in out["results"].values():
+        assert len(r["seconds"]) == 2 and all(t > 0 for t in r["seconds"])
+        assert 0 < r["rss_loaded_bytes"] <= r["peak_bytes"]
+        assert r["rss_before_training_bytes"] <= r["peak_bytes"]
+    # the same graph, model shape and initial loss scale: log(40) = 3.69 at random init
+    assert all(2.5 < r["loss"] < 6.0 for r in out["results"].values())
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "kept (b)" in text and text.count("<!-- speed-c:start -->") == 1
+    assert "python benchmarks/speed.py --case c --quick" in text
+    assert "5,000 nodes" in text and all(run in text for run in runs)
+    records = [json.loads(line) for line in
+               (tmp_path / "results" / "speed.jsonl").read_text().splitlines()]
+    assert [(r["case"], r["run"]) for r in records] == [("c", run) for run in runs]
+    assert all(r["nodes"] == 5_000 and r["threads"] == 1 for r in records)
+    main(["--case", "c", "--quick", "--c-epochs", "1", "--out", str(tmp_path)])
+    assert (tmp_path / "RESULTS.md").read_text().count("<!-- speed-c:start -->") == 1
+
+
+def test_speed_case_a_is_not_there_yet(capsys):
+    with pytest.raises(SystemExit) as exc:
+        speed_main()(["--case", "a"])
+    assert exc.value.code == 2
+    assert "case (a), trials per minute, is still to come" in capsys.readouterr().err
