@@ -1,7 +1,20 @@
 """Speed, side by side: PyG's example code vs graphls (issue 6).
 
     python benchmarks/speed.py [--case all|a|b|c] [--root DIR] [--seeds 10] [--repeats 3]
+                               [--a-plain-trials 15] [--a-trials 128] [--batch-size 16]
                                [--c-epochs 5] [--threads 1] [--quick] [--out benchmarks]
+
+(a) Optuna trials per minute on Cora (public split, GCN, 200 epochs a trial, the
+space (ε, λ, lr, weight decay, dropout) of ``configs/searchspace/speed.toml``):
+a plain PyG + Optuna script (PyG's ``examples/gcn.py`` model with λ as
+``λ·conv(x) + (1 − λ)·(conv.lin(x) + conv.bias)``, the same function as graphls's
+layer, ``F.cross_entropy(label_smoothing=ε)``, one trial at a time, in-memory
+storage, TPE; without pruning and with Optuna's default ``MedianPruner`` fed each
+epoch's validation accuracy) against ``graphls.tuning.run_study`` with its
+defaults (SQLite storage, the median pruner on the running best) and
+``--batch-size`` trials trained together; also the best validation accuracy
+each search reaches, at an equal trial count and over all its trials. Its table
+goes between ``<!-- speed-a:start -->`` and ``<!-- speed-a:end -->``.
 
 (b) A 10-seed evaluation of one configuration (Cora, public split, GCN with
 PyG's example settings, 200 epochs, validation accuracy checked every epoch,
@@ -22,8 +35,7 @@ Its table goes between ``<!-- speed-c:start -->`` and ``<!-- speed-c:end -->``.
 
 Every section of ``RESULTS.md`` other than the one being written is kept; each
 measurement is also one JSON line in ``benchmarks/results/speed.jsonl``.
-``--quick`` shrinks everything (a smoke test). Still to come: (a) trials per
-minute against a plain PyG + Optuna script.
+``--quick`` shrinks everything (a smoke test).
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -151,9 +164,10 @@ def run_b(args: argparse.Namespace, command: str) -> dict:
     for name, t in med.items():
         lines.append(f"| {name} | {t:.1f} | {base / t:.1f}x | "
                      f"{100 * statistics.mean(accs[name]):.2f} % |")
-    lines += ["", "graphls's gain here is the sparse-feature path (CSR first-layer matmul, "
-              "dropout on stored values only); vectorised multi-configuration training is "
-              "still to come."]
+    lines += ["", "graphls trains the seeds together (`graphls.batched.fit_many`: stacked "
+              "weights, one sparse product over the concatenated hidden channels), with sparse "
+              "bag-of-words features (CSR first-layer product, dropout on the stored values); "
+              "each seed's result equals `graphls.train.fit` for that seed."]
     out = Path(args.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     with (out / "results" / "speed.jsonl").open("a") as fh:
@@ -166,6 +180,195 @@ def run_b(args: argparse.Namespace, command: str) -> dict:
     write_section(out / "RESULTS.md", "\n".join(lines))
     print("\n".join(lines))
     return {"median_seconds": med, "accuracy": accs}
+
+
+# --- (a): trials per minute, plain PyG + Optuna vs graphls tune --------------------------
+
+A_START, A_END = "<!-- speed-a:start -->", "<!-- speed-a:end -->"
+#: The (ε, λ, lr, weight decay, dropout) space both sides search (graphls's builtin ranges).
+SPACE_FILE = HERE / "configs" / "searchspace" / "speed.toml"
+
+
+def plain_objective(data: Any, epochs: int, prune: bool):
+    """The plain PyG + Optuna objective: what a PyG user writes for this search (see (a) above)."""
+    import optuna
+    from torch_geometric.nn import GCNConv
+
+    class Net(torch.nn.Module):
+        def __init__(self, structural: float, dropout: float) -> None:
+            super().__init__()
+            self.conv1 = GCNConv(data.num_features, 16, cached=True)
+            self.conv2 = GCNConv(16, int(data.num_classes), cached=True)
+            self.structural, self.dropout = structural, dropout
+
+        def mix(self, conv: GCNConv, x: torch.Tensor) -> torch.Tensor:
+            lam = self.structural
+            return lam * conv(x, data.edge_index) + (1 - lam) * (conv.lin(x) + conv.bias)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = self.mix(self.conv1, x).relu()
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            return self.mix(self.conv2, x)
+
+    def objective(trial: optuna.Trial) -> float:
+        epsilon = trial.suggest_float("epsilon", 0.0, 0.5)
+        structural = trial.suggest_float("structural", 0.0, 1.0)
+        lr = trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+        weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
+        dropout = trial.suggest_float("dropout", 0.0, 0.8)
+        torch.manual_seed(trial.number)
+        model = Net(structural, dropout)
+        opt = torch.optim.Adam([dict(params=model.conv1.parameters(), weight_decay=weight_decay),
+                                dict(params=model.conv2.parameters(), weight_decay=0)], lr=lr)
+        best_val = 0.0
+        for epoch in range(epochs):
+            model.train()
+            opt.zero_grad()
+            out = model(data.x)
+            F.cross_entropy(out[data.train_mask], data.y[data.train_mask],
+                            label_smoothing=epsilon).backward()
+            opt.step()
+            model.eval()
+            with torch.no_grad():
+                pred = model(data.x).argmax(-1)
+            val = float((pred[data.val_mask] == data.y[data.val_mask]).float().mean())
+            best_val = max(best_val, val)
+            if prune:
+                trial.report(val, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        return best_val
+
+    return objective
+
+
+def _summary(study: Any, seconds: float, compare_at: int) -> dict[str, Any]:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    first = [t.value for t in complete if t.number < compare_at]
+    return {
+        "trials": len(trials), "complete": len(complete),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "seconds": seconds, "trials_per_minute": 60.0 * len(trials) / seconds,
+        "best_val_accuracy": max(t.value for t in complete) if complete else None,
+        f"best_val_accuracy_first_{compare_at}": max(first) if first else None,
+    }
+
+
+def plain_study(data: Any, n_trials: int, epochs: int, prune: bool, seed: int,
+                compare_at: int) -> dict[str, Any]:
+    """The plain script: ``n_trials`` trials, one at a time, in memory."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner()
+    study = optuna.create_study(direction="maximize", pruner=pruner,
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    start = time.perf_counter()
+    study.optimize(plain_objective(data, epochs, prune), n_trials=n_trials)
+    return _summary(study, time.perf_counter() - start, compare_at)
+
+
+def graphls_study(data: Any, n_trials: int, epochs: int, batch_size: int, pruner: str,
+                  seed: int, folder: Path, compare_at: int) -> dict[str, Any]:
+    """``graphls tune`` over the same space: a fresh SQLite study in ``folder``."""
+    import optuna
+
+    from graphls.tuning import run_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / f"speed-{time.time_ns()}.db"
+    start = time.perf_counter()
+    study = run_study("Cora", data=data, n_trials=n_trials, space="joint",
+                      space_file=SPACE_FILE, epochs=epochs, batch_size=batch_size,
+                      pruner=pruner, seed=seed, storage=f"sqlite:///{db}", progress=False)
+    seconds = time.perf_counter() - start
+    out = _summary(study, seconds, compare_at)
+    for path in folder.glob(db.name + "*"):
+        path.unlink()
+    return out
+
+
+def run_a(args: argparse.Namespace, command: str) -> dict:
+    """(a): the plain script (with and without pruning) and ``graphls tune``, alternating."""
+    from graphls.data import load_dataset
+
+    data = load_dataset("Cora", root=args.root, split="public")
+    n_plain, n_ours, batch = args.a_plain_trials, args.a_trials, args.batch_size
+    folder = Path(tempfile.mkdtemp(prefix="graphls-speed-a-"))
+    runs = {
+        "plain PyG + Optuna, no pruning": lambda seed: plain_study(
+            data, n_plain, args.epochs, False, seed, n_plain),
+        "plain PyG + Optuna, MedianPruner (default settings)": lambda seed: plain_study(
+            data, n_plain, args.epochs, True, seed, n_plain),
+        f"graphls tune --batch-size {batch} --pruner none": lambda seed: graphls_study(
+            data, n_ours, args.epochs, batch, "none", seed, folder, n_plain),
+        f"graphls tune --batch-size {batch} (median pruner)": lambda seed: graphls_study(
+            data, n_ours, args.epochs, batch, "median", seed, folder, n_plain),
+    }
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    for repeat in range(args.repeats):  # sampler seed = repeat, the same for every run
+        for name, run in runs.items():
+            results[name].append(run(repeat))
+            r = results[name][-1]
+            print(f"(a) repeat {repeat}: {name}: {r['trials']} trials in {r['seconds']:.1f} s "
+                  f"({r['trials_per_minute']:.1f}/min), best val {r['best_val_accuracy']:.4f}",
+                  file=sys.stderr)
+    folder.rmdir()
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    first = f"best_val_accuracy_first_{n_plain}"
+    base = med("plain PyG + Optuna, no pruning", "trials_per_minute")
+    lines = [
+        "## Speed (issue 6, part a): Optuna trials per minute",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Machine: {machine()}; git {git_sha()}  ",
+        f"Cora public split, GCN (PyG example shape: 2 layers, 16 hidden), {args.epochs} "
+        "epochs a trial, the same space for both: ε ∈ [0, 0.5], λ ∈ [0, 1], lr ∈ [1e-3, 1e-1] "
+        "(log), weight decay ∈ [1e-6, 1e-2] (log), dropout ∈ [0, 0.8] "
+        "(`configs/searchspace/speed.toml`). Objective: validation accuracy at the best epoch. "
+        f"TPE seeded by the repeat; medians of {args.repeats} alternating repeats.",
+        "",
+        "- plain: PyG's `examples/gcn.py` model with λ as `λ·conv(x) + (1 − λ)·(conv.lin(x) + "
+        "conv.bias)`, `F.cross_entropy(label_smoothing=ε)`, one trial at a time through "
+        "`study.optimize`, in-memory storage; the pruned variant reports each epoch's "
+        "validation accuracy to Optuna's default `MedianPruner`.",
+        "- graphls: `graphls.tuning.run_study` with its defaults (SQLite file storage, "
+        "multivariate TPE with the constant liar, the median pruner on the running best "
+        "after 10 trials and 30 % of the epochs) and `batch_size` trials trained together.",
+        "",
+        f"| run | trials | pruned | trials / min | × plain (no pruning) | best val acc, first "
+        f"{n_plain} trials | best val acc, all trials |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in runs:
+        tpm = med(name, "trials_per_minute")
+        lines.append(
+            f"| {name} | {results[name][0]['trials']} | {med(name, 'pruned'):.0f} | {tpm:.1f} | "
+            f"{tpm / base:.1f}x | {100 * med(name, first):.2f} % | "
+            f"{100 * med(name, 'best_val_accuracy'):.2f} % |")
+    lines += ["", "Best validation accuracies are medians over the repeats; \"first N trials\" "
+              "compares the searches at an equal trial count."]
+    out = Path(args.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    with (out / "results" / "speed.jsonl").open("a") as fh:
+        for name, rs in results.items():
+            fh.write(json.dumps({"case": "a", "run": name, "repeats": rs,
+                                 "median_trials_per_minute": med(name, "trials_per_minute"),
+                                 "epochs": args.epochs, "batch_size": batch,
+                                 "threads": args.threads, "git": git_sha(),
+                                 "machine": machine(), "torch": torch.__version__}) + "\n")
+    write_section(out / "RESULTS.md", "\n".join(lines), A_START, A_END)
+    print("\n".join(lines))
+    return {"trials_per_minute": {n: med(n, "trials_per_minute") for n in runs},
+            "results": results}
 
 
 # --- (c): one training epoch on an ogbn-arxiv-shaped graph -------------------------------
@@ -376,7 +579,7 @@ def run_c(args: argparse.Namespace, command: str) -> dict:
 
 # --- command line -------------------------------------------------------------------------
 
-CASES = {"b": run_b, "c": run_c}  # (a) is still to come
+CASES = {"a": run_a, "b": run_b, "c": run_c}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -387,8 +590,14 @@ def main(argv: list[str] | None = None) -> dict:
                              "an ogbn-arxiv-shaped graph, or all of them (default)")
     parser.add_argument("--root", default=None, help="datasets root (default: $GRAPHLS_DATA)")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=200, help="(b): epochs per seed")
+    parser.add_argument("--epochs", type=int, default=200,
+                        help="(a): epochs per trial; (b): epochs per seed")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--a-plain-trials", type=int, default=15,
+                        help="(a): trials of the plain script (and the equal-count comparison)")
+    parser.add_argument("--a-trials", type=int, default=128, help="(a): trials of graphls tune")
+    parser.add_argument("--batch-size", type=int, default=16,
+                        help="(a): graphls tune --batch-size")
     parser.add_argument("--c-epochs", type=int, default=5,
                         help="(c): measured epochs per variant, after one warm-up")
     parser.add_argument("--threads", type=int, default=1)
@@ -401,10 +610,9 @@ def main(argv: list[str] | None = None) -> dict:
         result = c_worker(json.loads(Path(args.c_worker).read_text()))
         print(json.dumps(result))
         return result
-    if args.case == "a":
-        parser.error("case (a), trials per minute, is still to come; choose b, c or all")
     if args.quick:
         args.seeds, args.epochs, args.repeats = 2, 20, 1
+        args.a_plain_trials, args.a_trials, args.batch_size = 2, 6, 3
         args.c_epochs = min(args.c_epochs, 2)
     if args.c_epochs < 1:
         parser.error(f"--c-epochs must be >= 1; got {args.c_epochs}")

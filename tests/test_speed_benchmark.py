@@ -63,8 +63,24 @@ def test_speed_c_quick_writes_its_section_and_records(tmp_path):
     assert (tmp_path / "RESULTS.md").read_text().count("<!-- speed-c:start -->") == 1
 
 
-def test_speed_case_a_is_not_there_yet(capsys):
-    with pytest.raises(SystemExit) as exc:
-        speed_main()(["--case", "a"])
-    assert exc.value.code == 2
-    assert "case (a), trials per minute, is still to come" in capsys.readouterr().err
+@pytest.mark.slow
+def test_speed_a_quick_compares_plain_optuna_and_graphls_tune(tmp_path, datasets_root):
+    """(a) at 20 epochs: four runs, one section, JSON lines with each repeat's numbers."""
+    main = speed_main()
+    out = main(["--case", "a", "--quick", "--root", str(datasets_root), "--out", str(tmp_path)])
+    runs = list(out["a"]["trials_per_minute"])
+    assert runs == ["plain PyG + Optuna, no pruning",
+                    "plain PyG + Optuna, MedianPruner (default settings)",
+                    "graphls tune --batch-size 3 --pruner none",
+                    "graphls tune --batch-size 3 (median pruner)"]
+    for name, (r,) in out["a"]["results"].items():
+        assert r["trials"] == (2 if name.startswith("plain") else 6)
+        assert r["complete"] + r["pruned"] == r["trials"] and r["seconds"] > 0
+        assert 0 < r["best_val_accuracy"] <= 1
+        assert r["best_val_accuracy_first_2"] <= r["best_val_accuracy"]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count("<!-- speed-a:start -->") == 1 and all(run in text for run in runs)
+    records = [json.loads(line) for line in
+               (tmp_path / "results" / "speed.jsonl").read_text().splitlines()]
+    assert [(r["case"], r["run"]) for r in records] == [("a", run) for run in runs]
+    assert not list(tmp_path.glob("*.db"))  # the studies live in a temporary folder
