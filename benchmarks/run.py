@@ -4,7 +4,7 @@
 One command reruns everything and regenerates ``RESULTS.md`` (no number in it is
 typed by hand)::
 
-    python benchmarks/run.py                 # the full benchmark (days on 2 CPU cores)
+    python benchmarks/run.py                 # the full benchmark (README.md, "Cost")
     python benchmarks/run.py --quick         # smoke test: Cora, GCN, 1 seed, 3 trials, 10 epochs
     python benchmarks/run.py --report-only   # rebuild RESULTS.md from results/*.jsonl
 
@@ -29,6 +29,14 @@ accuracy, ECE (15 equal-width bins), NLL and Brier. Splits with several versions
 60/20/20 split seeds, shipped fixed splits) are tuned on split 0 and reported over splits
 0..seeds-1 with one training seed each.
 
+**Batching.** Runs are trained together with ``graphls.batched.fit_many`` (each result
+equals ``graphls.train.fit``'s for the same seed, within float tolerance): every tuned row's
+study claims ``--batch-size`` trials at a time (``run_study(batch_size=...)``; each trial
+is still pruned on its own, and the study-wide budget stays exact), and the test runs of
+one split (every row × seed on a single split; every row on each split of dense/fixed) are
+one ``fit_many`` call, cut only by ``graphls.train.default_seed_batch``'s memory cap.
+``--batch-size 1`` trains everything one run at a time with ``fit``, as before batching.
+
 **Resuming.** Studies live in ``<out>/results/studies.db``; ``--trials N`` is a study-wide
 target (``run_study(total_trials=N)``): a rerun tops each study up to N finished trials and
 never adds more, so rerunning the same command trains no new trial. A result line whose
@@ -51,7 +59,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,6 +149,7 @@ class Settings:
     sampler: str
     pruner: str
     seeds_per_trial: int
+    batch_size: int
     root: str | None
     out: Path | None
     quick: bool = False
@@ -202,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", help="Optuna sampler (tpe, gp, random, ...)")
     p.add_argument("--pruner", help="median, hyperband or none")
     p.add_argument("--seeds-per-trial", type=int, help="training seeds averaged per trial")
+    p.add_argument("--batch-size", type=int,
+                   help="trials each study claims and trains together (default from "
+                        "benchmark.toml); test runs of a split train together; 1: every run "
+                        "on its own with graphls.train.fit")
     p.add_argument("--root", help="datasets folder (default $GRAPHLS_DATA, else "
                                   "../shared/datasets, else ~/.cache/graphls)")
     p.add_argument("--out", help="output folder (default: benchmarks/; --quick: a temp folder)")
@@ -270,6 +283,9 @@ def parse_settings(argv: Sequence[str] | None = None,
     seeds = check_positive_int("seeds", pick("seeds", args.seeds))
     epochs = check_positive_int("epochs", pick("epochs", args.epochs))
     spt = check_positive_int("seeds_per_trial", pick("seeds_per_trial", args.seeds_per_trial))
+    batch = args.batch_size if args.batch_size is not None else quick.get(
+        "batch_size", d.get("batch_size", 1))
+    batch = check_positive_int("batch_size", batch)
     if args.noise is not None:
         try:
             noise = [float(v) for v in _split_list(args.noise)]
@@ -302,7 +318,7 @@ def parse_settings(argv: Sequence[str] | None = None,
         noise_split=ncfg.get("split", "public"),
         noise_rows=[r for r in ncfg.get("rows", ["plain", "ls", "joint"]) if r in rows],
         noise_split_wanted=not wanted_splits or ncfg.get("split", "public") in wanted_splits,
-        sampler=sampler, pruner=pruner, seeds_per_trial=spt,
+        sampler=sampler, pruner=pruner, seeds_per_trial=spt, batch_size=batch,
         root=args.root if args.root is not None else _default_root(), out=out,
         quick=args.quick, progress=not args.no_progress, cache=not args.no_cache,
         device=args.device, threads=threads or None, report_only=args.report_only,
@@ -498,38 +514,101 @@ class Runner:
             epochs=self.s.epochs, label_noise=block.noise, device=self.s.device)
 
     # -- fitting ----------------------------------------------------------
-    def fit(self, block: Block, split_id: int | None, config: Any, want_probs: bool
-            ) -> Outcome:
+    def cached(self, block: Block, split_id: int | None, config: Any, want_probs: bool
+               ) -> Outcome | None:
+        """The run's outcome from a result line (and its probs file if wanted), else None."""
         import torch
-
-        from graphls.train import fit
 
         key = fit_key(block, split_id, config)
         probs_file = self.results / "probs" / f"{key}.pt"
         old = self.cache.get(key)
-        if old is not None and (not want_probs or probs_file.is_file()):
-            probs = torch.load(probs_file) if want_probs else None
-            return Outcome(key, old["raw"], old["calibrated"], old["temperature"],
-                           old["best_epoch"], old["epochs_run"], old["structural_values"],
-                           old["wall_time"], {k: old[k] for k in _PROVENANCE if k in old},
-                           reused=True, probs=probs)
-        data = self.data(block, split_id)
-        r = fit(data, config)
+        if old is None or (want_probs and not probs_file.is_file()):
+            return None
+        probs = torch.load(probs_file) if want_probs else None
+        return Outcome(key, old["raw"], old["calibrated"], old["temperature"],
+                       old["best_epoch"], old["epochs_run"], old["structural_values"],
+                       old["wall_time"], {k: old[k] for k in _PROVENANCE if k in old},
+                       reused=True, probs=probs)
+
+    def outcome(self, block: Block, split_id: int | None, config: Any, r: Any,
+                want_probs: bool) -> Outcome:
+        """A fresh ``TrainResult`` as an outcome; writes the probs file if wanted."""
+        import torch
+
+        key = fit_key(block, split_id, config)
         self.fits += 1
         self.fit_seconds += r.wall_time
         probs = None
         if want_probs:
+            data = self.data(block, split_id)
             test = data.test_mask
             logits = r.logits[test].double()
             probs = {"probs": torch.softmax(logits, -1),
                      "probs_ts": torch.softmax(logits / r.temperature, -1),
                      "y": data.y.view(-1)[test]}
+            probs_file = self.results / "probs" / f"{key}.pt"
             probs_file.parent.mkdir(exist_ok=True)
             torch.save(probs, probs_file)
         prov = {**self.env, "command": self.s.command, "quick": self.s.quick,
                 "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         return Outcome(key, r.metrics, r.calibrated, r.temperature, r.best_epoch, r.epochs_run,
                        r.structural, r.wall_time, prov, probs=probs)
+
+    def fit_split(self, block: Block, split_id: int | None,
+                  jobs: Sequence[tuple[Any, bool]],
+                  on_done: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
+        """The runs ``jobs`` (config, want probs) on one split, in order.
+
+        Cached runs are reused; the others are trained together by
+        ``graphls.batched.fit_many(group=True)`` (each result is ``fit``'s for the same
+        seed, within float tolerance), in chunks of at most
+        ``graphls.train.default_seed_batch`` members (the memory cap of
+        ``graphls.train.evaluate``: one chunk on Planetoid-sized graphs). With
+        ``batch_size = 1`` every run is its own ``fit``. Jobs with the same fit key (two
+        rows that chose the same configuration, e.g. joint and multi picking the same
+        trial) share one run: members of a batch can differ in the last bits, and the
+        cache keeps one line per key. ``on_done(job, outcome)`` is called as soon as a
+        job's outcome is known (cached ones first, then chunk by chunk), so that a stopped
+        run keeps what it finished.
+        """
+        from graphls.batched import fit_many
+        from graphls.train import fit
+
+        out: list[Outcome | None] = [None] * len(jobs)
+
+        def done(i: int, o: Outcome) -> None:
+            out[i] = o
+            if on_done is not None:
+                on_done(i, o)
+
+        first: dict[str, int] = {}  # fit key -> the job that trains it
+        sharers: dict[int, list[int]] = {}  # training job -> the jobs it serves (itself too)
+        for i, (config, want) in enumerate(jobs):
+            o = self.cached(block, split_id, config, want)
+            if o is not None:
+                done(i, o)
+            else:
+                k = first.setdefault(fit_key(block, split_id, config), i)
+                sharers.setdefault(k, []).append(i)
+        todo = list(first.values())
+        if todo:
+            data = self.data(block, split_id)
+            size = 1
+            if self.s.batch_size > 1:
+                from graphls.train import default_seed_batch
+
+                size = min(default_seed_batch(data, jobs[i][0], len(todo)) for i in todo)
+            for lo in range(0, len(todo), size):
+                chunk = todo[lo:lo + size]
+                configs = [jobs[i][0] for i in chunk]
+                results = ([fit(data, configs[0])] if len(chunk) == 1
+                           else fit_many(data, configs, group=True))
+                for i, r in zip(chunk, results, strict=True):
+                    want = any(jobs[j][1] for j in sharers[i])  # probs if any sharer wants them
+                    o = self.outcome(block, split_id, jobs[i][0], r, want)
+                    for j in sharers[i]:
+                        done(j, o)
+        return out  # type: ignore[return-value]
 
     # -- tuning -----------------------------------------------------------
     def study_name(self, block: Block, row: str) -> str:
@@ -540,6 +619,19 @@ class Runner:
             name += f"-k{self.s.seeds_per_trial}"
         return name
 
+    def trial_batch(self, data: Any, base: Any) -> int:
+        """Trials a study trains together: ``batch_size``, within the memory cap.
+
+        A batch holds ``batch_size × seeds_per_trial`` members; like the test runs it is
+        capped by ``graphls.train.default_seed_batch`` (large graphs: fewer trials).
+        """
+        from graphls.train import default_seed_batch
+
+        want, spt = self.s.batch_size, self.s.seeds_per_trial
+        if want == 1:
+            return 1
+        return max(1, min(want, default_seed_batch(data, base, want * spt) // spt))
+
     def tune(self, block: Block, row: str, base: Any) -> tuple[Any, dict[str, Any]]:
         """Run (or top up) the row's study on split 0's validation nodes; return best params."""
         from optuna.trial import TrialState
@@ -548,14 +640,16 @@ class Runner:
 
         spec = TUNED[row]
         split_id = 0 if block.split in MULTI_SPLIT else None
+        data = self.data(block, split_id)
+        batch = self.trial_batch(data, base)
         study = run_study(
             block.dataset, block.model, None, total_trials=self.s.trials, space="joint",
             objective=spec.objective, storage=self.s.storage,
             study_name=self.study_name(block, row), sampler=self.s.sampler,
             pruner=self.s.pruner, seeds_per_trial=self.s.seeds_per_trial, split=block.split,
             split_index=split_id or 0, space_file=CONFIGS / "searchspace" / spec.space_file,
-            prior=spec.prior, epochs=self.s.epochs, seed=0, config=base,
-            data=self.data(block, split_id), progress=self.s.progress)
+            prior=spec.prior, epochs=self.s.epochs, seed=0, config=base, batch_size=batch,
+            data=data, progress=self.s.progress)
         self.studies[(block.name, row)] = study
         best = select_best_trial(study)
         trials = study.get_trials(deepcopy=False)
@@ -568,12 +662,11 @@ class Runner:
             "complete": counts[TrialState.COMPLETE], "pruned": counts[TrialState.PRUNED],
             "sampler": self.s.sampler,
             "pruner": "none" if spec.objective == "multi" else self.s.pruner,
-            "seeds_per_trial": self.s.seeds_per_trial,
+            "seeds_per_trial": self.s.seeds_per_trial, "batch_size": batch,
             "tuned_on": (f"validation nodes of split 0 ({block.split})"
                          if split_id is not None else f"validation nodes ({block.split})"),
             "best_trial": best.number, "best_values": list(best.values),
-            "tuning_seconds": float(sum(t.duration.total_seconds() for t in finished
-                                        if t.duration is not None)),
+            "tuning_seconds": busy_seconds(finished),
         }
         return best.params, info
 
@@ -590,16 +683,19 @@ class Runner:
                 params, info = self.tune(block, row, base)
                 config = base.replace(prior=TUNED[row].prior, **params)
                 todo.append((row, config, info, params))
-        # one split at a time (each is loaded once), every row's run on it
-        bar = _bar(runs, f"{block.name} test runs", self.s.progress)
-        for split_id, seed in bar:
-            for row, config, info, params in todo:
-                want = figure_block and row in ("plain", "joint")
-                o = self.fit(block, split_id, config.replace(seed=seed), want)
-                if want:
-                    self.probs.setdefault((block.name, row), []).append(o.probs)
-                names = ("plain", "ts") if row == "plain" else (row,)
-                for name in names:
+        # one split at a time (each is loaded once): every row's runs on it train together
+        seeds: dict[int | None, list[int]] = {}
+        for split_id, seed in runs:
+            seeds.setdefault(split_id, []).append(seed)
+        bar = _counter(len(runs) * len(todo), f"{block.name} test runs", self.s.progress)
+        for split_id, split_seeds in seeds.items():
+            jobs = [(seed, row, config, info, params, figure_block and row in ("plain", "joint"))
+                    for seed in split_seeds for row, config, info, params in todo]
+
+            def keep(i: int, o: Outcome, jobs: list[tuple[Any, ...]] = jobs,
+                     split_id: int | None = split_id) -> None:
+                seed, row, config, info, params, _ = jobs[i]
+                for name in ("plain", "ts") if row == "plain" else (row,):
                     if name in block.rows:
                         records.append(self.record(block, name, split_id, seed, config, o,
                                                    info, params))
@@ -607,6 +703,17 @@ class Runner:
                         with open(self.results / f"{block.name}.jsonl.partial", "a",
                                   encoding="utf-8") as f:
                             f.write(json.dumps(records[-1], sort_keys=True) + "\n")
+                if bar is not None:
+                    bar.update(1)
+
+            outcomes = self.fit_split(block, split_id, [(config.replace(seed=seed), want)
+                                                        for seed, _, config, _, _, want in jobs],
+                                      keep)
+            for (_, row, _, _, _, want), o in zip(jobs, outcomes, strict=True):
+                if want:  # in job order, as the reliability figure pools them
+                    self.probs.setdefault((block.name, row), []).append(o.probs)
+        if bar is not None:
+            bar.close()
         return sorted(records, key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
 
     def record(self, block: Block, row: str, split_id: int | None, seed: int, config: Any,
@@ -633,6 +740,25 @@ class Runner:
         }
 
 
+def busy_seconds(trials: Iterable[Any]) -> float:
+    """Seconds during which at least one of ``trials`` ran (the union of their intervals).
+
+    A batch's trials all start before and finish after its one training pass, so the sum
+    of their durations would count that pass once per trial; one at a time, the two agree.
+    """
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials
+                   if t.datetime_start is not None and t.datetime_complete is not None)
+    total, end = 0.0, None
+    for lo, hi in spans:
+        if end is None or lo > end:
+            total += (hi - lo).total_seconds()
+            end = hi
+        elif hi > end:
+            total += (hi - end).total_seconds()
+            end = hi
+    return total
+
+
 _PROVENANCE = ("versions", "git_sha", "git_dirty", "machine", "command", "quick", "timestamp")
 
 
@@ -642,6 +768,15 @@ def _bar(items: Sequence[Any], desc: str, show: bool) -> Iterable[Any]:
     from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, unit="run", leave=False, file=sys.stderr)
+
+
+def _counter(total: int, desc: str, show: bool) -> Any:
+    """A tqdm bar on stderr advanced by hand (``None`` when hidden)."""
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", leave=False, file=sys.stderr)
 
 
 def read_records(results: Path, partial: bool = False) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -848,9 +983,11 @@ def _block_table(key: tuple[Any, ...], rows: Mapping[str, list], refs: Sequence[
     if any(r.get("quick") for rs in rows.values() for r in rs):
         lines += ["**Quick mode (smoke test): too few seeds, trials and epochs to mean "
                   "anything.**", ""]
+    batch = tuned[0]["study"].get("batch_size", 1) if tuned else 1
     budget = (f"{tuned[0]['study']['budget']} trials per tuned row "
               f"({tuned[0]['study']['sampler']} sampler, {tuned[0]['study']['pruner']} pruner "
-              f"except multi), tuned on {tuned_on}") if tuned else "no tuned row"
+              f"except multi{f', claimed {batch} at a time' if batch > 1 else ''}), "
+              f"tuned on {tuned_on}") if tuned else "no tuned row"
     lines += [
         f"Test mean ± std over {over}; {first['epochs']} epochs; budget: {budget}.",
         "Command: " + "; ".join(f"`{c}`" for c in commands), "",
@@ -1085,7 +1222,9 @@ def describe_plan(settings: Settings, blocks: Sequence[Block], skipped: Sequence
                for b in blocks)
     lines = [f"{len(blocks)} blocks, {studies} studies × {settings.trials} trials "
              f"({studies * settings.trials * settings.seeds_per_trial} tuning runs), "
-             f"{fits} test runs, {settings.epochs} epochs each"]
+             f"{fits} test runs, {settings.epochs} epochs each; studies claim up to "
+             f"{settings.batch_size} trials at a time"
+             + ("" if settings.batch_size > 1 else " (every run on its own)")]
     lines += [f"  {b.name}: rows {','.join(b.rows)}; {len(units(b, settings.seeds))} test runs"
               f" per row" for b in blocks]
     lines += [f"  {s}" for s in skipped]

@@ -2,8 +2,9 @@
 
 The ``--quick`` run (Cora public split, GCN, one seed, 3 trials, 10 epochs, all 7 rows plus
 the 40 % label-noise block) trains for real on a copy of ``../shared/datasets`` into
-``tmp_path``; it is run once per module and checked from several sides. Everything
-else works on hand-made records and needs no training.
+``tmp_path``; it is run once per module and checked from several sides, its batched test
+runs against ``graphls.train.fit`` among them. Everything else works on hand-made records
+and needs no training.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def test_quick_rows_are_what_they_say(quick):
     assert rows["joint_prior"]["prior"] == "neighbors"
     assert rows["joint_prior"]["prior_weight"] == rows["joint_prior"]["params"]["prior_weight"]
     assert rows["multi"]["study"]["objective"] == "multi"
+    if rows["multi"]["fit_key"] == rows["joint"]["fit_key"]:  # the same trial chosen (here: yes)
+        assert rows["multi"]["raw"] == rows["joint"]["raw"]  # one run serves both rows
     for name in bench.TUNED:
         study = rows[name]["study"]
         assert study["budget"] == 3 and study["complete"] + study["pruned"] == 3
@@ -129,6 +132,134 @@ def test_quick_results_md_has_every_row_reference_command_and_figure(quick):
     for name in figures:
         assert f"(figures/{name})" in text
         assert (out / "figures" / name).read_bytes()[:8] == PNG
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _assert_same_fit(a: dict, b: dict) -> None:
+    """Two result lines of the same fit: equal up to float summation order (rel 1e-4)."""
+    assert (a["fit_key"], a["config"], a["best_epoch"], a["epochs_run"]) == (
+        b["fit_key"], b["config"], b["best_epoch"], b["epochs_run"])
+    for part in ("raw", "calibrated", "test", "val"):
+        assert _flat(a[part]) == pytest.approx(_flat(b[part]), rel=1e-4, abs=1e-6), part
+    assert a["temperature"] == pytest.approx(b["temperature"], rel=1e-4)
+    assert a["structural_values"] == pytest.approx(b["structural_values"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_quick_batched_test_runs_equal_separate_fits(quick, datasets_root):
+    """Every row's runs (ε, λ, neighbour prior, label noise) trained together by fit_many
+    give the numbers, selected epoch and probs file that ``graphls.train.fit`` gives."""
+    import torch
+
+    from graphls.data import load_dataset
+    from graphls.train import TrainConfig, fit
+
+    out, _ = quick
+    data = load_dataset("Cora", root=datasets_root, split="public")
+    lines = _lines(out)
+    assert len(lines) == 10  # 7 rows + 3 noisy rows; plain/ts share one fit
+    test = data.test_mask
+    for r in lines:
+        ref = fit(data, TrainConfig.from_dict(r["config"]))
+        line = {"fit_key": r["fit_key"], "config": r["config"], "raw": ref.metrics,
+                "calibrated": ref.calibrated, "temperature": ref.temperature,
+                "best_epoch": ref.best_epoch, "epochs_run": ref.epochs_run,
+                "structural_values": ref.structural,
+                "test": ref.calibrated["test"] if r["row"] == "ts" else ref.metrics["test"],
+                "val": ref.calibrated["val"] if r["row"] == "ts" else ref.metrics["val"]}
+        _assert_same_fit(r, line)
+        probs_file = out / "results" / "probs" / f"{r['fit_key']}.pt"
+        if r["noise"] == 0 and r["row"] in ("plain", "joint"):  # the reliability figure's runs
+            probs = torch.load(probs_file)
+            logits = ref.logits[test].double()
+            torch.testing.assert_close(probs["probs"], torch.softmax(logits, -1),
+                                       rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(probs["probs_ts"],
+                                       torch.softmax(logits / ref.temperature, -1),
+                                       rtol=1e-4, atol=1e-5)
+            assert torch.equal(probs["y"], data.y.view(-1)[test])
+
+
+@pytest.mark.slow
+def test_batched_run_equals_one_at_a_time_run(datasets_root, tmp_path, monkeypatch):
+    """``--batch-size 16`` vs ``--batch-size 1``: same result lines (rel 1e-4), exact trial
+    budgets; test runs are one fit_many call per split (seeds of a single split, or every
+    row on each split of a multi-split kind)."""
+    import graphls.batched
+
+    calls: list[int] = []
+    real = graphls.batched.fit_many
+
+    def counting(data, configs, on_epoch=None, **kwargs):
+        if "splits" not in kwargs:  # the tuner evaluates ("train", "val") only
+            calls.append(len(configs))
+        return real(data, configs, on_epoch, **kwargs)
+
+    monkeypatch.setattr(graphls.batched, "fit_many", counting)
+    argv = ["--datasets", "Cora,Texas", "--splits", "public,fixed", "--models", "gcn",
+            "--rows", "plain,ts,joint", "--trials", "3", "--seeds", "2", "--epochs", "5",
+            "--noise", "0", "--root", str(datasets_root), "--no-progress"]
+    runs = {}
+    for batch in (16, 1):
+        out = tmp_path / f"b{batch}"
+        calls.clear()
+        assert bench.main([*argv, "--batch-size", str(batch), "--out", str(out)]) == 0
+        runs[batch] = {(r["dataset"], r["row"], r["seed"]): r for r in _lines(out)}
+        # the budget is exact however many trials a batch may claim
+        assert set(_trial_counts(out).values()) == {3}
+        # Cora public: 2 seeds × (plain, joint) in one call; Texas: (plain, joint) per split
+        assert calls == ([4, 2, 2] if batch > 1 else [])
+    batched, single = runs[16], runs[1]
+    assert sorted(batched) == sorted(single) and len(batched) == 12
+    for key, r in batched.items():
+        # fewer trials than the sampler's and pruner's startup count (10): same trials drawn
+        assert r["params"] == single[key]["params"]
+        if r["row"] == "joint":  # run_study's batch_size, recorded with the study
+            assert (r["study"]["batch_size"], single[key]["study"]["batch_size"]) == (16, 1)
+        _assert_same_fit(r, single[key])
+
+
+@pytest.mark.slow
+def test_a_stopped_batched_block_keeps_its_finished_chunks(datasets_root, tmp_path,
+                                                          monkeypatch):
+    """Runs are kept (``.jsonl.partial``) chunk by chunk, and a rerun reuses them."""
+    import graphls.batched
+    import graphls.train
+
+    real = graphls.batched.fit_many
+    calls: list[int] = []
+
+    def second_call_fails(data, configs, on_epoch=None, **kwargs):
+        calls.append(len(configs))
+        if len(calls) == 2:
+            raise RuntimeError("stopped")
+        return real(data, configs, on_epoch, **kwargs)
+
+    monkeypatch.setattr(graphls.train, "default_seed_batch", lambda data, config, count: 2)
+    monkeypatch.setattr(graphls.batched, "fit_many", second_call_fails)
+    argv = ["--datasets", "Cora", "--splits", "public", "--models", "gcn", "--rows", "plain",
+            "--seeds", "4", "--epochs", "3", "--noise", "0", "--root", str(datasets_root),
+            "--out", str(tmp_path), "--no-progress"]
+    with pytest.raises(RuntimeError, match="stopped"):
+        bench.run(bench.parse_settings(argv))
+    assert calls == [2, 2]  # 4 seeds in chunks of 2: the second chunk failed
+    partial = tmp_path / "results" / "Cora-public-gcn.jsonl.partial"
+    assert sorted(json.loads(line)["seed"] for line in partial.read_text().splitlines()) == [
+        100, 101]
+    monkeypatch.setattr(graphls.batched, "fit_many", real)
+    summary = bench.run(bench.parse_settings(argv))
+    assert summary["fits"] == 2  # seeds 102 and 103 only
+    assert sorted((r["seed"], r["reused"]) for r in _lines(tmp_path)) == [
+        (100, True), (101, True), (102, False), (103, False)]
 
 
 @pytest.mark.slow
@@ -180,7 +311,7 @@ def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_roo
 def test_quick_settings_are_small_and_write_to_a_temp_folder():
     s = bench.parse_settings(["--quick"])
     assert s.datasets == {"Cora": ["public"]} and s.models == ["gcn"]
-    assert (s.trials, s.seeds, s.epochs) == (3, 1, 10)
+    assert (s.trials, s.seeds, s.epochs, s.batch_size) == (3, 1, 10, 2)
     assert s.out is None  # made by run(); never the committed benchmarks/ folder
     assert s.rows == list(bench.ROWS)
     assert s.threads == 1 and bench.parse_settings(["--quick", "--threads", "0"]).threads is None
@@ -189,7 +320,7 @@ def test_quick_settings_are_small_and_write_to_a_temp_folder():
 def test_full_settings_cover_every_shared_dataset_and_both_models():
     s = bench.parse_settings([])
     assert s.out == REPO / "benchmarks"
-    assert (s.trials, s.seeds, s.epochs) == (30, 10, 200)
+    assert (s.trials, s.seeds, s.epochs, s.batch_size) == (30, 10, 200, 10)
     assert s.models == ["gcn", "gat"] and s.noise == [0.0, 0.2, 0.4]
     assert s.datasets["Cora"] == ["public", "dense"]
     assert s.datasets["CiteSeer"] == ["public", "dense"]
@@ -207,9 +338,11 @@ def test_full_settings_cover_every_shared_dataset_and_both_models():
 def test_flags_override_and_rows_keep_table_order():
     s = bench.parse_settings(["--datasets", "citeseer,texas", "--models", "gat", "--rows",
                               "multi,plain", "--trials", "7", "--noise", "0.2,0",
-                              "--splits", "public,fixed"])
+                              "--splits", "public,fixed", "--batch-size", "1"])
     assert s.datasets == {"CiteSeer": ["public"], "Texas": ["fixed"]}
     assert s.rows == ["plain", "multi"] and s.trials == 7 and s.noise == [0.0, 0.2]
+    assert s.batch_size == 1 and bench.parse_settings(["--quick", "--batch-size", "8"]
+                                                      ).batch_size == 8
     assert s.noise_rows == ["plain"]
 
 
@@ -221,6 +354,7 @@ def test_flags_override_and_rows_keep_table_order():
     (["--seeds", "0"], r"seeds must be an integer >= 1; got 0"),
     (["--epochs", "-5"], r"epochs must be an integer >= 1; got -5"),
     (["--seeds-per-trial", "0"], r"seeds_per_trial must be an integer >= 1; got 0"),
+    (["--batch-size", "0"], r"batch_size must be an integer >= 1; got 0"),
     (["--noise", "0,1.0"], r"noise must be in \[0, 1\); got 1.0"),
     (["--noise", "0,lots"], r"noise must be comma-separated fractions like 0,0.2,0.4; "
                             r"got '0,lots'"),
@@ -299,6 +433,25 @@ def test_references_name_their_split_and_hold_the_issue_numbers():
     kipf = {(r["dataset"], r["model"], r["split"]): r["value"] for r in refs
             if r["source"].startswith("Kipf")}
     assert kipf == {("Cora", "gcn", "public"): "81.5", ("CiteSeer", "gcn", "public"): "70.3"}
+
+
+def test_tuning_seconds_count_a_batch_once():
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    t0 = datetime(2026, 1, 1)
+
+    def trial(start: float, end: float | None) -> SimpleNamespace:
+        return SimpleNamespace(datetime_start=t0 + timedelta(seconds=start),
+                               datetime_complete=None if end is None
+                               else t0 + timedelta(seconds=end))
+
+    batch = [trial(0, 10), trial(0.1, 10), trial(0.2, 10)]  # claimed together, told together
+    one_by_one = [trial(10, 12), trial(12, 15), trial(20, 21)]
+    assert bench.busy_seconds(batch) == pytest.approx(10.0)
+    assert bench.busy_seconds(one_by_one) == pytest.approx(6.0)  # the sum of the durations
+    assert bench.busy_seconds([*one_by_one, *batch, trial(30, None)]) == pytest.approx(16.0)
+    assert bench.busy_seconds([]) == 0.0
 
 
 def test_fit_key_depends_on_config_and_split_not_device():
