@@ -361,7 +361,7 @@ def _member_noise(shape: Sequence[int], dropout: Sequence[float],
     view = (count,) + (1,) * len(shape)
     p_t = torch.tensor(list(dropout), dtype=dtype, device=device).view(view)
     keep_scale = torch.tensor([1.0 - p for p in dropout], dtype=dtype, device=device).view(view)
-    return (buf >= p_t).to(dtype).div_(keep_scale)
+    return buf.ge_(p_t).div_(keep_scale)  # in place: the uniforms' buffer becomes the noise
 
 
 def _first_layer(graph: _Graph, w: Tensor, dropout: Sequence[float] | None,
@@ -416,17 +416,24 @@ def _forward(graph: _Graph, weights: Sequence[Tensor], biases: Sequence[Tensor],
             z = _member_matmul(h, weights[layer])
         n, b_count, width = z.shape
         mix = _mix(structural, logits, layer, z)
+        bias = biases[layer]
         if isinstance(mix, float) and mix == 0.0:
-            out = z
+            out = z + bias
         else:
-            agg = csr_matmul(graph.adj, z.reshape(n, b_count * width), graph.adj_transposed)
-            agg = agg.view(n, b_count, width)
-            if isinstance(mix, float):
-                out = agg
+            # (1 - λ) Z + λ P Z + b = [(1 - λ) Z + b] + P (λ Z): λ scales each member's
+            # columns, so it moves inside the product, and the sparse product adds its
+            # result to the rest in one pass (addmm) instead of four element-wise passes.
+            if isinstance(mix, float):  # every member has λ = 1
+                rest, scaled = bias.expand(n, b_count, width), z
             else:
-                out = mix[0].view(1, -1, 1) * z + mix[1].view(1, -1, 1) * agg
-        out = out + biases[layer]
-        h = out.relu() if layer < num_layers - 1 else out
+                rest = torch.addcmul(bias, z, mix[0].view(1, -1, 1))
+                scaled = z * mix[1].view(1, -1, 1)
+            out = csr_matmul(graph.adj, scaled.reshape(n, b_count * width), graph.adj_transposed,
+                             add=rest.reshape(n, b_count * width)).view(n, b_count, width)
+        if layer < num_layers - 1:
+            h = out.relu_() if dropout is None and not torch.is_grad_enabled() else out.relu()
+        else:
+            h = out
     assert h is not None
     return h
 

@@ -61,15 +61,17 @@ class _CSRMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, adj: Tensor, transposed: _Transposed) -> Tensor:
+    def forward(ctx: Any, x: Tensor, adj: Tensor, transposed: _Transposed,
+                add: Tensor | None) -> Tensor:
         ctx.transposed = transposed
-        return _spmm(adj, x)
+        if add is None:
+            return _spmm(adj, x)
+        return torch.addmm(add, adj, x)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        return _spmm(ctx.transposed.get(), grad), None, None
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None, Tensor | None]:
+        grad_x = _spmm(ctx.transposed.get(), grad) if ctx.needs_input_grad[0] else None
+        return grad_x, None, None, grad if ctx.needs_input_grad[3] else None
 
 
 def _spmm(adj: Tensor, x: Tensor) -> Tensor:
@@ -101,9 +103,12 @@ class _Transposed:
         return self._t
 
 
-def csr_matmul(adj: Tensor, x: Tensor, transposed: _Transposed | None = None) -> Tensor:
-    """``adj @ x`` for a constant CSR ``adj``, with a cheap backward (:class:`_CSRMatmul`)."""
-    return _CSRMatmul.apply(x, adj, transposed if transposed is not None else _Transposed(adj))
+def csr_matmul(adj: Tensor, x: Tensor, transposed: _Transposed | None = None,
+               add: Tensor | None = None) -> Tensor:
+    """``adj @ x`` (``add + adj @ x`` with a dense ``add`` of the result's shape) for a
+    constant CSR ``adj``, with a cheap backward (:class:`_CSRMatmul`)."""
+    return _CSRMatmul.apply(x, adj, transposed if transposed is not None else _Transposed(adj),
+                            add)
 
 
 class _StructuralMixin:
