@@ -184,6 +184,9 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1,
                    help="trials claimed together and trained in one model pass (GCN); "
                    "each is pruned on its own")
+    g.add_argument("--n-jobs", type=_positive_int("--n-jobs"), default=1,
+                   help="worker processes on this machine sharing the study (each with "
+                   "cpu_count / N torch threads); needs a file or database --storage")
     g.add_argument("--seed", type=int, default=0, help="sampler seed")
     g.add_argument("--report-seeds", type=_positive_int("--report-seeds"), default=10,
                    help="fresh seeds for the final best-vs-baseline report")

@@ -961,7 +961,8 @@ def _sampler_seed(seed: int, number: int) -> int:
 
 def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
               sampler: str, seed: int, n_trials: int | None, total_trials: int | None,
-              timeout: float | None, batch_size: int, progress: bool, poll: float) -> int:
+              timeout: float | None, batch_size: int, progress: bool, poll: float,
+              shared: bool = False) -> int:
     """Claim, train and tell trials until a budget or the timeout is reached; return the count."""
     start = time.monotonic()
     name = study.study_name
@@ -970,12 +971,22 @@ def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
     if progress:
         from tqdm.auto import tqdm
 
-        if n_trials is not None:
-            total = n_trials
-        else:
-            finished = len(study.get_trials(deepcopy=False, states=_FINISHED))
-            total = max(0, (total_trials or 0) - finished)
+        finished = len(study.get_trials(deepcopy=False, states=_FINISHED))
+        total = n_trials if n_trials is not None else max(0, (total_trials or 0) - finished)
         bar = tqdm(total=total, desc=name, unit="trial", file=sys.stderr, dynamic_ncols=True)
+
+    def refresh(told: int) -> None:
+        """Move the bar by this worker's ``told`` trials, or (``shared``) to every worker's."""
+        if bar is None:
+            return
+        now = (len(study.get_trials(deepcopy=False, states=_FINISHED)) - finished
+               if shared else bar.n + told)
+        bar.update(max(0, (min(bar.total, now) if bar.total else now) - bar.n))
+        with contextlib.suppress(ValueError):
+            best = study.best_value if len(study.directions) == 1 else None
+            if best is not None:
+                bar.set_postfix(best=f"{best:.4f}")
+
     try:
         while True:
             if timeout is not None and time.monotonic() - start >= timeout:
@@ -990,6 +1001,7 @@ def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
                 break
             if not claim:  # every slot is claimed by running trials: wait for them
                 time.sleep(poll)
+                refresh(0)
                 continue
             trials = [t for t, _ in claim]
             done += len(trials)
@@ -1007,12 +1019,7 @@ def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
                 except (RuntimeError, ValueError) as exc:  # failed by another worker as stale
                     warnings.warn(f"trial {t.number} could not be recorded: {exc}",
                                   stacklevel=2)
-                if bar is not None:
-                    bar.update(1)
-                    with contextlib.suppress(ValueError):
-                        best = study.best_value if len(study.directions) == 1 else None
-                        if best is not None:
-                            bar.set_postfix(best=f"{best:.4f}")
+            refresh(len(trials))
     finally:
         if bar is not None:
             bar.close()
@@ -1076,7 +1083,7 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
               split: str | None = None, split_index: int = 0,
               space_file: str | os.PathLike | None = None, prior: str = "uniform",
               epochs: int = 200, seed: int = 0, config: TrainConfig | None = None,
-              batch_size: int = 1, heartbeat_interval: int | None = 60,
+              batch_size: int = 1, n_jobs: int = 1, heartbeat_interval: int | None = 60,
               grace_period: int | None = None, progress: bool = True, poll: float = 1.0,
               data: Any = None) -> optuna.Study:
     """Run (or resume) a validation-only Optuna search over (ε, λ) and return the study.
@@ -1116,6 +1123,10 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
             ``model``); ``model``, ``epochs`` and ``prior`` are applied on top.
         batch_size: Trials claimed together and trained in one model pass
             (:func:`graphls.batched.fit_many`; each trial is pruned on its own).
+        n_jobs: Worker processes on this machine (this one and ``n_jobs - 1`` more)
+            sharing the study through ``storage`` (a file or database URL), each with
+            ``cpu_count // n_jobs`` torch threads. ``n_trials`` is then the number of
+            trials the workers add together (exactly, under the claim lock).
         heartbeat_interval, grace_period: Heartbeats of running trials on RDB storages;
             a trial silent for ``grace_period`` seconds is marked FAIL and retried.
         progress: A tqdm bar on stderr.
@@ -1144,6 +1155,12 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
     check_positive_int("seeds_per_trial", seeds_per_trial)
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
+    check_positive_int("n_jobs", n_jobs)
+    if n_jobs > 1 and not (storage is None or (isinstance(storage, str)
+                                               and ":memory:" not in storage)):
+        raise ValueError("n_jobs > 1 needs a storage that other processes can open (a "
+                         "sqlite:///file.db, postgresql:// or journal: URL); got "
+                         f"{storage if isinstance(storage, str) else type(storage).__name__!r}")
     specs = search_space(space, prior, space_file)
     multi = objective == "multi"
     make_sampler(sampler, seed, space=specs, multi=multi)  # fail fast on a bad name
@@ -1182,12 +1199,86 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
     # Learning curves are reported for every single-objective study (also unpruned ones: the
     # dashboard shows them); Optuna does not accept reports from multi-objective trials.
     fn = _Objective(data, base, specs, objective, seeds_per_trial, report=not multi)
-    with warnings.catch_warnings():
+    workers: _Workers | None = None
+    if n_jobs > 1:
+        # The workers share one study-wide target: what is finished now plus n_trials.
+        if n_trials is not None:
+            finished = sum(t.state in _FINISHED for t in study.get_trials(deepcopy=False))
+            target = finished + n_trials
+            total_trials = target if total_trials is None else min(total_trials, target)
+            n_trials = None
+        workers = _Workers(n_jobs, dict(
+            dataset=dataset, model=model, n_trials=None, total_trials=total_trials,
+            space=space, objective=objective, storage=storage, study_name=study_name,
+            sampler=sampler, pruner=pruner, seeds_per_trial=seeds_per_trial, timeout=timeout,
+            split=split, split_index=split_index, space_file=space_file, prior=prior,
+            epochs=epochs, seed=seed, config=config, batch_size=batch_size,
+            heartbeat_interval=heartbeat_interval, grace_period=grace_period, progress=False,
+            poll=poll, data=data))
+    with warnings.catch_warnings(), (workers or contextlib.nullcontext()):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         _optimize(study, handle, fn, sampler=sampler, seed=seed, n_trials=n_trials,
                   total_trials=total_trials, timeout=timeout, batch_size=batch_size,
-                  progress=progress, poll=poll)
+                  progress=progress, poll=poll, shared=workers is not None)
     return study
+
+
+def _worker_main(kwargs: dict[str, Any], threads: int, errors: Any) -> None:
+    """A worker process of ``run_study(n_jobs=...)``: the same study, one more claimer."""
+    import torch
+
+    torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run_study(**kwargs)
+    except BaseException as exc:  # reported by the parent, which raises it
+        errors.put(f"{type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None
+
+
+class _Workers:
+    """``n_jobs - 1`` worker processes (spawned) beside this one, each with its share of the
+    cores; this process runs as a worker too and waits for the others on exit."""
+
+    def __init__(self, n_jobs: int, kwargs: dict[str, Any]) -> None:
+        self.n_jobs = n_jobs
+        self.kwargs = kwargs
+        self.threads = max(1, (os.cpu_count() or 1) // n_jobs)
+
+    def __enter__(self) -> _Workers:
+        import multiprocessing
+
+        import torch
+
+        ctx = multiprocessing.get_context("spawn")
+        self.errors = ctx.Queue()
+        self.procs = [ctx.Process(target=_worker_main, name=f"graphls-worker-{i}",
+                                  args=(self.kwargs, self.threads, self.errors), daemon=True)
+                      for i in range(1, self.n_jobs)]
+        for p in self.procs:
+            p.start()
+        self.saved_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        import torch
+
+        torch.set_num_threads(self.saved_threads)
+        if exc_type is not None:  # this worker failed (or was interrupted): stop the others
+            for p in self.procs:
+                p.terminate()
+        for p in self.procs:
+            p.join()
+        if exc_type is None:
+            failed = [p for p in self.procs if p.exitcode != 0]
+            if failed:
+                reason = self.errors.get() if not self.errors.empty() else (
+                    f"exit status {failed[0].exitcode}")
+                raise RuntimeError(f"{len(failed)} of {self.n_jobs - 1} worker processes "
+                                   f"failed: {reason}")
 
 
 def _version() -> str:
@@ -1415,7 +1506,7 @@ def run_tune_command(args: Any, out: Path | None) -> int:
         sampler=args.sampler, pruner=args.pruner, seeds_per_trial=args.seeds_per_trial,
         timeout=args.timeout, root=args.root, split=args.split, split_index=args.split_index,
         space_file=args.space_file, prior=args.prior, epochs=args.epochs, seed=args.seed,
-        config=config, batch_size=args.batch_size,
+        config=config, batch_size=args.batch_size, n_jobs=args.n_jobs,
         heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
         progress=not args.no_progress)
     counts = Counter(t.state.name.lower() for t in study.get_trials(deepcopy=False))

@@ -310,6 +310,32 @@ def test_epoch_view_prunes_as_trial_should_prune():
     assert any(decisions) and not all(decisions)  # the comparison covers both answers
 
 
+@pytest.mark.slow
+def test_n_jobs_workers_share_the_study_and_its_exact_budget(graph, tmp_path):
+    """run_study(n_jobs=2): a spawned worker process claims trials beside this one; together
+    they add exactly n_trials, and a rerun adds n_trials more."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    kw = {"storage": url, "study_name": "jobs", "n_jobs": 2, "epochs": 100,
+          "sampler": "random", "pruner": "none"}
+    study = quick(graph, n_trials=40, **kw)
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 40 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # two processes ran trials
+    assert torch.get_num_threads() == 1  # restored after the run
+    study = quick(graph, n_trials=2, **{**kw, "epochs": 100})
+    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 42
+
+
+def test_n_jobs_needs_a_storage_other_processes_can_open(graph):
+    with pytest.raises(ValueError, match="n_jobs > 1 needs a storage that other processes can "
+                                         "open .*; got 'InMemoryStorage'"):
+        quick(graph, n_trials=2, n_jobs=2)
+    with pytest.raises(ValueError, match="got 'sqlite:///:memory:'"):
+        quick(graph, n_trials=2, n_jobs=2, storage="sqlite:///:memory:")
+    with pytest.raises(ValueError, match="n_jobs must be an integer >= 1; got 0"):
+        quick(graph, n_trials=2, n_jobs=0)
+
+
 @pytest.mark.parametrize(("sampler", "pruner"), [("gp", "hyperband"), ("random", "median")])
 def test_other_samplers_and_pruners_run_a_study(graph, sampler, pruner):
     study = quick(graph, n_trials=3, sampler=sampler, pruner=pruner, epochs=6)
