@@ -273,7 +273,7 @@ def plain_study(data: Any, n_trials: int, epochs: int, prune: bool, seed: int,
 
 
 def graphls_study(data: Any, n_trials: int, epochs: int, batch_size: int, pruner: str,
-                  seed: int, folder: Path, compare_at: int) -> dict[str, Any]:
+                  seed: int, folder: Path, compare_at: int, n_jobs: int = 1) -> dict[str, Any]:
     """``graphls tune`` over the same space: a fresh SQLite study in ``folder``."""
     import optuna
 
@@ -285,7 +285,8 @@ def graphls_study(data: Any, n_trials: int, epochs: int, batch_size: int, pruner
     start = time.perf_counter()
     study = run_study("Cora", data=data, n_trials=n_trials, space="joint",
                       space_file=SPACE_FILE, epochs=epochs, batch_size=batch_size,
-                      pruner=pruner, seed=seed, storage=f"sqlite:///{db}", progress=False)
+                      pruner=pruner, seed=seed, storage=f"sqlite:///{db}", progress=False,
+                      n_jobs=n_jobs)
     seconds = time.perf_counter() - start
     out = _summary(study, seconds, compare_at)
     for path in folder.glob(db.name + "*"):
@@ -300,31 +301,46 @@ def run_a(args: argparse.Namespace, command: str) -> dict:
     data = load_dataset("Cora", root=args.root, split="public")
     n_plain, n_ours, batch = args.a_plain_trials, args.a_trials, args.batch_size
     folder = Path(tempfile.mkdtemp(prefix="graphls-speed-a-"))
-    runs = {
-        "plain PyG + Optuna, no pruning": lambda seed: plain_study(
-            data, n_plain, args.epochs, False, seed, n_plain),
-        "plain PyG + Optuna, MedianPruner (default settings)": lambda seed: plain_study(
-            data, n_plain, args.epochs, True, seed, n_plain),
-        f"graphls tune --batch-size {batch} --pruner none": lambda seed: graphls_study(
-            data, n_ours, args.epochs, batch, "none", seed, folder, n_plain),
-        f"graphls tune --batch-size {batch} (median pruner)": lambda seed: graphls_study(
-            data, n_ours, args.epochs, batch, "median", seed, folder, n_plain),
+    cores = os.cpu_count() or 1
+    one = args.threads  # the thread count of the single-process rows
+    # name -> (torch threads of this process, the run); every row runs in this process, the
+    # --n-jobs row also in (n - 1) spawned workers with cores // n threads each
+    runs: dict[str, tuple[int, Any]] = {
+        f"plain PyG + Optuna, no pruning ({one} thread{'s' * (one > 1)})": (one, lambda seed:
+            plain_study(data, n_plain, args.epochs, False, seed, n_plain)),
+        "plain PyG + Optuna, MedianPruner (default settings)": (one, lambda seed: plain_study(
+            data, n_plain, args.epochs, True, seed, n_plain)),
+        f"plain PyG + Optuna, no pruning ({cores} threads)": (cores, lambda seed: plain_study(
+            data, n_plain, args.epochs, False, seed, n_plain)),
+        f"graphls tune --batch-size {batch} --pruner none": (one, lambda seed: graphls_study(
+            data, n_ours, args.epochs, batch, "none", seed, folder, n_plain)),
+        f"graphls tune --batch-size {batch} (median pruner)": (one, lambda seed: graphls_study(
+            data, n_ours, args.epochs, batch, "median", seed, folder, n_plain)),
+        f"graphls tune --batch-size {batch} --n-jobs {cores} (median pruner)": (
+            1, lambda seed: graphls_study(data, n_ours, args.epochs, batch, "median", seed,
+                                          folder, n_plain, n_jobs=cores)),
     }
+    if cores == 1:
+        runs = {k: v for k, v in runs.items() if "cores" not in k and "--n-jobs" not in k}
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
     for repeat in range(args.repeats):  # sampler seed = repeat, the same for every run
-        for name, run in runs.items():
+        for name, (threads, run) in runs.items():
+            torch.set_num_threads(threads)
             results[name].append(run(repeat))
             r = results[name][-1]
             print(f"(a) repeat {repeat}: {name}: {r['trials']} trials in {r['seconds']:.1f} s "
                   f"({r['trials_per_minute']:.1f}/min), best val {r['best_val_accuracy']:.4f}",
                   file=sys.stderr)
+    torch.set_num_threads(args.threads)
     folder.rmdir()
 
     def med(name: str, key: str) -> float:
         return statistics.median(r[key] for r in results[name])
 
     first = f"best_val_accuracy_first_{n_plain}"
-    base = med("plain PyG + Optuna, no pruning", "trials_per_minute")
+    names = list(runs)
+    base = med(names[0], "trials_per_minute")
+    base_all = med(names[2], "trials_per_minute") if cores > 1 else base
     lines = [
         "## Speed (issue 6, part a): Optuna trials per minute",
         "",
@@ -342,17 +358,21 @@ def run_a(args: argparse.Namespace, command: str) -> dict:
         "validation accuracy to Optuna's default `MedianPruner`.",
         "- graphls: `graphls.tuning.run_study` with its defaults (SQLite file storage, "
         "multivariate TPE with the constant liar, the median pruner on the running best "
-        "after 10 trials and 30 % of the epochs) and `batch_size` trials trained together.",
+        "after 10 trials and 30 % of the epochs) and `batch_size` trials trained together; "
+        f"`--n-jobs {cores}`: {cores} worker processes (1 torch thread each) share the study.",
+        f"- Threads: the single-process rows run with {one} torch thread"
+        f"{'s' * (one > 1)}, except the plain row marked {cores} threads (torch's default "
+        "here, every core).",
         "",
-        f"| run | trials | pruned | trials / min | × plain (no pruning) | best val acc, first "
-        f"{n_plain} trials | best val acc, all trials |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| run | trials | pruned | trials / min | × plain ({one} thread) | × plain ({cores} "
+        f"threads) | best val acc, first {n_plain} trials | best val acc, all trials |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in runs:
         tpm = med(name, "trials_per_minute")
         lines.append(
             f"| {name} | {results[name][0]['trials']} | {med(name, 'pruned'):.0f} | {tpm:.1f} | "
-            f"{tpm / base:.1f}x | {100 * med(name, first):.2f} % | "
+            f"{tpm / base:.1f}x | {tpm / base_all:.1f}x | {100 * med(name, first):.2f} % | "
             f"{100 * med(name, 'best_val_accuracy'):.2f} % |")
     lines += ["", "Best validation accuracies are medians over the repeats; \"first N trials\" "
               "compares the searches at an equal trial count."]
@@ -363,7 +383,7 @@ def run_a(args: argparse.Namespace, command: str) -> dict:
             fh.write(json.dumps({"case": "a", "run": name, "repeats": rs,
                                  "median_trials_per_minute": med(name, "trials_per_minute"),
                                  "epochs": args.epochs, "batch_size": batch,
-                                 "threads": args.threads, "git": git_sha(),
+                                 "threads": runs[name][0], "git": git_sha(),
                                  "machine": machine(), "torch": torch.__version__}) + "\n")
     write_section(out / "RESULTS.md", "\n".join(lines), A_START, A_END)
     print("\n".join(lines))

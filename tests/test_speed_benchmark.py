@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 from pathlib import Path
 
@@ -64,15 +65,19 @@ def test_speed_c_quick_writes_its_section_and_records(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the --n-jobs row needs 2 cores")
 def test_speed_a_quick_compares_plain_optuna_and_graphls_tune(tmp_path, datasets_root):
-    """(a) at 20 epochs: four runs, one section, JSON lines with each repeat's numbers."""
+    """(a) at 20 epochs: six runs, one section, JSON lines with each repeat's numbers."""
     main = speed_main()
     out = main(["--case", "a", "--quick", "--root", str(datasets_root), "--out", str(tmp_path)])
     runs = list(out["a"]["trials_per_minute"])
-    assert runs == ["plain PyG + Optuna, no pruning",
+    cores = os.cpu_count()
+    assert runs == ["plain PyG + Optuna, no pruning (1 thread)",
                     "plain PyG + Optuna, MedianPruner (default settings)",
+                    f"plain PyG + Optuna, no pruning ({cores} threads)",
                     "graphls tune --batch-size 3 --pruner none",
-                    "graphls tune --batch-size 3 (median pruner)"]
+                    "graphls tune --batch-size 3 (median pruner)",
+                    f"graphls tune --batch-size 3 --n-jobs {cores} (median pruner)"]
     for name, (r,) in out["a"]["results"].items():
         assert r["trials"] == (2 if name.startswith("plain") else 6)
         assert r["complete"] + r["pruned"] == r["trials"] and r["seconds"] > 0

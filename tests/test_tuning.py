@@ -327,8 +327,8 @@ def test_n_jobs_workers_share_the_study_and_its_exact_budget(graph, tmp_path):
 
 
 def test_n_jobs_needs_a_storage_other_processes_can_open(graph):
-    with pytest.raises(ValueError, match="n_jobs > 1 needs a storage that other processes can "
-                                         "open .*; got 'InMemoryStorage'"):
+    with pytest.raises(ValueError, match=r"n_jobs > 1 needs a storage that other processes can "
+                                         r"open .*; got 'InMemoryStorage'"):
         quick(graph, n_trials=2, n_jobs=2)
     with pytest.raises(ValueError, match="got 'sqlite:///:memory:'"):
         quick(graph, n_trials=2, n_jobs=2, storage="sqlite:///:memory:")
