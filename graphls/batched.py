@@ -63,7 +63,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphls._validation import check_choice
 from graphls.nn import _Transposed, csr_matmul
 from graphls.train import (
     SPLITS,
@@ -74,6 +73,7 @@ from graphls.train import (
     _split_metrics,
     build_model,
     fit,
+    graph_inputs,
     make_prior,
 )
 
@@ -289,24 +289,13 @@ def _prepare(data: Any, device: torch.device, splits: Sequence[str]) -> _Graph:
     """Features, normalised adjacency and masks as ``fit`` reads them (cached per data)."""
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-    from graphls.models import sparse_features
 
     key = (id(data), str(device), torch.get_default_dtype(), tuple(splits),
            *(id(getattr(data, name, None)) for name in
              ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask")))
     if _CACHE.get("key") == key and _CACHE.get("data") is data:
         return _CACHE["graph"]
-    y = data.y.view(-1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
-    num_classes = int(getattr(data, "num_classes", None) or int(y.max()) + 1)
-    x = sparse_features(data.x).to(device)
-    edge_index = data.edge_index.to(device)
-    for s in splits:
-        check_choice("splits", s, SPLITS)
-    masks = {s: getattr(data, f"{s}_mask").to(device) for s in ("train", "val", *splits)}
-    for s, m in masks.items():
-        if m.dim() != 1:
-            raise ValueError(f"{s}_mask must be 1-D (one split); got shape {tuple(m.shape)}; "
-                             "pick a column for datasets that ship several splits")
+    x, edge_index, y, masks, num_classes = graph_inputs(data, device, splits)
     n = x.size(0)
     dtype = torch.get_default_dtype()
     ei, ew = gcn_norm(edge_index, None, n, False, True, "source_to_target", dtype)
@@ -316,7 +305,7 @@ def _prepare(data: Any, device: torch.device, splits: Sequence[str]) -> _Graph:
         warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
         adj = adj.to_sparse_csr()
     graph = _Graph(x=x, sparse=_SparseX.from_csr(x) if x.layout == torch.sparse_csr else None,
-                   adj=adj, adj_transposed=_Transposed(adj), y=y.to(device), masks=masks,
+                   adj=adj, adj_transposed=_Transposed(adj), y=y, masks=masks,
                    num_classes=num_classes, edge_index=edge_index)
     _CACHE.update(key=key, data=data, graph=graph)
     return graph

@@ -324,20 +324,7 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
     device = torch.device(config.device)
     seed_everything(config.seed)
 
-    y = data.y.view(-1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
-    num_classes = int(getattr(data, "num_classes", None) or int(y.max()) + 1)
-    from graphls.models import sparse_features
-
-    x = sparse_features(data.x).to(device)  # bag-of-words: sparse matmul + value dropout
-    edge_index = data.edge_index.to(device)
-    y = y.to(device)
-    for s in splits:
-        check_choice("splits", s, SPLITS)
-    masks = {s: getattr(data, f"{s}_mask").to(device) for s in ("train", "val", *splits)}
-    for s, m in masks.items():
-        if m.dim() != 1:
-            raise ValueError(f"{s}_mask must be 1-D (one split); got shape {tuple(m.shape)}; "
-                             "pick a column for datasets that ship several splits")
+    x, edge_index, y, masks, num_classes = graph_inputs(data, device, splits)
 
     y_train = y
     if config.label_noise > 0:
@@ -411,6 +398,34 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
         history=history, structural=structural, wall_time=time.perf_counter() - start,
         logits=logits.cpu(),
     )
+
+
+def graph_inputs(data: Any, device: torch.device, splits: Sequence[str] = SPLITS
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor], int]:
+    """``(x, edge_index, y, masks, num_classes)`` on ``device``, as :func:`fit` reads ``data``.
+
+    ``x`` is CSR when sparse enough (:func:`graphls.models.sparse_features`: a
+    sparse first-layer product and dropout on the stored values); ``y`` is 1-D
+    (OGB's ``(N, 1)`` labels flattened); ``masks`` holds ``train``, ``val`` and
+    ``splits``, each 1-D.
+
+    Raises:
+        ValueError: an unknown split, or a mask with several columns.
+    """
+    from graphls.models import sparse_features
+
+    y = data.y.view(-1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
+    num_classes = int(getattr(data, "num_classes", None) or int(y.max()) + 1)
+    x = sparse_features(data.x).to(device)
+    edge_index = data.edge_index.to(device)
+    for s in splits:
+        check_choice("splits", s, SPLITS)
+    masks = {s: getattr(data, f"{s}_mask").to(device) for s in ("train", "val", *splits)}
+    for s, m in masks.items():
+        if m.dim() != 1:
+            raise ValueError(f"{s}_mask must be 1-D (one split); got shape {tuple(m.shape)}; "
+                             "pick a column for datasets that ship several splits")
+    return x, edge_index, y.to(device), masks, num_classes
 
 
 def param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
