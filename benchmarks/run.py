@@ -783,7 +783,9 @@ def read_records(results: Path, partial: bool = False) -> dict[tuple[Any, ...], 
     """Every result line under ``results`` (``*.jsonl``), keyed by (block, row, seed).
 
     ``partial`` also reads the ``*.jsonl.partial`` lines of blocks a stopped run left
-    unfinished (for the result cache; RESULTS.md never shows them).
+    unfinished (for the result cache; RESULTS.md never shows them). Lines of other
+    writers in the same folder (``speed.py``'s ``speed.jsonl``) have no ``schema`` and
+    are skipped.
     """
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     paths = sorted(results.glob("*.jsonl"))
@@ -794,6 +796,8 @@ def read_records(results: Path, partial: bool = False) -> dict[tuple[Any, ...], 
             if not line.strip():
                 continue
             r = json.loads(line)
+            if r.get("schema") != SCHEMA:
+                continue
             out[(r["dataset"], r["split"], r["model"], r["noise"], r["row"], r["seed"])] = r
     return out
 

@@ -487,8 +487,8 @@ def _record(row: str, seed: int, acc: float, ece: float, noise: float = 0.0) -> 
     study = None
     if row in bench.TUNED:
         study = {"budget": 5, "complete": 4, "pruned": 1, "sampler": "tpe", "pruner": "median"}
-    return {"dataset": "Cora", "split": "public", "split_id": None, "model": "gcn",
-            "noise": noise, "row": row, "label": bench.ROWS[row], "seed": seed,
+    return {"schema": bench.SCHEMA, "dataset": "Cora", "split": "public", "split_id": None,
+            "model": "gcn", "noise": noise, "row": row, "label": bench.ROWS[row], "seed": seed,
             "epsilon": 0.1 if row in bench.TUNED else 0.0, "structural": 1.0,
             "prior": "uniform", "prior_weight": None, "test": metrics, "val": metrics,
             "raw": {"test": metrics}, "calibrated": {"test": {**metrics, "ece": ece / 2}},
@@ -553,3 +553,12 @@ def test_partial_lines_feed_the_cache_and_the_block_file_replaces_them(tmp_path)
     rows = [(r["row"], r["test"]["accuracy"]) for r in bench.read_records(tmp_path).values()]
     # plain and joint replaced; ts (not run this time) kept; table order
     assert rows == [("plain", 0.7), ("ts", 0.8), ("joint", 0.9)]
+
+
+def test_read_records_skips_other_writers_lines(tmp_path):
+    """speed.py writes results/speed.jsonl beside run.py's lines: run.py must not read it."""
+    (tmp_path / "Cora-public-gcn.jsonl").write_text(
+        json.dumps(_record("plain", 100, 0.8, 0.3)) + "\n")
+    (tmp_path / "speed.jsonl").write_text(json.dumps({"case": "b", "run": "graphls"}) + "\n")
+    records = bench.read_records(tmp_path, partial=True)
+    assert [r["row"] for r in records.values()] == ["plain"]
