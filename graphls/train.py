@@ -523,10 +523,15 @@ SEED_BATCH_ELEMENTS = 1 << 26
 
 
 def default_seed_batch(data: Any, config: TrainConfig, count: int) -> int:
-    """How many seeds :func:`evaluate` trains together when ``batch_size`` is not given."""
+    """How many seeds :func:`evaluate` trains together when ``batch_size`` is not given.
+
+    GAT: 1 (``fit_many`` trains GAT members one after another anyway, so a batch
+    would only hold back each result and the progress bar).
+    """
+    if config.model != "gcn":
+        return 1
     nodes = int(getattr(data, "num_nodes", None) or data.x.size(0))
-    per_seed = max(1, nodes * config.hidden * (config.heads if config.model == "gat" else 1))
-    return max(1, min(count, SEED_BATCH_ELEMENTS // per_seed))
+    return max(1, min(count, SEED_BATCH_ELEMENTS // max(1, nodes * config.hidden)))
 
 
 def evaluate(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
