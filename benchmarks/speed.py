@@ -1,6 +1,6 @@
 """Speed, side by side: PyG's example code vs graphls (issue 6).
 
-    python benchmarks/speed.py [--case all|a|b|c] [--root DIR] [--seeds 10] [--repeats 3]
+    python benchmarks/speed.py [--case all|a|b|c|g] [--root DIR] [--seeds 10] [--repeats 3]
                                [--a-plain-trials 15] [--a-trials 128] [--batch-size 16]
                                [--c-epochs 5] [--threads 1] [--quick] [--out benchmarks]
 
@@ -32,6 +32,11 @@ and ``graphls.models.GCN(cached=True)`` fed ``edge_index``. Each variant runs in
 its own fresh process (peak resident memory is that process's ``ru_maxrss``);
 seconds per epoch are the median of ``--c-epochs`` epochs after one warm-up.
 Its table goes between ``<!-- speed-c:start -->`` and ``<!-- speed-c:end -->``.
+
+(g) As (b) for GAT (PyG's ``examples/gat.py``: 8 heads of 8, dropout 0.6, lr
+0.005, weight decay 5e-4): the PyG loop, ``graphls.train.fit`` one seed at a
+time, and ``evaluate`` (seeds trained together). Its table goes between
+``<!-- speed-g:start -->`` and ``<!-- speed-g:end -->``.
 
 Every section of ``RESULTS.md`` other than the one being written is kept; each
 measurement is also one JSON line in ``benchmarks/results/speed.jsonl``.
@@ -101,10 +106,51 @@ def plain_pyg(data, seeds: list[int], epochs: int) -> list[float]:
     return accs
 
 
-def graphls_seeds(data, seeds: list[int], epochs: int) -> list[float]:
+def plain_pyg_gat(data, seeds: list[int], epochs: int) -> list[float]:
+    """PyG's examples/gat.py, as written there (8 heads of 8, dropout 0.6, lr 0.005)."""
+    from torch_geometric.nn import GATConv
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = GATConv(data.num_features, 8, heads=8, dropout=0.6)
+            self.conv2 = GATConv(64, int(data.num_classes), heads=1, concat=False, dropout=0.6)
+
+        def forward(self, x, edge_index):
+            x = F.dropout(x, p=0.6, training=self.training)
+            x = F.elu(self.conv1(x, edge_index))
+            x = F.dropout(x, p=0.6, training=self.training)
+            return self.conv2(x, edge_index)
+
+    accs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = Net()
+        opt = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
+        best_val = test_acc = 0.0
+        for _ in range(epochs):
+            model.train()
+            opt.zero_grad()
+            out = model(data.x, data.edge_index)
+            F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
+            opt.step()
+            model.eval()
+            with torch.no_grad():
+                pred = model(data.x, data.edge_index).argmax(-1)
+            val = float((pred[data.val_mask] == data.y[data.val_mask]).float().mean())
+            if val > best_val:
+                best_val = val
+                test_acc = float((pred[data.test_mask] == data.y[data.test_mask]).float().mean())
+        accs.append(test_acc)
+    return accs
+
+
+def graphls_seeds(data, seeds: list[int], epochs: int, model: str = "gcn",
+                  batch_size: int | None = None) -> list[float]:
     from graphls.train import TrainConfig, evaluate
 
-    sweep = evaluate(data, TrainConfig.for_model("gcn", epochs=epochs), seeds)
+    sweep = evaluate(data, TrainConfig.for_model(model, epochs=epochs), seeds,
+                     batch_size=batch_size)
     return [r.metrics["test"]["accuracy"] for r in sweep.results]
 
 
@@ -134,28 +180,43 @@ def write_section(results_md: Path, section: str, start: str = START, end: str =
     results_md.write_text(text)
 
 
-def run_b(args: argparse.Namespace, command: str) -> dict:
-    """(b): the 10-seed Cora evaluation, PyG's example loop vs ``graphls.train.evaluate``."""
+#: (b) and (g): the runs of a 10-seed evaluation, and where its table goes.
+SEED_CASES = {
+    "b": {"model": "GCN", "markers": (START, END), "part": "b", "runs": {
+        "PyG examples/gcn.py loop": plain_pyg,
+        "graphls evaluate": graphls_seeds}},
+    "g": {"model": "GAT", "markers": ("<!-- speed-g:start -->", "<!-- speed-g:end -->"),
+          "part": "b, GAT", "runs": {
+              "PyG examples/gat.py loop": plain_pyg_gat,
+              "graphls fit, one seed at a time": lambda d, s, e: graphls_seeds(
+                  d, s, e, "gat", batch_size=1),
+              "graphls evaluate": lambda d, s, e: graphls_seeds(d, s, e, "gat")}},
+}
+
+
+def run_seeds(args: argparse.Namespace, command: str, case: str) -> dict:
+    """(b) / (g): a 10-seed Cora evaluation, PyG's example loop vs ``graphls.train.evaluate``."""
     from graphls.data import load_dataset
 
+    spec = SEED_CASES[case]
     data = load_dataset("Cora", root=args.root, split="public")
     seeds = list(range(args.seeds))
-    times: dict[str, list[float]] = {"PyG examples/gcn.py loop": [], "graphls evaluate": []}
+    runs = spec["runs"]
+    times: dict[str, list[float]] = {name: [] for name in runs}
     accs: dict[str, list[float]] = {}
     for _ in range(args.repeats):
-        for name, run in (("PyG examples/gcn.py loop", plain_pyg),
-                          ("graphls evaluate", graphls_seeds)):
+        for name, run in runs.items():
             start = time.perf_counter()
             accs[name] = run(data, seeds, args.epochs)
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
-    base = med["PyG examples/gcn.py loop"]
+    base = med[next(iter(runs))]
     lines = [
-        "## Speed (issue 6, part b): 10-seed evaluation of one configuration",
+        f"## Speed (issue 6, part {spec['part']}): 10-seed evaluation of one configuration",
         "",
         f"Command: `{command.strip()}`  ",
         f"Machine: {machine()}; git {git_sha()}  ",
-        f"Cora public split, GCN (PyG example settings), {args.epochs} epochs, "
+        f"Cora public split, {spec['model']} (PyG example settings), {args.epochs} epochs, "
         f"{len(seeds)} seeds, median of {args.repeats} alternating repeats.",
         "",
         "| run | seconds for all seeds | speed-up | test accuracy (mean over seeds) |",
@@ -164,22 +225,39 @@ def run_b(args: argparse.Namespace, command: str) -> dict:
     for name, t in med.items():
         lines.append(f"| {name} | {t:.1f} | {base / t:.1f}x | "
                      f"{100 * statistics.mean(accs[name]):.2f} % |")
-    lines += ["", "graphls trains the seeds together (`graphls.batched.fit_many`: stacked "
-              "weights, one sparse product over the concatenated hidden channels), with sparse "
-              "bag-of-words features (CSR first-layer product, dropout on the stored values); "
-              "each seed's result equals `graphls.train.fit` for that seed."]
+    if case == "b":
+        lines += ["", "graphls trains the seeds together (`graphls.batched.fit_many`: stacked "
+                  "weights, one sparse product over the concatenated hidden channels), with "
+                  "sparse bag-of-words features (CSR first-layer product, dropout on the stored "
+                  "values); each seed's result equals `graphls.train.fit` for that seed."]
+    else:
+        lines += ["", "graphls trains the seeds together (`graphls.batched.fit_many`: the "
+                  "members' attention maps side by side, aggregated by one block-diagonal "
+                  "sparse product); each seed's result equals `graphls.train.fit` for that "
+                  "seed. `fit` one seed at a time is PyG's `GATConv` with the structural "
+                  "interpolation hook and CSR features."]
     out = Path(args.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     with (out / "results" / "speed.jsonl").open("a") as fh:
         for name in med:
-            fh.write(json.dumps({"case": "b", "run": name, "seconds": times[name],
+            fh.write(json.dumps({"case": case, "run": name, "seconds": times[name],
                                  "median_seconds": med[name], "seeds": len(seeds),
                                  "epochs": args.epochs, "test_accuracy": accs[name],
                                  "git": git_sha(), "machine": machine(),
                                  "torch": torch.__version__}) + "\n")
-    write_section(out / "RESULTS.md", "\n".join(lines))
+    write_section(out / "RESULTS.md", "\n".join(lines), *spec["markers"])
     print("\n".join(lines))
     return {"median_seconds": med, "accuracy": accs}
+
+
+def run_b(args: argparse.Namespace, command: str) -> dict:
+    """(b): the 10-seed Cora GCN evaluation."""
+    return run_seeds(args, command, "b")
+
+
+def run_g(args: argparse.Namespace, command: str) -> dict:
+    """(g): the 10-seed Cora GAT evaluation."""
+    return run_seeds(args, command, "g")
 
 
 # --- (a): trials per minute, plain PyG + Optuna vs graphls tune --------------------------
@@ -599,15 +677,16 @@ def run_c(args: argparse.Namespace, command: str) -> dict:
 
 # --- command line -------------------------------------------------------------------------
 
-CASES = {"a": run_a, "b": run_b, "c": run_c}
+CASES = {"a": run_a, "b": run_b, "c": run_c, "g": run_g}
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the chosen cases; return ``{case: its numbers}``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=["all", "a", "b", "c"], default="all",
-                        help="which measurement: (b) 10-seed Cora evaluation, (c) one epoch on "
-                             "an ogbn-arxiv-shaped graph, or all of them (default)")
+    parser.add_argument("--case", choices=["all", *CASES], default="all",
+                        help="which measurement: (a) trials per minute, (b) 10-seed Cora GCN "
+                             "evaluation, (g) the same for GAT, (c) one epoch on an "
+                             "ogbn-arxiv-shaped graph, or all of them (default)")
     parser.add_argument("--root", default=None, help="datasets root (default: $GRAPHLS_DATA)")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=200,
@@ -622,7 +701,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="(c): measured epochs per variant, after one warm-up")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true",
-                        help="(b): 2 seeds, 20 epochs, 1 repeat; (c): 5,000 nodes, 2 epochs")
+                        help="(b), (g): 2 seeds, 20 epochs, 1 repeat; (c): 5,000 nodes, 2 epochs")
     parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and results/")
     parser.add_argument("--c-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

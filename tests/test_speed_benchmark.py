@@ -37,6 +37,26 @@ def test_speed_quick_writes_its_section_and_records(tmp_path, datasets_root):
 
 
 @pytest.mark.slow
+def test_speed_g_quick_compares_pyg_gat_fit_and_batched_evaluate(tmp_path, datasets_root):
+    (tmp_path / "RESULTS.md").write_text("# results\n\n<!-- speed:start -->\nkept (b)\n"
+                                         "<!-- speed:end -->\n")
+    out = speed_main()(["--case", "g", "--quick", "--root", str(datasets_root),
+                        "--out", str(tmp_path)])["g"]
+    runs = ["PyG examples/gat.py loop", "graphls fit, one seed at a time", "graphls evaluate"]
+    assert list(out["median_seconds"]) == runs
+    # the batched seeds are the seeds fit trains one at a time: the same test accuracies
+    assert out["accuracy"]["graphls evaluate"] == pytest.approx(
+        out["accuracy"]["graphls fit, one seed at a time"], abs=1e-3)
+    assert all(0.3 < a <= 1.0 for a in out["accuracy"]["PyG examples/gat.py loop"])
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "kept (b)" in text and text.count("<!-- speed-g:start -->") == 1
+    assert "GAT (PyG example settings)" in text and all(run in text for run in runs)
+    records = [json.loads(line) for line in
+               (tmp_path / "results" / "speed.jsonl").read_text().splitlines()]
+    assert [r["case"] for r in records] == ["g"] * 3
+
+
+@pytest.mark.slow
 def test_speed_c_quick_writes_its_section_and_records(tmp_path):
     """(c) at 5,000 nodes: three variants, each in its own process, one section, JSON lines."""
     (tmp_path / "RESULTS.md").write_text("# results\n\n<!-- speed:start -->\nkept (b)\n"
