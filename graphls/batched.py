@@ -51,7 +51,7 @@ operation and the aggregation is one sparse product with a block-diagonal matrix
 (:class:`_AttentionAggregate`). Attention dropout is drawn as ``GATConv`` draws it
 (``bernoulli_`` over its edge order), so GAT members equal ``fit`` as well.
 Most of GAT's work is per member and per edge, so batching gains less there
-(about 1.5x per run on Cora) than for GCN.
+(1.4-1.6x per run on Cora) than for GCN.
 """
 
 from __future__ import annotations

@@ -546,7 +546,7 @@ def evaluate(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
     Seeds are trained together, ``batch_size`` at a time, by
     :func:`graphls.batched.fit_many`: seed ``s``'s result is the run
     ``fit(data, config.replace(seed=s))`` makes (equal up to floating-point
-    summation order), faster (GCN: several times; GAT: about 1.5x on Cora).
+    summation order), faster (GCN: several times; GAT: 1.4-1.6x on Cora).
 
     Args:
         batch_size: Seeds per batch; ``None`` chooses by size
