@@ -66,28 +66,14 @@ HERE = Path(__file__).resolve().parent
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
-def plain_pyg(data, seeds: list[int], epochs: int) -> list[float]:
-    """PyG's examples/gcn.py, as written there (dense features, decay on conv1 only)."""
-    from torch_geometric.nn import GCNConv
-
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1 = GCNConv(data.num_features, 16, cached=True)
-            self.conv2 = GCNConv(16, int(data.num_classes), cached=True)
-
-        def forward(self, x, edge_index):
-            x = F.dropout(x, p=0.5, training=self.training)
-            x = self.conv1(x, edge_index).relu()
-            x = F.dropout(x, p=0.5, training=self.training)
-            return self.conv2(x, edge_index)
-
+def pyg_example_loop(data, seeds: list[int], epochs: int, make_model, make_optimizer
+                     ) -> list[float]:
+    """The training loop of PyG's examples: test accuracy at the best validation epoch."""
     accs = []
     for seed in seeds:
         torch.manual_seed(seed)
-        model = Net()
-        opt = torch.optim.Adam([dict(params=model.conv1.parameters(), weight_decay=5e-4),
-                                dict(params=model.conv2.parameters(), weight_decay=0)], lr=0.01)
+        model = make_model()
+        opt = make_optimizer(model)
         best_val = test_acc = 0.0
         for _ in range(epochs):
             model.train()
@@ -104,6 +90,27 @@ def plain_pyg(data, seeds: list[int], epochs: int) -> list[float]:
                 test_acc = float((pred[data.test_mask] == data.y[data.test_mask]).float().mean())
         accs.append(test_acc)
     return accs
+
+
+def plain_pyg(data, seeds: list[int], epochs: int) -> list[float]:
+    """PyG's examples/gcn.py, as written there (dense features, decay on conv1 only)."""
+    from torch_geometric.nn import GCNConv
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = GCNConv(data.num_features, 16, cached=True)
+            self.conv2 = GCNConv(16, int(data.num_classes), cached=True)
+
+        def forward(self, x, edge_index):
+            x = F.dropout(x, p=0.5, training=self.training)
+            x = self.conv1(x, edge_index).relu()
+            x = F.dropout(x, p=0.5, training=self.training)
+            return self.conv2(x, edge_index)
+
+    return pyg_example_loop(data, seeds, epochs, Net, lambda model: torch.optim.Adam(
+        [dict(params=model.conv1.parameters(), weight_decay=5e-4),
+         dict(params=model.conv2.parameters(), weight_decay=0)], lr=0.01))
 
 
 def plain_pyg_gat(data, seeds: list[int], epochs: int) -> list[float]:
@@ -122,27 +129,8 @@ def plain_pyg_gat(data, seeds: list[int], epochs: int) -> list[float]:
             x = F.dropout(x, p=0.6, training=self.training)
             return self.conv2(x, edge_index)
 
-    accs = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = Net()
-        opt = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
-        best_val = test_acc = 0.0
-        for _ in range(epochs):
-            model.train()
-            opt.zero_grad()
-            out = model(data.x, data.edge_index)
-            F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
-            opt.step()
-            model.eval()
-            with torch.no_grad():
-                pred = model(data.x, data.edge_index).argmax(-1)
-            val = float((pred[data.val_mask] == data.y[data.val_mask]).float().mean())
-            if val > best_val:
-                best_val = val
-                test_acc = float((pred[data.test_mask] == data.y[data.test_mask]).float().mean())
-        accs.append(test_acc)
-    return accs
+    return pyg_example_loop(data, seeds, epochs, Net, lambda model: torch.optim.Adam(
+        model.parameters(), lr=0.005, weight_decay=5e-4))
 
 
 def graphls_seeds(data, seeds: list[int], epochs: int, model: str = "gcn",
