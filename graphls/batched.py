@@ -559,7 +559,7 @@ def _attention_noise(shape: Sequence[int], dropout: Sequence[float], draw: Seque
     return buf
 
 
-def _gat_forward(graph: _Graph, params: _GATParams, structural: Sequence[Sequence[float]],
+def _gat_forward(graph: _Graph, params: _Params, structural: Sequence[Sequence[float]],
                  dropout: Sequence[float] | None, generators: Sequence[torch.Generator]
                  ) -> Tensor:
     r"""The stacked GAT: logits ``(N, B, K)``; ``dropout=None`` is the eval pass.
@@ -630,7 +630,7 @@ def _gat_forward(graph: _Graph, params: _GATParams, structural: Sequence[Sequenc
 
 
 @dataclass
-class _GATParams:
+class _Params:
     """One state of the stacked parameters, by kind and layer (see :meth:`_Members.unpack`)."""
 
     weights: list[Tensor]
@@ -716,12 +716,12 @@ class _Members:
     def parameters(self) -> list[Tensor]:
         return [*self.weights, *self.biases, *self.logits, *self.atts]
 
-    def unpack(self, state: Sequence[Tensor]) -> _GATParams:
+    def unpack(self, state: Sequence[Tensor]) -> _Params:
         """A list ordered as :meth:`parameters` (e.g. a saved state), by kind and layer."""
         n = self.num_layers
         logits_end = 2 * n + (n if self.learn else 0)
         atts = list(state[logits_end:])
-        return _GATParams(weights=list(state[:n]), biases=list(state[n:2 * n]),
+        return _Params(weights=list(state[:n]), biases=list(state[n:2 * n]),
                           logits=list(state[2 * n:logits_end]), att_src=atts[:n],
                           att_dst=atts[n:])
 
