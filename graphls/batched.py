@@ -722,8 +722,16 @@ class _Members:
         logits_end = 2 * n + (n if self.learn else 0)
         atts = list(state[logits_end:])
         return _Params(weights=list(state[:n]), biases=list(state[n:2 * n]),
-                          logits=list(state[2 * n:logits_end]), att_src=atts[:n],
-                          att_dst=atts[n:])
+                       logits=list(state[2 * n:logits_end]), att_src=atts[:n], att_dst=atts[n:])
+
+    def run(self, state: Sequence[Tensor], structural: Sequence[Sequence[float]],
+            dropout: Sequence[float] | None, generators: Sequence[torch.Generator]) -> Tensor:
+        """Logits ``(N, B, K)`` of the stacked GCN or GAT with parameters ``state``."""
+        params = self.unpack(state)
+        if self.gat:
+            return _gat_forward(self.graph, params, structural, dropout, generators)
+        return _forward(self.graph, params.weights, params.biases,
+                        params.logits if self.learn else None, structural, dropout, generators)
 
     def weight_decay(self) -> list[list[float]]:
         """Per parameter, per member: ``fit``'s ``param_groups`` rule."""
@@ -760,11 +768,8 @@ class _Members:
     # -- forward -----------------------------------------------------------
     def forward(self, training: bool) -> Tensor:
         """Logits ``(N, B, K)`` of the active members (dropout when ``training``)."""
-        if self.gat:
-            return _gat_forward(self.graph, self.unpack(self.parameters()), self.structural,
-                                self.dropout if training else None, self.generators)
-        return _forward(self.graph, self.weights, self.biases, self.logits if self.learn else None,
-                        self.structural, self.dropout if training else None, self.generators)
+        return self.run(self.parameters(), self.structural, self.dropout if training else None,
+                        self.generators)
 
     def loss(self, logits: Tensor, epoch: int) -> tuple[Tensor, list[float], list[float]]:
         """Summed loss, and each member's loss and ε at ``epoch``."""
@@ -930,11 +935,7 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
     best_logits = best.logits if members.learn else None
     structural = [_structural_list(c, members.num_layers) for c in configs]
     with torch.no_grad():
-        if members.gat:
-            all_logits = _gat_forward(graph, best, structural, None, [])
-        else:
-            all_logits = _forward(graph, best.weights, best.biases, best_logits, structural,
-                                  None, [])  # (N, B, K)
+        all_logits = members.run(best_state, structural, None, [])  # (N, B, K)
     eval_masks = {s: graph.masks[s] for s in splits}
     for i in finished:
         t0 = time.perf_counter()
