@@ -802,15 +802,30 @@ def read_records(results: Path, partial: bool = False) -> dict[tuple[Any, ...], 
     return out
 
 
+def _file_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def _unflagged(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` as their JSON lines read back, without the ``reused`` flag (which says
+    only where a line came from)."""
+    return [{k: v for k, v in json.loads(json.dumps(r, sort_keys=True)).items()
+             if k != "reused"} for r in records]
+
+
 def write_records(results: Path, block: Block, records: Sequence[Mapping[str, Any]]) -> Path:
     """Write ``<block>.jsonl``: this run's lines, plus the old lines of rows it did not run."""
     path = results / f"{block.name}.jsonl"
     kept: list[Mapping[str, Any]] = []
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip() and json.loads(line)["row"] not in block.rows:
-                kept.append(json.loads(line))
+        kept = [r for r in _file_records(path) if r["row"] not in block.rows]
     ordered = sorted([*kept, *records], key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
+    if path.is_file() and _unflagged(_file_records(path)) == _unflagged(ordered):
+        # every line came back from the cache: leave the file (and git) as it was rather
+        # than rewrite it with ``"reused": true`` on every line
+        path.with_suffix(".jsonl.partial").unlink(missing_ok=True)
+        return path
     tmp = path.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered),
                    encoding="utf-8")
