@@ -60,7 +60,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -1155,8 +1155,33 @@ def _environment_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"- {t} — {n} result lines" for t, n in seen.items()] + [""]
 
 
-def render(settings: Settings, skipped: Sequence[str] = ()) -> str:
-    """The generated section of RESULTS.md, from every ``results/*.jsonl`` line."""
+def missing_blocks(groups: Mapping[tuple[Any, ...], Mapping[str, Any]],
+                   expected: Sequence[Block]) -> list[str]:
+    """One note per block of ``expected`` with rows that have no result line yet."""
+    notes = []
+    for b in expected:
+        have = groups.get((b.dataset, b.split, b.model, float(b.noise)), {})
+        absent = [r for r in b.rows if r not in have]
+        if not absent:
+            continue
+        what = "not run yet" if len(absent) == len(b.rows) else (
+            f"rows {', '.join(absent)} not run yet")
+        noise = f", {round(100 * b.noise)} % label noise" if b.noise else ""
+        flags = f"--models {b.model} --datasets {b.dataset} --splits {b.split}"
+        if len(absent) < len(b.rows):
+            flags += f" --rows {','.join(absent)}"
+        notes.append(f"{b.title}{noise}: {what} (`python benchmarks/run.py {flags}`)")
+    return notes
+
+
+def render(settings: Settings, skipped: Sequence[str] = (),
+           expected: Sequence[Block] = ()) -> str:
+    """The generated section of RESULTS.md, from every ``results/*.jsonl`` line.
+
+    ``skipped`` notes the datasets whose files are missing; every block of ``expected``
+    (the full benchmark's plan) that has rows without result lines is listed under
+    "Not run here" too, so a table never silently lacks a block.
+    """
     records = list(read_records(settings.out / "results").values())
     refs = load_references()
     groups = _group(records)
@@ -1202,8 +1227,9 @@ def render(settings: Settings, skipped: Sequence[str] = ()) -> str:
                      f"{split_name(r['split'])} | {r['metric']} | {r['value']} | "
                      f"{r['source']} |")
     lines.append("")
-    if skipped:
-        lines += ["## Not run here", "", *(f"- {s}" for s in skipped), ""]
+    not_run = [*skipped, *missing_blocks(groups, expected)]
+    if not_run:
+        lines += ["## Not run here", "", *(f"- {s}" for s in not_run), ""]
     lines += ["## Environment", "", *_environment_lines(records)]
     lines.append(RESULTS_END)
     return "\n".join(lines) + "\n"
@@ -1276,7 +1302,12 @@ def run(settings: Settings) -> dict[str, Any]:
             records = runner.run_block(block, block == chosen.get("reliability"))
             written.append(write_records(runner.results, block, records))
         draw_figures(runner, chosen)
-    md = write_results_md(settings.out / "RESULTS.md", render(settings, skipped))
+    expected, report_skipped = [], list(skipped)
+    if not settings.quick:  # the report covers every result line, so list every gap
+        full = replace(parse_settings([]), root=settings.root, out=settings.out)
+        expected, report_skipped = plan(full)
+    md = write_results_md(settings.out / "RESULTS.md",
+                          render(settings, report_skipped, expected))
     summary = {"out": str(settings.out), "results_md": str(md), "jsonl": [str(p) for p in written],
                "blocks": len(blocks), "skipped": list(skipped),
                "fits": runner.fits if runner else 0,

@@ -521,6 +521,31 @@ def test_render_computes_mean_and_sample_std_from_the_lines(tmp_path):
     assert "3 training seeds (100–102, unseen by the search)" in text
 
 
+def test_render_lists_every_expected_block_that_lacks_rows(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = [_record(row, 100, 0.8, 0.2) for row in ("plain", "ts")]
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    s = bench.parse_settings(["--out", str(tmp_path)])
+    rows = ("plain", "ts", "joint")
+    expected = [bench.Block("Cora", "public", "gcn", 0.0, rows),  # joint missing
+                bench.Block("Cora", "public", "gcn", 0.4, ("plain",)),  # nothing at 40 %
+                bench.Block("Cora", "public", "gat", 0.0, rows)]  # no line at all
+    text = bench.render(s, [], expected)
+    section = text.split("## Not run here", 1)[1].split("## Environment", 1)[0]
+    notes = [line for line in section.splitlines() if line.startswith("- ")]
+    assert notes == [
+        "- Cora (public split), GCN: rows joint not run yet (`python benchmarks/run.py "
+        "--models gcn --datasets Cora --splits public --rows joint`)",
+        "- Cora (public split), GCN, 40 % label noise: not run yet (`python benchmarks/run.py "
+        "--models gcn --datasets Cora --splits public`)",
+        "- Cora (public split), GAT: not run yet (`python benchmarks/run.py --models gat "
+        "--datasets Cora --splits public`)"]
+    # with every expected row present there is nothing to list
+    done = bench.Block("Cora", "public", "gcn", 0.0, ("plain", "ts"))
+    assert "## Not run here" not in bench.render(s, [], [done])
+
+
 def test_results_md_keeps_the_speed_section_and_replaces_its_own(tmp_path):
     path = tmp_path / "RESULTS.md"
     speed = "<!-- speed:start -->\nspeed table 1.23 s\n<!-- speed:end -->\n"
