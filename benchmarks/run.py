@@ -1111,6 +1111,8 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
              "standard errors of the difference (√(s₁²/n₁ + s₂²/n₂)), *loses* when worse by "
              "more than that, and *ties* otherwise. Test numbers; accuracy and ECE in points.",
              ""]
+    details: list[str] = []
+    table = ["| comparison (noise-free blocks) | wins | ties | losses |", "|---|---:|---:|---:|"]
     for row, base, metric, higher in VERDICTS:
         out: dict[str, list[str]] = {"win": [], "tie": [], "loss": []}
         for key in sorted(groups, key=lambda k: _order(settings, k)):
@@ -1126,11 +1128,15 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
         if not any(out.values()):
             continue
         what = f"{ROWS[row]} vs {ROWS[base]}, test {'accuracy' if metric == 'accuracy' else 'ECE'}"
-        lines.append(f"- **{what}**: wins on {len(out['win'])}, ties on {len(out['tie'])}, "
-                     f"loses on {len(out['loss'])}.")
+        table.append(f"| {what} | {len(out['win'])} | {len(out['tie'])} | "
+                     f"{len(out['loss'])} |")
+        details.append(f"- **{what}**: wins on {len(out['win'])}, ties on {len(out['tie'])}, "
+                       f"loses on {len(out['loss'])}.")
         for v, plural in (("win", "wins"), ("tie", "ties"), ("loss", "losses")):
             if out[v]:
-                lines.append(f"  - {plural}: " + "; ".join(out[v]))
+                details.append(f"  - {plural}: " + "; ".join(out[v]))
+    if details:
+        lines += [*table, "", *details]
     for key, rows in sorted(groups.items(), key=lambda kv: _order(settings, kv[0])):
         if key[3] == 0 and rows.get("joint") and rows["joint"][0]["split"] in MULTI_SPLIT:
             lines += ["", "Splits with several versions are tuned on split 0 only; on the "

@@ -517,6 +517,8 @@ def test_render_computes_mean_and_sample_std_from_the_lines(tmp_path):
     assert "50.00 ± 0.00 / 10.00 ± 0.00" in text
     # joint equals plain on every seed: a tie on accuracy, reported in the closing note
     assert "test accuracy**: wins on 0, ties on 1, loses on 0." in text
+    assert (f"| {bench.ROWS['joint']} vs {bench.ROWS['plain']}, test accuracy | 0 | 1 | 0 |"
+            in text)
     assert "- PubMed: skipped, its files are missing" in text
     assert "3 training seeds (100–102, unseen by the search)" in text
 
