@@ -1007,12 +1007,15 @@ def _block_table(key: tuple[Any, ...], rows: Mapping[str, list], refs: Sequence[
               f"({tuned[0]['study']['sampler']} sampler, {tuned[0]['study']['pruner']} pruner "
               f"except multi{f', claimed {batch} at a time' if batch > 1 else ''}), "
               f"tuned on {tuned_on}") if tuned else "no tuned row"
+    # ROC AUC (binary: class 1; else macro one-vs-rest) is in the lines written since it
+    # was added to graphls' metrics; older blocks keep their table without the column
+    auc = any("roc_auc" in r["test"] for rs in rows.values() for r in rs)
     lines += [
         f"Test mean ± std over {over}; {first['epochs']} epochs; budget: {budget}.",
         "Command: " + "; ".join(f"`{c}`" for c in commands), "",
         "| row | ε | λ | prior w | accuracy (%) | ECE (%) | NLL | Brier | ECE after TS (%) "
-        "| trials | published |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        + ("| ROC AUC (%) " if auc else "") + "| trials | published |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if auc else "") + "---|---|",
     ]
     block_refs = _references_for(refs, ds, split, model)
     for row in ROWS:
@@ -1033,13 +1036,21 @@ def _block_table(key: tuple[Any, ...], rows: Mapping[str, list], refs: Sequence[
             f"| {ROWS[row]} | {_fmt(r0['epsilon'])} | {_fmt(r0['structural'])} | "
             f"{_fmt(r0['prior_weight'])} | {_cell(test['accuracy'], 100)} | "
             f"{_cell(test['ece'], 100)} | {_cell(test['nll'], 1)} | {_cell(test['brier'], 1)} "
-            f"| {_cell(ece_ts, 100)} | {trials} | {pub} |")
+            f"| {_cell(ece_ts, 100)} | " + (f"{_auc_cell(rs)} | " if auc else "")
+            + f"{trials} | {pub} |")
     for r in block_refs:
         if r["row"] == "other":
             lines.append(f"| published: {r.get('method', r['source'])} | | | | {r['value']} "
-                         f"| | | | | | {_ref_text(r)} |")
+                         f"| | | | | {'| ' if auc else ''}| {_ref_text(r)} |")
     lines.append("")
     return lines
+
+
+def _auc_cell(rs: Sequence[Mapping[str, Any]]) -> str:
+    values = [r["test"].get("roc_auc") for r in rs]
+    if any(v is None for v in values):
+        return "—"  # some lines predate the metric
+    return _cell(values, 100)
 
 
 def _noise_tables(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings: Settings

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "maximum_calibration_error": "graphls.metrics",
     "negative_log_likelihood": "graphls.metrics",
     "neighbor_label_prior": "graphls.functional",
+    "roc_auc_score": "graphls.metrics",
     "smooth_targets": "graphls.functional",
     "soft_cross_entropy": "graphls.functional",
 }
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
         expected_calibration_error,
         maximum_calibration_error,
         negative_log_likelihood,
+        roc_auc_score,
     )
     from graphls.models import GAT, GCN
     from graphls.nn import StructuralGATConv, StructuralGCNConv

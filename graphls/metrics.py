@@ -49,6 +49,7 @@ __all__ = [
     "mean_logit_margin",
     "negative_log_likelihood",
     "reliability_bins",
+    "roc_auc_score",
 ]
 
 STRATEGIES = ("uniform", "quantile")
@@ -172,6 +173,27 @@ def _margin(logits: torch.Tensor, y: torch.Tensor) -> float:
     true = z.gather(1, y.view(-1, 1)).squeeze(1)
     others = z.scatter(1, y.view(-1, 1), float("-inf"))
     return float((true - others.max(dim=1).values).mean())
+
+
+def _auc(probs: torch.Tensor, y: torch.Tensor) -> float:
+    """ROC AUC from ``(N, K)`` float64 scores (see :func:`roc_auc_score`)."""
+    k = probs.size(1)
+    columns = [1] if k == 2 else range(k)
+    aucs = []
+    for c in columns:
+        pos = y == c
+        n_pos = int(pos.sum())
+        n_neg = pos.numel() - n_pos
+        if n_pos == 0 or n_neg == 0:
+            continue  # undefined for this class: no positive or no negative node
+        # Mann-Whitney U with mid-ranks for tied scores: the fraction of
+        # (positive, negative) pairs ordered correctly, ties counting one half.
+        _, inverse, counts = torch.unique(probs[:, c], return_inverse=True, return_counts=True)
+        counts = counts.to(torch.float64)
+        mid_rank = torch.cumsum(counts, 0) - (counts - 1) / 2  # 1-based mean rank per value
+        rank_sum = float(mid_rank[inverse][pos].sum())
+        aucs.append((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return sum(aucs) / len(aucs) if aucs else float("nan")
 
 
 # ---------------------------------------------------------------------------
@@ -353,6 +375,39 @@ def maximum_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: in
     return _ece_mce(*_conf_correct(p, t), num_bins, strategy)[1]
 
 
+def roc_auc_score(probs: torch.Tensor, y: torch.Tensor) -> float:
+    r"""Area under the ROC curve: binary, or macro one-vs-rest for ``K > 2``.
+
+    For one class ``c`` with ``P`` positive and ``Q`` negative nodes, the AUC is
+    the fraction of (positive, negative) pairs that ``probs[:, c]`` orders
+    correctly, a tie counting one half (the Mann-Whitney statistic):
+
+    .. math::
+        \mathrm{AUC}_c = \frac{\sum_{i: y_i = c} r_i - P (P + 1) / 2}{P\,Q}
+
+    with ``r_i`` the mid-rank of node *i*'s score. ``K = 2`` scores class 1 (as
+    ``sklearn.metrics.roc_auc_score(y, probs[:, 1])``); ``K > 2`` averages
+    :math:`\mathrm{AUC}_c` over the classes that have both positive and negative
+    nodes (``roc_auc_score(y, probs, multi_class="ovr")`` when every class
+    occurs). It is the usual metric of the imbalanced binary sets
+    (Minesweeper, Tolokers; Platonov et al., ICLR 2023), where accuracy can sit
+    at the majority-class rate.
+
+    Args:
+        probs: ``(N, K)`` probabilities (``K >= 2``).
+        y: ``(N,)`` int64 labels.
+
+    Returns:
+        The AUC in [0, 1]; NaN when no class has both a positive and a negative
+        node (e.g. every label the same).
+    """
+    p, t = _check_probs(probs, y)
+    if p.size(1) < 2:
+        raise ValueError(f"probs must have at least 2 columns (classes) for a ROC AUC; "
+                         f"got shape {fmt_shape(p.shape)}")
+    return _auc(p.to(torch.float64), t)
+
+
 def mean_confidence(probs: torch.Tensor) -> float:
     r"""Mean confidence, the average of the largest probability of each row.
 
@@ -410,6 +465,7 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
       :func:`maximum_calibration_error` with ``num_bins`` and ``strategy``.
     - ``confidence``: :func:`mean_confidence`.
     - ``margin``: :func:`mean_logit_margin` (NaN when ``K = 1``).
+    - ``roc_auc``: :func:`roc_auc_score` (NaN when ``K = 1`` or undefined).
 
     Args:
         logits: ``(N, K)`` raw scores.
@@ -418,8 +474,8 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
         strategy: ``"uniform"`` or ``"quantile"``.
 
     Returns:
-        ``{"accuracy", "nll", "brier", "ece", "mce", "confidence", "margin"}``
-        as Python floats.
+        ``{"accuracy", "nll", "brier", "ece", "mce", "confidence", "margin",
+        "roc_auc"}`` as Python floats.
     """
     z, t = _check_scores("logits", logits, y)
     num_bins, strategy = _check_binning(num_bins, strategy)
@@ -438,4 +494,5 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
         "mce": mce,
         "confidence": float(conf.mean()),
         "margin": _margin(z, t) if z.size(1) >= 2 else float("nan"),
+        "roc_auc": _auc(probs, t) if z.size(1) >= 2 else float("nan"),
     }

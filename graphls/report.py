@@ -247,7 +247,8 @@ def plot_pareto(accuracy: Sequence[float], ece: Sequence[float], path: str | Pat
 
 
 _COMPARED = (("accuracy", "accuracy (%)", 100), ("ece", "ECE (%)", 100), ("nll", "NLL", 1),
-             ("brier", "Brier", 1), ("confidence", "confidence (%)", 100))
+             ("brier", "Brier", 1), ("confidence", "confidence (%)", 100),
+             ("roc_auc", "ROC AUC (%)", 100))
 
 
 def _cell(stats: Mapping[str, float], scale: float) -> str:
@@ -262,6 +263,8 @@ def _comparison_rows(rows: Mapping[str, Mapping[str, Any]], split: str
         for name, label, scale in _COMPARED:
             if kind and name == "accuracy":
                 continue  # temperature scaling never changes the argmax
+            if any(name not in s[f"{split}{suffix}"] for s in rows.values()):
+                continue  # a summary written before graphls recorded this metric
             out.append((label + kind, [_cell(s[f"{split}{suffix}"][name], scale)
                                        for s in rows.values()]))
     return out

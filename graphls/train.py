@@ -49,7 +49,7 @@ __all__ = [
 
 SPLITS = ("train", "val", "test")
 #: Metrics reported per split (``*_calibrated`` after temperature scaling).
-REPORTED = ("accuracy", "ece", "nll", "brier", "confidence")
+REPORTED = ("accuracy", "ece", "nll", "brier", "confidence", "roc_auc")
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -597,13 +597,14 @@ def evaluate(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
 def format_table(summary: dict[str, Any], split: str = "test") -> str:
     """A fixed-width table of ``split`` metrics, raw and temperature-scaled (percent)."""
     rows = [("raw", summary[split]), ("temperature-scaled", summary[f"{split}_calibrated"])]
-    head = f"{'':20s}{'accuracy':>16s}{'ECE':>16s}{'NLL':>16s}{'Brier':>16s}{'confidence':>16s}"
+    head = (f"{'':20s}{'accuracy':>16s}{'ECE':>16s}{'NLL':>16s}{'Brier':>16s}"
+            f"{'confidence':>16s}{'ROC AUC':>16s}")
     lines = [f"{split} (mean ± std over {len(summary['seeds'])} seeds; accuracy/ECE/"
-             "confidence in %, ECE 15 equal-width bins)", head]
+             "confidence/ROC AUC in %, ECE 15 equal-width bins)", head]
     for label, m in rows:
         cells = []
         for name, scale in (("accuracy", 100), ("ece", 100), ("nll", 1), ("brier", 1),
-                            ("confidence", 100)):
+                            ("confidence", 100), ("roc_auc", 100)):
             st = m[name]
             digits = 2 if scale == 100 else 4
             cells.append(f"{st['mean'] * scale:.{digits}f} ± {st['std'] * scale:.{digits}f}")

@@ -523,6 +523,30 @@ def test_render_computes_mean_and_sample_std_from_the_lines(tmp_path):
     assert "3 training seeds (100–102, unseen by the search)" in text
 
 
+def test_render_adds_a_roc_auc_column_when_lines_have_it(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = [_record(row, s, 0.8, 0.1) for s in (100, 101) for row in ("plain", "joint")]
+    for r, auc in zip(lines, (0.70, 0.60, 0.90, 0.80), strict=True):
+        r["test"] = {**r["test"], "roc_auc": auc}
+    lines[-1]["test"] = {k: v for k, v in lines[-1]["test"].items() if k != "roc_auc"}
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    text = bench.render(bench.parse_settings(["--out", str(tmp_path)]))
+    assert "| ECE after TS (%) | ROC AUC (%) | trials | published |" in text
+    header = next(line for line in text.splitlines() if "| ROC AUC (%) |" in line)
+    table = text.splitlines()
+    plain = next(line for line in table if line.startswith(f"| {bench.ROWS['plain']} |"))
+    joint = next(line for line in table if line.startswith(f"| {bench.ROWS['joint']} |"))
+    assert plain.count("|") == joint.count("|") == header.count("|")
+    assert "| 80.00 ± 14.14 |" in plain  # mean and sample std of 0.70 and 0.90
+    assert "| — |" in joint  # one of its lines predates the metric
+    # lines without the metric keep the table as it was
+    for r in lines:
+        r["test"].pop("roc_auc", None)
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert "ROC AUC" not in bench.render(bench.parse_settings(["--out", str(tmp_path)]))
+
+
 def test_render_lists_every_expected_block_that_lacks_rows(tmp_path):
     results = tmp_path / "results"
     results.mkdir()

@@ -112,7 +112,7 @@ def test_train_writes_result_json_and_reliability_png(tmp_path, datasets_root, c
                    "--no-progress"])
     assert status == 0
     printed = capsys.readouterr().out
-    assert "temperature-scaled" in printed and "accuracy" in printed
+    assert "temperature-scaled" in printed and "accuracy" in printed and "ROC AUC" in printed
     result = json.loads((out / "result.json").read_text())
     assert result["seeds"] == [0, 1]
     assert result["config"]["epsilon"] == 0.1 and result["config"]["structural"] == 0.8

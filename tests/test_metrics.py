@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import accuracy_score as sk_accuracy
 from sklearn.metrics import brier_score_loss, log_loss
+from sklearn.metrics import roc_auc_score as sk_roc_auc
 
 from graphls.metrics import (
     ReliabilityBins,
@@ -25,6 +26,7 @@ from graphls.metrics import (
     mean_logit_margin,
     negative_log_likelihood,
     reliability_bins,
+    roc_auc_score,
 )
 
 # ---------------------------------------------------------------------------
@@ -283,7 +285,8 @@ def test_mean_logit_margin_hand_example():
 def test_classification_report_equals_the_separate_metrics():
     z, _, y = random_probs(400, 5, seed=9, scale=4.0)
     report = classification_report(z, y)
-    assert set(report) == {"accuracy", "nll", "brier", "ece", "mce", "confidence", "margin"}
+    assert set(report) == {"accuracy", "nll", "brier", "ece", "mce", "confidence", "margin",
+                           "roc_auc"}
     assert all(isinstance(v, float) for v in report.values())
     probs = z.softmax(-1)
     assert report["accuracy"] == pytest.approx(accuracy_score(probs, y), abs=1e-15)
@@ -294,6 +297,7 @@ def test_classification_report_equals_the_separate_metrics():
     assert report["mce"] == pytest.approx(maximum_calibration_error(probs, y), rel=1e-12)
     assert report["confidence"] == pytest.approx(mean_confidence(probs), rel=1e-12)
     assert report["margin"] == pytest.approx(mean_logit_margin(z, y), rel=1e-12)
+    assert report["roc_auc"] == pytest.approx(roc_auc_score(probs, y), rel=1e-12)
     q = classification_report(z, y, num_bins=5, strategy="quantile")
     assert q["ece"] == pytest.approx(expected_calibration_error(probs, y, 5, "quantile"))
 
@@ -484,3 +488,66 @@ def test_margin_needs_two_classes():
     with pytest.raises(ValueError, match=r"^logits must have at least 2 classes for a margin; "
                                          r"got shape \(2, 1\)$"):
         mean_logit_margin(torch.zeros(2, 1), torch.tensor([0, 0]))
+
+
+# ---------------------------------------------------------------------------
+# ROC AUC
+# ---------------------------------------------------------------------------
+
+
+def test_roc_auc_matches_sklearn_binary_and_multiclass_ovr():
+    _, probs, y = random_probs(300, 2, seed=21)
+    assert roc_auc_score(probs, y) == pytest.approx(
+        sk_roc_auc(y.numpy(), probs[:, 1].numpy()), rel=1e-12)
+    _, probs, y = random_probs(400, 5, seed=22)
+    assert set(y.tolist()) == set(range(5))
+    assert roc_auc_score(probs, y) == pytest.approx(
+        sk_roc_auc(y.numpy(), probs.numpy(), multi_class="ovr"), rel=1e-12)
+
+
+def test_roc_auc_counts_tied_scores_one_half_as_sklearn():
+    # scores rounded to 1 decimal: many ties between positives and negatives
+    g = torch.Generator().manual_seed(23)
+    p1 = (torch.rand(200, generator=g, dtype=torch.float64) * 10).round() / 10
+    probs = torch.stack([1 - p1, p1], 1)
+    y = (torch.rand(200, generator=g) < 0.3).long()
+    assert roc_auc_score(probs, y) == pytest.approx(sk_roc_auc(y.numpy(), p1.numpy()),
+                                                    rel=1e-12)
+    # every score equal: no pair is ordered, every pair ties
+    flat = torch.full((6, 2), 0.5, dtype=torch.float64)
+    assert roc_auc_score(flat, torch.tensor([0, 1, 0, 1, 1, 0])) == 0.5
+
+
+def test_roc_auc_perfect_reversed_undefined_and_bad_input():
+    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1])
+    assert roc_auc_score(probs, y) == 1.0
+    assert roc_auc_score(probs, 1 - y) == 0.0
+    assert math.isnan(roc_auc_score(probs, torch.zeros(4, dtype=torch.long)))  # one class
+    # a class absent from y is skipped in the one-vs-rest mean
+    p3 = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]],
+                      dtype=torch.float64)
+    y3 = torch.tensor([0, 1, 0, 1])
+    assert roc_auc_score(p3, y3) == pytest.approx(np.mean([
+        sk_roc_auc(y3.numpy() == c, p3[:, c].numpy()) for c in (0, 1)]))
+    with pytest.raises(ValueError, match=r"probs must have at least 2 columns .* got shape"):
+        roc_auc_score(torch.ones(3, 1, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="probs"):
+        roc_auc_score(torch.tensor([[0.9, 0.9]]), torch.tensor([0]))  # rows must sum to 1
+
+
+@given(st.integers(2, 60), st.integers(2, 4), st.integers(0, 10_000))
+def test_roc_auc_properties(n, k, seed):
+    _, probs, y = random_probs(n, k, seed=seed)
+    auc = roc_auc_score(probs, y)
+    present = [c for c in range(k) if 0 < int((y == c).sum()) < n]
+    if not present or (k == 2 and 1 not in present):
+        assert math.isnan(auc)
+        return
+    assert 0.0 <= auc <= 1.0
+    if k == 2:  # swapping the two columns and the labels is the same task
+        assert roc_auc_score(probs.flip(1), 1 - y) == pytest.approx(auc, rel=1e-12)
+        assert auc == pytest.approx(sk_roc_auc(y.numpy(), probs[:, 1].numpy()), rel=1e-12)
+    else:
+        assert auc == pytest.approx(np.mean([sk_roc_auc(y.numpy() == c, probs[:, c].numpy())
+                                             for c in present]), rel=1e-12)

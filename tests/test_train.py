@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from graphls.metrics import roc_auc_score
 from graphls.train import TrainConfig, evaluate, fit, make_prior, summarize
 
 EPOCHS = 15
@@ -46,7 +47,12 @@ def test_selected_epoch_follows_the_rule_and_its_weights_are_restored(cora):
     assert r.metrics["val"]["nll"] == pytest.approx(expected["val_nll"], rel=1e-5)
     assert set(r.metrics) == {"train", "val", "test"}
     for split in r.metrics:
-        assert set(r.metrics[split]) == {"accuracy", "ece", "nll", "brier", "confidence"}
+        assert set(r.metrics[split]) == {"accuracy", "ece", "nll", "brier", "confidence",
+                                         "roc_auc"}
+    # the recorded ROC AUC is the macro one-vs-rest AUC of the returned logits
+    test = cora.test_mask
+    assert r.metrics["test"]["roc_auc"] == pytest.approx(
+        roc_auc_score(r.logits[test].double().softmax(-1), cora.y[test]), rel=1e-9)
 
 
 def test_temperature_scaling_keeps_accuracy_and_does_not_worsen_val_nll(cora):
