@@ -1091,6 +1091,8 @@ VERDICTS = (
     ("joint", "ts", "ece", False),
     ("multi", "ts", "ece", False),
     ("joint_prior", "joint", "accuracy", True),
+    # only blocks whose lines all hold it (written since graphls recorded ROC AUC)
+    ("joint", "plain", "roc_auc", True),
 )
 
 
@@ -1120,7 +1122,8 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
                   ) -> list[str]:
     lines = ["Rule: a row *wins* against another when its mean is better by more than two "
              "standard errors of the difference (√(s₁²/n₁ + s₂²/n₂)), *loses* when worse by "
-             "more than that, and *ties* otherwise. Test numbers; accuracy and ECE in points.",
+             "more than that, and *ties* otherwise. Test numbers; accuracy, ECE and ROC AUC in "
+             "points.",
              ""]
     details: list[str] = []
     table = ["| comparison (noise-free blocks) | wins | ties | losses |", "|---|---:|---:|---:|"]
@@ -1130,7 +1133,8 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
             if key[3] != 0:
                 continue
             rows = groups[key]
-            if row not in rows or base not in rows:
+            if row not in rows or base not in rows or any(
+                    metric not in r["test"] for r in (*rows[row], *rows[base])):
                 continue
             a = [r["test"][metric] for r in rows[row]]
             b = [r["test"][metric] for r in rows[base]]
@@ -1138,7 +1142,8 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
             out[v].append(f"{key[0]} {key[1]} {key[2].upper()} ({100 * d:+.2f})")
         if not any(out.values()):
             continue
-        what = f"{ROWS[row]} vs {ROWS[base]}, test {'accuracy' if metric == 'accuracy' else 'ECE'}"
+        name = {"accuracy": "accuracy", "ece": "ECE", "roc_auc": "ROC AUC"}[metric]
+        what = f"{ROWS[row]} vs {ROWS[base]}, test {name}"
         table.append(f"| {what} | {len(out['win'])} | {len(out['tie'])} | "
                      f"{len(out['loss'])} |")
         details.append(f"- **{what}**: wins on {len(out['win'])}, ties on {len(out['tie'])}, "

@@ -540,11 +540,17 @@ def test_render_adds_a_roc_auc_column_when_lines_have_it(tmp_path):
     assert plain.count("|") == joint.count("|") == header.count("|")
     assert "| 80.00 ± 14.14 |" in plain  # mean and sample std of 0.70 and 0.90
     assert "| — |" in joint  # one of its lines predates the metric
+    assert "test ROC AUC" not in text  # so no verdict on it either
+    lines[-1]["test"]["roc_auc"] = 0.82  # joint 0.60, 0.82 against plain 0.70, 0.90
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    text = bench.render(bench.parse_settings(["--out", str(tmp_path)]))
+    assert (f"| {bench.ROWS['joint']} vs {bench.ROWS['plain']}, test ROC AUC | 0 | 1 | 0 |"
+            in text)
     # lines without the metric keep the table as it was
     for r in lines:
         r["test"].pop("roc_auc", None)
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    assert "ROC AUC" not in bench.render(bench.parse_settings(["--out", str(tmp_path)]))
+    assert "| ROC AUC (%) |" not in bench.render(bench.parse_settings(["--out", str(tmp_path)]))
 
 
 def test_render_lists_every_expected_block_that_lacks_rows(tmp_path):
