@@ -817,11 +817,10 @@ def _unflagged(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def write_records(results: Path, block: Block, records: Sequence[Mapping[str, Any]]) -> Path:
     """Write ``<block>.jsonl``: this run's lines, plus the old lines of rows it did not run."""
     path = results / f"{block.name}.jsonl"
-    kept: list[Mapping[str, Any]] = []
-    if path.is_file():
-        kept = [r for r in _file_records(path) if r["row"] not in block.rows]
+    old = _file_records(path) if path.is_file() else None
+    kept = [r for r in old or () if r["row"] not in block.rows]
     ordered = sorted([*kept, *records], key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
-    if path.is_file() and _unflagged(_file_records(path)) == _unflagged(ordered):
+    if old is not None and _unflagged(old) == _unflagged(ordered):
         # every line came back from the cache: leave the file (and git) as it was rather
         # than rewrite it with ``"reused": true`` on every line
         path.with_suffix(".jsonl.partial").unlink(missing_ok=True)
