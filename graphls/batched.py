@@ -38,8 +38,9 @@ generator is seeded with its seed (a CUDA generator cannot take the CPU
 generator's state), so members there are equally distributed but not
 draw-for-draw equal to ``fit``.
 
-Each member keeps ``fit``'s epoch selection rule (best validation accuracy,
-then lower validation NLL, then the earliest epoch), its own ``patience`` and
+Each member keeps ``fit``'s epoch selection rule (best validation accuracy, or
+ROC AUC for ``select="roc_auc"``, then lower validation NLL, then the earliest
+epoch; members may differ in ``select``), its own ``patience`` and
 ``epochs``, and is evaluated with ``fit``'s metrics and temperature scaling.
 A member that stops (patience, its epoch budget, or pruning through
 ``on_epoch``) leaves the batch: the stacked tensors are compacted, so the
@@ -73,11 +74,14 @@ from graphls.train import (
     TrainConfig,
     TrainResult,
     _epsilon_at,
+    _initial_best,
     _MaskView,
     _split_metrics,
     build_model,
+    check_auc_defined,
     graph_inputs,
     make_prior,
+    val_roc_auc,
 )
 
 __all__ = ["BatchedAdam", "StopMember", "batch_key", "fit_many"]
@@ -797,7 +801,8 @@ def fit_many(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | N
             ``group=True``; everything else may differ.
         on_epoch: Called after every epoch of every active member as
             ``on_epoch(member, epoch, val)`` with ``fit``'s ``val`` dict
-            (``accuracy``, ``nll``, ``best_accuracy``, ``best_nll``). Returning
+            (``accuracy``, ``nll``, ``best_accuracy``, ``best_nll``; also
+            ``roc_auc`` and ``best_roc_auc`` for a ``select="roc_auc"`` member). Returning
             ``False`` or raising :class:`StopMember` stops (prunes) that member;
             any other exception propagates and ends the whole call.
         splits: The splits evaluated at the end (the tuner passes ``("train", "val")``).
@@ -811,7 +816,8 @@ def fit_many(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | N
 
     Raises:
         ValueError: ``configs`` is empty, or (``group=False``) its members differ in a
-            :data:`BATCH_FIELDS` field.
+            :data:`BATCH_FIELDS` field, or a ``select="roc_auc"`` member meets
+            validation labels of a single class.
     """
     configs = list(configs)
     if not configs:
@@ -861,9 +867,12 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
     y_val = graph.y[val_mask]
     n_val = max(y_val.numel(), 1)
 
+    by_auc = [c.select == "roc_auc" for c in configs]
+    if any(by_auc):
+        check_auc_defined(y_val, graph.num_classes)
     best_key = [(-math.inf, -math.inf)] * count
     best_epoch, since_best, epochs_run = [0] * count, [0] * count, [0] * count
-    best_val = [{"accuracy": 0.0, "nll": math.inf} for _ in range(count)]
+    best_val = [_initial_best(a) for a in by_auc]
     history: list[list[dict[str, float]]] = [[] for _ in range(count)]
     pruned = [False] * count
     best_state = [p.detach().clone() for p in members.state()]  # indexed by member id
@@ -885,15 +894,18 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
         keep, improved = [], []
         for pos, member in enumerate(members.ids):
             cfg = members.configs[pos]
-            val_acc, val_nll = correct[pos] / n_val, float(nll[pos])
+            val_nll = float(nll[pos])
+            val = {"accuracy": correct[pos] / n_val, "nll": val_nll}
+            if by_auc[member]:
+                val["roc_auc"] = val_roc_auc(logits_val[:, pos], y_val)
             history[member].append({"epoch": epoch, "loss": float(losses[pos]),
-                                    "epsilon": eps[pos], "val_accuracy": val_acc,
-                                    "val_nll": val_nll})
+                                    "epsilon": eps[pos],
+                                    **{f"val_{k}": v for k, v in val.items()}})
             epochs_run[member] = epoch + 1
-            key = (val_acc, -val_nll)
+            key = (val[cfg.select], -val_nll)
             if key > best_key[member]:
                 best_key[member], best_epoch[member], since_best[member] = key, epoch, 0
-                best_val[member] = {"accuracy": val_acc, "nll": val_nll}
+                best_val[member] = val
                 improved.append(pos)
             else:
                 since_best[member] += 1
@@ -901,9 +913,8 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
             if on_epoch is not None:
                 try:
                     stop = on_epoch(member, epoch, {
-                        "accuracy": val_acc, "nll": val_nll,
-                        "best_accuracy": best_val[member]["accuracy"],
-                        "best_nll": best_val[member]["nll"]}) is False
+                        **val, **{f"best_{k}": v for k, v in best_val[member].items()}}
+                    ) is False
                 except StopMember:
                     stop = True
                 pruned[member] = stop

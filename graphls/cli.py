@@ -143,6 +143,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, knobs: bool) -> None:
     g.add_argument("--epochs", type=_positive_int("--epochs"), default=200)
     g.add_argument("--patience", type=_positive_int("--patience"), default=None,
                    help="early stopping patience in epochs (default: none)")
+    g.add_argument("--select", choices=["accuracy", "roc_auc"], default=None,
+                   help="validation metric that picks the kept epoch (default accuracy; "
+                   "tune --objective roc_auc implies roc_auc)")
     g.add_argument("--device", default="cpu")
     if knobs:
         g.add_argument("--epsilon", type=_float_in("--epsilon", 0.0, 1.0), default=0.0,
@@ -172,7 +175,9 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
                    help="stop claiming trials after S seconds")
     g.add_argument("--space", choices=["joint", "full"], default="joint")
     g.add_argument("--space-file", default=None, help="TOML file overriding search ranges")
-    g.add_argument("--objective", choices=["accuracy", "nll", "multi"], default="accuracy")
+    g.add_argument("--objective", choices=["accuracy", "nll", "roc_auc", "multi"],
+                   default="accuracy", help="validation score of a trial (roc_auc: for "
+                   "imbalanced binary sets; it also selects epochs by ROC AUC)")
     g.add_argument("--storage", default=None,
                    help="SQLAlchemy URL (sqlite:///..., postgresql://...), or journal:PATH / "
                    "a *.log file (default: sqlite:///graphls.db in the working directory)")

@@ -11,6 +11,9 @@ epoch with the highest validation accuracy; ties go to the lower validation
 NLL (plain cross-entropy of the unsmoothed labels), and remaining ties to the
 earliest epoch. The rule matters: which epoch is kept moves the model's
 confidence and ECE strongly, so it is fixed here rather than left to callers.
+``TrainConfig(select="roc_auc")`` ranks epochs by validation ROC AUC instead
+(same ties), for imbalanced sets where accuracy sits at the majority-class
+rate (Minesweeper, Tolokers); the tuner's ``roc_auc`` objective uses it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ __all__ = [
 SPLITS = ("train", "val", "test")
 #: Metrics reported per split (``*_calibrated`` after temperature scaling).
 REPORTED = ("accuracy", "ece", "nll", "brier", "confidence", "roc_auc")
+#: Validation metrics an epoch can be selected by (``TrainConfig.select``).
+SELECT = ("accuracy", "roc_auc")
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -73,6 +78,10 @@ class TrainConfig:
         epochs: Maximum number of epochs.
         patience: Stop after this many epochs without a better selected epoch
             (``None``: run all ``epochs``).
+        select: The validation metric that picks the kept epoch:
+            ``"accuracy"`` (the default) or ``"roc_auc"``
+            (:func:`graphls.metrics.roc_auc_score`); ties go to the lower
+            validation NLL, then to the earliest epoch.
         epsilon: Label smoothing ε in [0, 1] (PyTorch convention: ε/K to every
             class). With a schedule, the value reached at the last epoch.
         structural: λ in [0, 1] for every layer, or one value per layer.
@@ -100,6 +109,7 @@ class TrainConfig:
     weight_decay_scope: str | None = None
     epochs: int = 200
     patience: int | None = None
+    select: str = "accuracy"
     epsilon: float = 0.0
     structural: float | tuple[float, ...] = 1.0
     learn_structural: bool = False
@@ -129,6 +139,7 @@ class TrainConfig:
         check_positive_int("epochs", self.epochs)
         if self.patience is not None:
             check_positive_int("patience", self.patience)
+        check_choice("select", self.select, SELECT)
         check_fraction("epsilon", self.epsilon)
         if isinstance(self.structural, (list, tuple)):
             values = tuple(check_fraction("structural", s) for s in self.structural)
@@ -278,6 +289,36 @@ def _epsilon_at(config: TrainConfig) -> Callable[[int], float]:
                            num_epochs=config.epochs)
 
 
+def val_roc_auc(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """ROC AUC of ``(n, K)`` logits, computed as ``classification_report`` does (float64 softmax).
+
+    The per-epoch score of ``select="roc_auc"``; at the kept epoch it equals the
+    reported validation ``roc_auc``.
+    """
+    from graphls.metrics import _auc
+
+    return _auc(logits.detach().to(torch.float64).log_softmax(dim=1).exp(), y)
+
+
+def check_auc_defined(y_val: torch.Tensor, num_classes: int) -> None:
+    """Raise unless the validation labels give a defined ROC AUC (``select="roc_auc"``)."""
+    present = torch.unique(y_val).tolist()
+    ok = (num_classes >= 2 and len(present) >= 2
+          and (num_classes > 2 or set(present) == {0, 1}))
+    if not ok:
+        raise ValueError(
+            f"select='roc_auc' needs validation nodes of at least two classes (of "
+            f"{num_classes}); got labels {present}; use select='accuracy'")
+
+
+def _initial_best(by_auc: bool) -> dict[str, float]:
+    """The selected epoch's validation scores before any epoch ran."""
+    best = {"accuracy": 0.0, "nll": math.inf}
+    if by_auc:
+        best["roc_auc"] = 0.0
+    return best
+
+
 def _split_metrics(logits: torch.Tensor, y: torch.Tensor,
                    masks: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
     from graphls.metrics import classification_report
@@ -299,8 +340,9 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
 
     Full-batch Adam on the training nodes with
     ``LabelSmoothingLoss(epsilon, prior)``; the epoch kept is chosen by the
-    module's selection rule (best validation accuracy, then lower validation
-    NLL, then earliest) and its weights are restored before evaluation.
+    module's selection rule (best validation accuracy, or ROC AUC with
+    ``config.select == "roc_auc"``, then lower validation NLL, then earliest)
+    and its weights are restored before evaluation.
 
     Args:
         data: ``x``, ``edge_index``, ``y`` (N,), boolean ``train_mask``,
@@ -308,7 +350,8 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
         config: The run's configuration.
         on_epoch: Called after every epoch as ``on_epoch(epoch, val)`` with
             ``val = {"accuracy", "nll", "best_accuracy", "best_nll"}`` (the
-            last two at the selected epoch so far). It may raise to stop the
+            last two at the selected epoch so far), plus ``"roc_auc"`` and
+            ``"best_roc_auc"`` when ``config.select == "roc_auc"``. It may raise to stop the
             run (the tuner raises ``optuna.TrialPruned``); the exception
             propagates.
         splits: The splits to evaluate at the end. The tuner passes
@@ -316,6 +359,10 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
 
     Returns:
         A :class:`TrainResult`. The same seed gives the same numbers.
+
+    Raises:
+        ValueError: ``config.select == "roc_auc"`` but the validation nodes hold
+            fewer than two classes (the AUC is undefined).
     """
     from graphls.calibration import TemperatureScaling
     from graphls.losses import LabelSmoothingLoss
@@ -346,10 +393,13 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
     y_train_nodes = y_train[train_idx]
     y_val = y[val_mask]
 
-    best_key = (-math.inf, -math.inf)  # (val accuracy, -val nll): larger is better
+    by_auc = config.select == "roc_auc"
+    if by_auc:
+        check_auc_defined(y_val, num_classes)
+    best_key = (-math.inf, -math.inf)  # (val accuracy or AUC, -val nll): larger is better
     best_state: dict[str, torch.Tensor] = {}
     best_epoch, since_best = 0, 0
-    best_val = {"accuracy": 0.0, "nll": math.inf}
+    best_val = _initial_best(by_auc)
     history: list[dict[str, float]] = []
     epoch = -1
     for epoch in range(config.epochs):
@@ -367,18 +417,20 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
             logits_val = model(x, edge_index)[val_mask]
             val_acc = int((logits_val.argmax(-1) == y_val).sum()) / max(y_val.numel(), 1)
             val_nll = float(F.cross_entropy(logits_val, y_val))
+            val = {"accuracy": val_acc, "nll": val_nll}
+            if by_auc:
+                val["roc_auc"] = val_roc_auc(logits_val, y_val)
         history.append({"epoch": epoch, "loss": float(loss.detach()), "epsilon": eps,
-                        "val_accuracy": val_acc, "val_nll": val_nll})
-        key = (val_acc, -val_nll)
+                        **{f"val_{k}": v for k, v in val.items()}})
+        key = (val[config.select], -val_nll)
         if key > best_key:
             best_key, best_epoch, since_best = key, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            best_val = {"accuracy": val_acc, "nll": val_nll}
+            best_val = val
         else:
             since_best += 1
         if on_epoch is not None:
-            on_epoch(epoch, {"accuracy": val_acc, "nll": val_nll,
-                             "best_accuracy": best_val["accuracy"], "best_nll": best_val["nll"]})
+            on_epoch(epoch, {**val, **{f"best_{k}": v for k, v in best_val.items()}})
         if config.patience is not None and since_best >= config.patience:
             break
 
@@ -618,7 +670,8 @@ def config_from_args(args: Any) -> TrainConfig:
         args.model, hidden=args.hidden, layers=args.layers, heads=args.heads,
         dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
         weight_decay_scope=getattr(args, "weight_decay_scope", None), epochs=args.epochs,
-        patience=args.patience, epsilon=args.epsilon, structural=args.structural,
+        patience=args.patience, select=getattr(args, "select", None),
+        epsilon=args.epsilon, structural=args.structural,
         learn_structural=args.learn_structural, prior=args.prior,
         prior_weight=args.prior_weight, epsilon_schedule=args.epsilon_schedule,
         epsilon_start=args.epsilon_start, label_noise=args.noise, noise_kind=args.noise_kind,

@@ -13,6 +13,10 @@ earliest epoch):
 
 - ``accuracy``: maximise validation accuracy;
 - ``nll``: minimise validation NLL;
+- ``roc_auc``: maximise validation ROC AUC (binary, or macro one-vs-rest), with
+  epochs selected by validation ROC AUC too (``TrainConfig(select="roc_auc")``):
+  the metric of the imbalanced binary sets, where accuracy sits at the
+  majority-class rate and gives the sampler nothing to follow;
 - ``multi``: (validation accuracy ↑, validation ECE ↓), a Pareto front. Its
   "best" configuration is the lowest-ECE Pareto point whose validation
   accuracy is within 0.5 points of the best validation accuracy.
@@ -86,6 +90,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +127,7 @@ __all__ = [
 DEFAULT_STORAGE = "sqlite:///graphls.db"
 SAMPLERS = ("tpe", "gp", "cmaes", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
-OBJECTIVES = ("accuracy", "nll", "multi")
+OBJECTIVES = ("accuracy", "nll", "roc_auc", "multi")
 SPACES = ("joint", "full")
 #: Trials train seeds TRIAL_SEED_BASE + s; reports use REPORT_SEED_BASE + s (fresh seeds).
 TRIAL_SEED_BASE = 0
@@ -685,7 +690,7 @@ def default_study_name(dataset: str, model: str = "gcn", space: str = "joint",
 
 
 def _directions(objective: str) -> list[str]:
-    return {"accuracy": ["maximize"], "nll": ["minimize"],
+    return {"accuracy": ["maximize"], "nll": ["minimize"], "roc_auc": ["maximize"],
             "multi": ["maximize", "minimize"]}[objective]
 
 
@@ -715,7 +720,11 @@ def _open_study(handle: _Storage, study_name: str, directions: list[str],
                     f"study {study_name!r} in {handle.display} was created with {key} "
                     f"{stored[key]!r}; got {attrs[key]!r}; choose another --study-name")
         # The fixed (not searched) settings must agree too; the device may differ per worker.
-        old, new = stored.get("base_config", {}), attrs["base_config"]
+        # A field missing from the stored settings is newer than the study: it had the
+        # field's default (``select``: studies made before it selected by accuracy).
+        new = attrs["base_config"]
+        defaults = {f.name: f.default for f in dataclass_fields(TrainConfig)}
+        old = {k: defaults.get(k) for k in new} | stored.get("base_config", {})
         for key in sorted(set(old) | set(new)):
             if key != "device" and old.get(key) != new.get(key):
                 raise ValueError(
@@ -803,7 +812,7 @@ class _Objective:
     def score(self, trial: optuna.Trial, results: Sequence[TrainResult]) -> list[float]:
         """Store the validation metrics (mean over seeds) on ``trial``; return its values."""
         attrs = {f"val_{m}": float(np.mean([r.metrics["val"][m] for r in results]))
-                 for m in ("accuracy", "ece", "nll", "brier", "confidence")}
+                 for m in ("accuracy", "ece", "nll", "brier", "confidence", "roc_auc")}
         attrs.update({f"val_{m}_calibrated": float(np.mean([r.calibrated["val"][m]
                                                                for r in results]))
                       for m in ("ece", "nll", "brier")})
@@ -814,8 +823,8 @@ class _Objective:
             trial.set_user_attr(key, value)
         if self.objective == "accuracy":
             return [attrs["val_accuracy"]]
-        if self.objective == "nll":
-            return [attrs["val_nll"]]
+        if self.objective in ("nll", "roc_auc"):
+            return [attrs[f"val_{self.objective}"]]
         return [attrs["val_accuracy"], attrs["val_ece"]]
 
     def __call__(self, trial: optuna.Trial, params: Mapping[str, Any]) -> list[float]:
@@ -831,7 +840,7 @@ class _Objective:
     def _hook(self, trial: optuna.Trial, views: Callable[[int], _EpochView] | None = None
               ) -> Callable[[int, dict[str, float]], None]:
         """Report to (and prune by) the study on the pruner's grid; ``views`` serves a batch."""
-        key = "best_nll" if self.objective == "nll" else "best_accuracy"
+        key = f"best_{self.objective if self.objective in ('nll', 'roc_auc') else 'accuracy'}"
         # Each report is a storage write and each should_prune a read: reporting every
         # epoch cost more than the training itself on Cora with SQLite. Report on the
         # pruners' own grid instead (median's interval_steps = E // 40; Hyperband looks at
@@ -1095,9 +1104,11 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
 
         accuracy:  maximise  acc_val(θ)
         nll:       minimise  NLL_val(θ) = -1/|V| Σ_{i∈V} log p_θ(y_i | x)
+        roc_auc:   maximise  AUC_val(θ)   (binary; macro one-vs-rest for K > 2)
         multi:     maximise acc_val(θ), minimise ECE_val(θ)  (15 equal-width bins)
 
-    at the epoch selected by ``graphls.train``'s rule. Validation metrics (raw and
+    at the epoch selected by ``graphls.train``'s rule (by validation ROC AUC for
+    ``roc_auc``, which sets ``select="roc_auc"`` on ``config``). Validation metrics (raw and
     temperature-scaled) are stored as trial user attributes.
 
     Args:
@@ -1107,7 +1118,7 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
         total_trials: Study-wide target of COMPLETE + PRUNED trials shared by every worker,
             exact under the claim lock (see the module docstring).
         space: ``"joint"`` or ``"full"``; ``space_file`` overrides ranges (TOML).
-        objective: ``"accuracy"``, ``"nll"`` or ``"multi"``.
+        objective: ``"accuracy"``, ``"nll"``, ``"roc_auc"`` or ``"multi"``.
         storage: URL, journal file or Optuna storage; default ``sqlite:///graphls.db``.
         study_name: Default ``graphls-<dataset>-<model>-<space>-<objective>``.
         sampler: ``tpe``, ``gp``, ``cmaes``, ``random`` or ``grid`` (seeded by ``seed``).
@@ -1120,7 +1131,8 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
         epochs: Epoch budget per training run.
         seed: Sampler seed (trial n's sampler is seeded by ``(seed, n)``).
         config: Settings that are not searched (default PyG's example settings for
-            ``model``); ``model``, ``epochs`` and ``prior`` are applied on top.
+            ``model``); ``model``, ``epochs`` and ``prior`` are applied on top, and
+            ``select="roc_auc"`` for the ``roc_auc`` objective.
         batch_size: Trials claimed together and trained in one model pass
             (:func:`graphls.batched.fit_many`; each trial is pruned on its own).
         n_jobs: Worker processes on this machine (this one and ``n_jobs - 1`` more)
@@ -1173,6 +1185,8 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
         pruner_obj, pruner_name = optuna.pruners.NopPruner(), "none"
     base = (config or TrainConfig.for_model(model)).replace(model=model, epochs=epochs,
                                                              prior=prior)
+    if objective == "roc_auc":  # the epoch is kept by the metric the trial is scored on
+        base = base.replace(select="roc_auc")
     handle = open_storage(storage, heartbeat_interval=heartbeat_interval,
                           grace_period=grace_period)
     if total_trials is not None and not handle.exact:
@@ -1495,7 +1509,7 @@ def run_tune_command(args: Any, out: Path | None) -> int:
         dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
         weight_decay_scope=args.weight_decay_scope, epochs=args.epochs,
         patience=args.patience, label_noise=args.noise, noise_kind=args.noise_kind,
-        device=args.device)
+        select=args.select, device=args.device)
     n_trials = args.n_trials
     if n_trials is None and args.total_trials is None:
         n_trials = 100

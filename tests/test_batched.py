@@ -69,8 +69,9 @@ def assert_same_result(ours, ref, *, rtol: float, atol: float) -> None:
     for a, b in zip(ours.history, ref.history, strict=True):
         assert a.keys() == b.keys()
         assert a["epoch"] == b["epoch"] and a["val_accuracy"] == b["val_accuracy"]
-        for key in ("loss", "epsilon", "val_nll"):
-            assert math.isclose(a[key], b[key], rel_tol=rtol, abs_tol=atol), (key, a, b)
+        for key in ("loss", "epsilon", "val_nll", "val_roc_auc"):
+            if key in b:
+                assert math.isclose(a[key], b[key], rel_tol=rtol, abs_tol=atol), (key, a, b)
     # Temperature scaling is an L-BFGS search that stops at |grad| < 1e-7: logits equal to
     # 1e-16 can still move T and the calibrated metrics in their 5th digit when the
     # validation NLL is flat in T (nearly separable, or nearly constant logits).
@@ -88,12 +89,12 @@ def assert_same_result(ours, ref, *, rtol: float, atol: float) -> None:
 
 
 # Members that differ in ε, λ (also per layer), lr, weight decay and its scope, dropout,
-# seed, prior, label noise, ε schedule, epochs and patience (so members leave the batch
-# while others go on).
+# seed, prior, label noise, ε schedule, epochs, patience (so members leave the batch
+# while others go on) and the epoch selection metric.
 MEMBERS = [
     {},
     {"seed": 1, "epsilon": 0.2, "structural": 0.5, "lr": 0.03, "weight_decay": 1e-3,
-     "dropout": 0.2},
+     "dropout": 0.2, "select": "roc_auc"},
     {"seed": 2, "epsilon": 0.1, "prior": "class", "structural": (0.3, 1.0),
      "weight_decay_scope": "all", "dropout": 0.0},
     {"seed": 3, "epsilon": 0.3, "prior": "neighbors", "prior_weight": 0.5, "label_noise": 0.2,
@@ -146,7 +147,8 @@ def test_each_member_equals_fit_on_cora_float32(datasets_root):
 
 def test_hook_sees_what_fit_hook_sees_and_pruned_member_is_excluded(float64):
     data = synthetic()
-    configs = [TrainConfig(epochs=10, seed=s, epsilon=0.1 * s) for s in range(4)]
+    configs = [TrainConfig(epochs=10, seed=s, epsilon=0.1 * s,
+                           select="roc_auc" if s == 2 else "accuracy") for s in range(4)]
     seen: dict[int, list[tuple[int, dict[str, float]]]] = {b: [] for b in range(4)}
 
     def on_epoch(member, epoch, val):
@@ -168,6 +170,7 @@ def test_hook_sees_what_fit_hook_sees_and_pruned_member_is_excluded(float64):
         assert [e for e, _ in seen[b]] == [e for e, _ in calls]
         for (_, mine), (_, theirs) in zip(seen[b], calls, strict=True):
             assert mine == pytest.approx(theirs, rel=1e-9)
+    assert "best_roc_auc" in seen[2][0][1] and "best_roc_auc" not in seen[0][0][1]
 
 
 def test_other_hook_errors_propagate(float64):

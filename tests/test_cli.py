@@ -60,6 +60,7 @@ def test_import_graphls_does_not_import_optuna():
         (["--epsilon", "1.5"], "--epsilon must be in [0, 1]; got 1.5"),
         (["--structural", "2"], "--structural must be in [0, 1]; got 2"),
         (["--model", "sage"], "invalid choice: 'sage'"),
+        (["--select", "auc"], "invalid choice: 'auc'"),
     ],
 )
 def test_argument_errors_are_one_line_and_exit_2(args, match, capsys):
@@ -109,13 +110,14 @@ def test_train_writes_result_json_and_reliability_png(tmp_path, datasets_root, c
     out = tmp_path / "run"
     status = main(["train", "--dataset", "Cora", "--root", str(datasets_root), "--epochs", "8",
                    "--seeds", "2", "--epsilon", "0.1", "--structural", "0.8", "--out", str(out),
-                   "--no-progress"])
+                   "--select", "roc_auc", "--no-progress"])
     assert status == 0
     printed = capsys.readouterr().out
     assert "temperature-scaled" in printed and "accuracy" in printed and "ROC AUC" in printed
     result = json.loads((out / "result.json").read_text())
     assert result["seeds"] == [0, 1]
     assert result["config"]["epsilon"] == 0.1 and result["config"]["structural"] == 0.8
+    assert result["config"]["select"] == "roc_auc"
     for split in ("test", "val"):
         for metric in ("accuracy", "ece", "nll", "brier"):
             st = result[split][metric]

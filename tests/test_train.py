@@ -55,6 +55,52 @@ def test_selected_epoch_follows_the_rule_and_its_weights_are_restored(cora):
         roc_auc_score(r.logits[test].double().softmax(-1), cora.y[test]), rel=1e-9)
 
 
+def _binary(data, cls=3):
+    """``data`` with the labels ``y == cls`` (an imbalanced one-vs-rest task, K = 2)."""
+    out = data.clone()
+    out.y = (data.y == cls).long()
+    out.num_classes = 2
+    return out
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["macro-ovr", "binary"])
+def test_select_roc_auc_keeps_the_best_validation_auc_epoch(cora, binary):
+    data = _binary(cora) if binary else cora
+    seen = []
+    r = fit(data, small(seed=0, epochs=30, select="roc_auc"),
+            lambda epoch, val: seen.append(dict(val)))
+    hist = r.history
+    best_auc = max(h["val_roc_auc"] for h in hist)
+    ties = [h for h in hist if h["val_roc_auc"] == best_auc]
+    expected = min(ties, key=lambda h: (h["val_nll"], h["epoch"]))
+    assert r.best_epoch == expected["epoch"]
+    # the per-epoch score is the AUC the report computes: the restored weights give it back
+    val = data.val_mask
+    assert best_auc == pytest.approx(
+        roc_auc_score(r.logits[val].double().softmax(-1), data.y[val]), rel=1e-9)
+    assert r.metrics["val"]["roc_auc"] == pytest.approx(best_auc, rel=1e-9)
+    # the hook sees this epoch's AUC and the running best
+    assert [v["roc_auc"] for v in seen] == [h["val_roc_auc"] for h in hist]
+    assert seen[-1]["best_roc_auc"] == best_auc
+    assert [v["best_roc_auc"] for v in seen] == list(np.maximum.accumulate(
+        [h["val_roc_auc"] for h in hist]))
+
+
+def test_select_accuracy_records_no_per_epoch_auc(cora):
+    r = fit(cora, small(seed=0, epochs=3))
+    assert "val_roc_auc" not in r.history[0]
+    assert r.config.select == "accuracy"
+
+
+def test_select_roc_auc_on_a_single_class_validation_set_is_an_error(cora):
+    data = _binary(cora)
+    data.y = data.y.clone()
+    data.y[data.val_mask] = 0
+    with pytest.raises(ValueError, match=r"select='roc_auc' needs validation nodes of at least "
+                       r"two classes \(of 2\); got labels \[0\]"):
+        fit(data, small(epochs=2, select="roc_auc"))
+
+
 def test_temperature_scaling_keeps_accuracy_and_does_not_worsen_val_nll(cora):
     r = fit(cora, small(seed=1, epochs=40))
     for split in ("val", "test"):
@@ -164,6 +210,7 @@ def test_evaluate_summary_is_mean_and_sample_std(cora):
         ({"label_noise": 1.0}, r"label_noise must be in \[0, 1\); got 1.0"),
         ({"lr": 0.0}, r"lr must be > 0; got 0.0"),
         ({"prior": "graph"}, r"prior must be one of 'uniform', 'class', 'neighbors'; got 'graph'"),
+        ({"select": "auc"}, r"select must be one of 'accuracy', 'roc_auc'; got 'auc'"),
     ],
 )
 def test_config_rejects_bad_values(kw, match):
@@ -172,7 +219,7 @@ def test_config_rejects_bad_values(kw, match):
 
 
 def test_config_round_trips_through_dict():
-    cfg = TrainConfig(structural=(0.2, 0.9), epsilon=0.1, prior="neighbors")
+    cfg = TrainConfig(structural=(0.2, 0.9), epsilon=0.1, prior="neighbors", select="roc_auc")
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match=r"config has unknown keys \['bogus'\]"):
         TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})

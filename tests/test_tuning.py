@@ -24,6 +24,7 @@ from graphls.cli import main  # noqa: E402
 from graphls.train import TrainConfig, fit  # noqa: E402
 from graphls.tuning import (  # noqa: E402
     REPORT_SEED_BASE,
+    TRIAL_SEED_BASE,
     default_study_name,
     make_pruner,
     make_sampler,
@@ -233,6 +234,40 @@ def test_objectives_and_directions(graph):
     assert multi.user_attrs["pruner"] == "none"  # Optuna cannot prune multi-objective trials
 
 
+def test_roc_auc_objective_scores_and_selects_by_validation_auc(graph):
+    seen = []
+    study = quick(graph, n_trials=2, objective="roc_auc", pruner="median")
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert study.study_name == "graphls-synthetic-gcn-joint-roc_auc"
+    assert study.user_attrs["base_config"]["select"] == "roc_auc"
+    for t in study.trials:
+        assert t.value == t.user_attrs["val_roc_auc"]
+        # the trial's value is the AUC of its run with the epoch kept by validation AUC
+        cfg = TrainConfig.for_model("gcn", epochs=8, select="roc_auc", seed=TRIAL_SEED_BASE,
+                                    **t.params)
+        r = fit(graph, cfg, lambda epoch, val: seen.append(val["best_roc_auc"]))
+        assert t.value == pytest.approx(r.metrics["val"]["roc_auc"], rel=1e-12)
+        assert t.value == pytest.approx(max(h["val_roc_auc"] for h in r.history), rel=1e-12)
+        # the pruner saw the running best AUC
+        assert list(t.intermediate_values.values())[-1] == pytest.approx(seen[-1], rel=1e-12)
+    # other objectives keep accuracy selection and still record the AUC
+    acc = quick(graph, n_trials=1)
+    assert acc.user_attrs["base_config"]["select"] == "accuracy"
+    assert 0.0 <= acc.trials[0].user_attrs["val_roc_auc"] <= 1.0
+
+
+def test_a_study_stored_before_select_existed_resumes(graph, tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    study = quick(graph, n_trials=1, storage=url, study_name="s")
+    old = dict(study.user_attrs["base_config"])
+    del old["select"]  # as a study created by an older graphls stored it
+    study.set_user_attr("base_config", old)
+    assert len(quick(graph, n_trials=1, storage=url, study_name="s").trials) == 2
+    with pytest.raises(ValueError, match="was created with select 'accuracy'; got 'roc_auc'"):
+        quick(graph, n_trials=1, storage=url, study_name="s",
+              config=TrainConfig.for_model("gcn", select="roc_auc"))
+
+
 def test_median_pruner_prunes_but_never_before_the_warmup(graph):
     epochs = 20
     warmup = pruner_settings("median", epochs)["n_warmup_steps"]
@@ -424,6 +459,17 @@ def test_rerunning_the_command_resumes_the_default_storage(tmp_path, monkeypatch
         "SELECT COUNT(*) FROM trials JOIN studies USING (study_id) WHERE study_name = ?",
         (name,)).fetchone()
     assert rows == (5,)
+
+
+def test_tune_command_takes_the_roc_auc_objective(tmp_path, monkeypatch, capsys, datasets_root):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", *TEXAS, "--root", str(datasets_root), "--no-report",
+                 "--objective", "roc_auc", "--n-trials", "2"]) == 0
+    name = default_study_name("Texas", objective="roc_auc")
+    assert f"study {name}: 2 trials" in capsys.readouterr().out
+    study = optuna.load_study(study_name=name, storage="sqlite:///graphls.db")
+    assert study.user_attrs["base_config"]["select"] == "roc_auc"
+    assert all(t.value == t.user_attrs["val_roc_auc"] for t in study.trials)
 
 
 def one_line_error(capsys, argv, match) -> str:
