@@ -465,6 +465,19 @@ def test_fit_key_depends_on_config_and_split_not_device():
     assert key != bench.fit_key(b, 1, c)
     assert key != bench.fit_key(b, 0, c.replace(epsilon=0.1))
     assert key != bench.fit_key(b, 0, c.replace(seed=1))
+    assert key != bench.fit_key(b, 0, c.replace(select="roc_auc"))
+
+
+def test_fit_keys_recorded_before_select_existed_still_match():
+    """The default ``select`` is left out of the key, so the committed results stay cached."""
+    from graphls.train import TrainConfig
+
+    line = json.loads((REPO / "benchmarks" / "results" / "Cora-dense-gcn.jsonl")
+                      .read_text().splitlines()[0])
+    assert "select" not in line["config"]  # written before the field existed
+    b = bench.Block(line["dataset"], line["split"], line["model"], line["noise"], ("plain",))
+    config = TrainConfig.from_dict(line["config"])
+    assert bench.fit_key(b, line["split_id"], config) == line["fit_key"]
 
 
 # ---------------------------------------------------------------------------
@@ -576,6 +589,62 @@ def test_render_lists_every_expected_block_that_lacks_rows(tmp_path):
     # with every expected row present there is nothing to list
     done = bench.Block("Cora", "public", "gcn", 0.0, ("plain", "ts"))
     assert "## Not run here" not in bench.render(s, [], [done])
+
+
+def test_blocks_of_a_roc_auc_dataset_tune_and_select_on_validation_auc(tmp_path):
+    s = bench.parse_settings(["--datasets", "Minesweeper,Cora", "--models", "gcn",
+                              "--noise", "0", "--root", str(tmp_path)])
+    assert s.metric == {"Minesweeper": "roc_auc", "Tolokers": "roc_auc"}  # benchmark.toml
+    mine = bench.Block("Minesweeper", "fixed", "gcn", 0.0, tuple(bench.ROWS), "roc_auc")
+    cora = bench.Block("Cora", "public", "gcn", 0.0, tuple(bench.ROWS))
+    runner = bench.Runner(bench.parse_settings(["--out", str(tmp_path)]))
+    assert runner.base_config(mine).select == "roc_auc"
+    assert runner.base_config(cora).select == "accuracy"
+    # accuracy-tuned rows maximise the block's metric; multi keeps (accuracy, ECE)
+    assert {r: bench.row_objective(spec, mine) for r, spec in bench.TUNED.items()} == {
+        "ls": "roc_auc", "structural": "roc_auc", "joint": "roc_auc", "joint_prior": "roc_auc",
+        "multi": "multi"}
+    assert bench.row_objective(bench.TUNED["joint"], cora) == "accuracy"
+    # its studies are not the accuracy-tuned studies of the same block
+    assert runner.study_name(mine, "joint") == "bench-minesweeper-fixed-gcn-joint-e200-auc"
+    assert runner.study_name(cora, "joint") == "bench-cora-public-gcn-joint-e200"
+    with pytest.raises(ValueError, match=r"metric of Cora must be one of 'accuracy', "
+                       r"'roc_auc'; got 'f1'"):
+        bench.parse_settings([], {**bench.load_config(), "metric": {"Cora": "f1"}})
+
+
+def test_render_flags_blocks_selected_on_another_metric(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = [_record(row, 100, 0.8, 0.2) for row in ("plain", "ts", "joint")]
+    for r in lines:
+        r["config"] = {"select": "roc_auc"} if r["row"] == "plain" else {}  # joint: older line
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    s = bench.parse_settings(["--out", str(tmp_path)])
+    block = bench.Block("Cora", "public", "gcn", 0.0, ("plain", "ts", "joint"), "roc_auc")
+    text = bench.render(s, [], [block])
+    assert "Tuned and selected on **validation ROC AUC**" in text
+    section = text.split("## Not run here", 1)[1].split("## Environment", 1)[0]
+    assert [line for line in section.splitlines() if line.startswith("- ")] == [
+        "- Cora (public split), GCN: rows ts, joint were tuned and selected on validation "
+        "accuracy; the benchmark uses ROC AUC for Cora now (`python benchmarks/run.py "
+        "--models gcn --datasets Cora --splits public --rows ts,joint`)"]
+    for r in lines:
+        r["config"] = {}  # every row older than the block's metric
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert ("- Cora (public split), GCN: run tuned and selected on validation accuracy; the "
+            "benchmark uses ROC AUC for Cora now (`python benchmarks/run.py --models gcn "
+            "--datasets Cora --splits public`)") in bench.render(s, [], [block])
+    for r in lines:
+        r["config"] = {"select": "roc_auc"}
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert "## Not run here" not in bench.render(s, [], [block])
+    # an accuracy block with older lines (no select recorded) is up to date
+    for r in lines:
+        r["config"] = {}
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    text = bench.render(s, [], [bench.Block("Cora", "public", "gcn", 0.0, ("plain", "joint"))])
+    assert "## Not run here" not in text and "validation ROC AUC" not in text
 
 
 def test_results_md_keeps_the_speed_section_and_replaces_its_own(tmp_path):
