@@ -323,7 +323,8 @@ def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, An
     lines += ["", "ECE uses 15 equal-width confidence bins; temperature scaling is fitted on "
               "the validation split. The baseline is plain PyG (ε = 0, λ = 1) with the "
               "study's fixed settings.", ""]
-    for name, caption in (("landscape", "validation accuracy over (ε, λ)"),
+    scored = "ROC AUC" if result.get("objective") == "roc_auc" else "accuracy"
+    for name, caption in (("landscape", f"validation {scored} over (ε, λ)"),
                           ("importances", "parameter importances"),
                           ("history", "optimisation history"),
                           ("pareto", "Pareto front (validation accuracy vs ECE)"),

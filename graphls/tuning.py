@@ -1454,23 +1454,26 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
     trials = study.get_trials(deepcopy=False, states=_FINISHED)
     multi = len(study.directions) > 1
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    # landscape: validation accuracy over (ε, λ); pruned trials at the value they were stopped
+    # landscape: validation accuracy (ROC AUC for a roc_auc study) over (ε, λ); pruned
+    # trials at the value they were stopped with
+    objective = study.user_attrs.get("objective", "objective")
+    metric = "roc_auc" if objective == "roc_auc" else "accuracy"
+    what = "validation ROC AUC" if metric == "roc_auc" else "validation accuracy"
     points = []
     for t in trials:
         if "epsilon" not in t.params or "structural" not in t.params:
             continue
-        acc = t.user_attrs.get("val_accuracy")
-        if (acc is None and t.state == TrialState.PRUNED and t.intermediate_values
-                and study.user_attrs.get("objective") == "accuracy"):
-            acc = t.intermediate_values[max(t.intermediate_values)]
-        points.append((t.params["epsilon"], t.params["structural"], acc,
+        value = t.user_attrs.get(f"val_{metric}")
+        if (value is None and t.state == TrialState.PRUNED and t.intermediate_values
+                and objective == metric):
+            value = t.intermediate_values[max(t.intermediate_values)]
+        points.append((t.params["epsilon"], t.params["structural"], value,
                        t.state == TrialState.COMPLETE))
     report.plot_landscape(
         [p[0] for p in points], [p[1] for p in points], [p[2] for p in points],
         out / "landscape.png", complete=[p[3] for p in points],
-        best=(best.params.get("epsilon"), best.params.get("structural")),
-        title=f"{title}: validation accuracy over (ε, λ)")
-    objective = study.user_attrs.get("objective", "objective")
+        best=(best.params.get("epsilon"), best.params.get("structural")), label=what,
+        title=f"{title}: {what} over (ε, λ)")
     target = "accuracy" if multi else objective
     report.plot_importances(_importances(study), out / "importances.png",
                             title=f"{title}: importance for validation {target} (fANOVA)")

@@ -470,6 +470,14 @@ def test_tune_command_takes_the_roc_auc_objective(tmp_path, monkeypatch, capsys,
     study = optuna.load_study(study_name=name, storage="sqlite:///graphls.db")
     assert study.user_attrs["base_config"]["select"] == "roc_auc"
     assert all(t.value == t.user_attrs["val_roc_auc"] for t in study.trials)
+    # the report retrains the best configuration and the baseline with the same selection
+    result = write_report(study, tmp_path / "report", seeds=2, root=datasets_root,
+                          progress=False)
+    assert result["best"]["config"]["select"] == result["baseline"]["config"]["select"] \
+        == "roc_auc"
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "![validation ROC AUC over (ε, λ)](landscape.png)" in summary
+    assert (tmp_path / "report" / "landscape.png").read_bytes()[:8] == PNG
 
 
 def one_line_error(capsys, argv, match) -> str:
