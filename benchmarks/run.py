@@ -896,22 +896,24 @@ def draw_figures(runner: Runner, chosen: Mapping[str, Block]) -> dict[str, str]:
             continue
         trials = study.get_trials(deepcopy=False,
                                   states=(TrialState.COMPLETE, TrialState.PRUNED))
+        # the joint study's score: validation accuracy, or ROC AUC on a roc_auc block
+        what = f"validation {_METRIC_NAMES[block.metric]}"
         e, s, v, done = [], [], [], []
         for t in trials:
-            acc = t.user_attrs.get("val_accuracy")
-            if acc is None and t.intermediate_values:
-                acc = t.intermediate_values[max(t.intermediate_values)]
+            value = t.user_attrs.get(f"val_{block.metric}")
+            if value is None and t.intermediate_values:  # pruned: its running best
+                value = t.intermediate_values[max(t.intermediate_values)]
             e.append(t.params["epsilon"])
             s.append(t.params["structural"])
-            v.append(acc)
+            v.append(value)
             done.append(t.state == TrialState.COMPLETE)
         best = study.best_trial.params
         name = f"landscape-{block.name}.png"
-        caption = (f"(ε, λ) validation-accuracy landscape, {block.title}: joint study, "
-                   f"{len(trials)} trials")
+        caption = (f"(ε, λ) {'validation-accuracy' if block.metric == 'accuracy' else what} "
+                   f"landscape, {block.title}: joint study, {len(trials)} trials")
         report.plot_landscape(e, s, v, fig_dir / name, complete=done,
-                              best=(best["epsilon"], best["structural"]),
-                              title=f"{block.title}\nvalidation accuracy, joint study, "
+                              best=(best["epsilon"], best["structural"]), label=what,
+                              title=f"{block.title}\n{what}, joint study, "
                                     f"{len(trials)} trials")
         drawn[name] = caption
     block = chosen.get("reliability")

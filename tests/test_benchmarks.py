@@ -305,6 +305,29 @@ def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_roo
     assert (tmp_path / "figures" / "landscape-Texas-fixed-gcn.png").read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow
+def test_a_roc_auc_block_tunes_and_selects_on_validation_auc_end_to_end(datasets_root,
+                                                                         tmp_path):
+    argv = ["--datasets", "Minesweeper", "--models", "gcn", "--rows", "plain,joint",
+            "--trials", "2", "--seeds", "1", "--epochs", "5", "--root", str(datasets_root),
+            "--out", str(tmp_path), "--no-progress"]
+    assert bench.main(argv) == 0
+    lines = {r["row"]: r for r in _lines(tmp_path)}
+    assert {r["config"]["select"] for r in lines.values()} == {"roc_auc"}
+    st = lines["joint"]["study"]
+    assert st["objective"] == "roc_auc" and st["name"].endswith("-e5-auc")
+    import optuna
+
+    study = optuna.load_study(study_name=st["name"],
+                              storage=f"sqlite:///{tmp_path / 'results' / 'studies.db'}")
+    assert st["best_values"] == [study.best_trial.user_attrs["val_roc_auc"]]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "Tuned and selected on **validation ROC AUC**" in text
+    figures = json.loads((tmp_path / "figures" / "figures.json").read_text())
+    assert figures["landscape-Minesweeper-fixed-gcn.png"].startswith(
+        "(ε, λ) validation ROC AUC landscape, Minesweeper")
+
+
 # ---------------------------------------------------------------------------
 # settings and plan
 # ---------------------------------------------------------------------------
