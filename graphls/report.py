@@ -221,8 +221,9 @@ def plot_history(numbers: Sequence[int], values: Sequence[float], path: str | Pa
 
 def plot_pareto(accuracy: Sequence[float], ece: Sequence[float], path: str | Path, *,
                 front: Sequence[bool], chosen: int | None = None,
-                title: str | None = None) -> Path:
-    """Validation accuracy against validation ECE; the Pareto front joined, the choice starred."""
+                label: str = "validation accuracy", title: str | None = None) -> Path:
+    """Validation accuracy (or ``label``'s score) against validation ECE; the Pareto front
+    joined, the choice starred."""
     import numpy as np
 
     plt = _pyplot()
@@ -239,7 +240,7 @@ def plot_pareto(accuracy: Sequence[float], ece: Sequence[float], path: str | Pat
                    edgecolors="black", zorder=5,
                    label="chosen: lowest ECE within 0.5 pt of the best accuracy")
     ax.set_xlabel("validation ECE (%, 15 equal-width bins) ↓")
-    ax.set_ylabel("validation accuracy (%) ↑")
+    ax.set_ylabel(f"{label} (%) ↑")
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=10)
@@ -323,11 +324,11 @@ def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, An
     lines += ["", "ECE uses 15 equal-width confidence bins; temperature scaling is fitted on "
               "the validation split. The baseline is plain PyG (ε = 0, λ = 1) with the "
               "study's fixed settings.", ""]
-    scored = "ROC AUC" if result.get("objective") == "roc_auc" else "accuracy"
+    scored = "ROC AUC" if result.get("score_metric") == "roc_auc" else "accuracy"
     for name, caption in (("landscape", f"validation {scored} over (ε, λ)"),
                           ("importances", "parameter importances"),
                           ("history", "optimisation history"),
-                          ("pareto", "Pareto front (validation accuracy vs ECE)"),
+                          ("pareto", f"Pareto front (validation {scored} vs ECE)"),
                           ("reliability", "reliability, test, best vs baseline")):
         if name == "pareto" and len(result.get("directions", [])) < 2:
             continue

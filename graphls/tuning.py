@@ -19,7 +19,9 @@ earliest epoch):
   majority-class rate and gives the sampler nothing to follow;
 - ``multi``: (validation accuracy ↑, validation ECE ↓), a Pareto front. Its
   "best" configuration is the lowest-ECE Pareto point whose validation
-  accuracy is within 0.5 points of the best validation accuracy.
+  accuracy is within 0.5 points of the best validation accuracy. With
+  ``config.select == "roc_auc"`` validation ROC AUC takes accuracy's place
+  (first value, tolerance and epoch selection alike).
 
 With ``seeds_per_trial = k`` every trial trains seeds ``TRIAL_SEED_BASE + s``
 for ``s < k`` and averages; reports use seeds ``REPORT_SEED_BASE + s``, so
@@ -825,7 +827,7 @@ class _Objective:
             return [attrs["val_accuracy"]]
         if self.objective in ("nll", "roc_auc"):
             return [attrs[f"val_{self.objective}"]]
-        return [attrs["val_accuracy"], attrs["val_ece"]]
+        return [attrs[f"val_{self.base.select}"], attrs["val_ece"]]
 
     def __call__(self, trial: optuna.Trial, params: Mapping[str, Any]) -> list[float]:
         """Train the trial's seeds one after another with ``fit`` and score them."""
@@ -1105,7 +1107,8 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
         accuracy:  maximise  acc_val(θ)
         nll:       minimise  NLL_val(θ) = -1/|V| Σ_{i∈V} log p_θ(y_i | x)
         roc_auc:   maximise  AUC_val(θ)   (binary; macro one-vs-rest for K > 2)
-        multi:     maximise acc_val(θ), minimise ECE_val(θ)  (15 equal-width bins)
+        multi:     maximise acc_val(θ), minimise ECE_val(θ)  (15 equal-width bins;
+                   AUC_val(θ) in place of acc_val(θ) when config.select is "roc_auc")
 
     at the epoch selected by ``graphls.train``'s rule (by validation ROC AUC for
     ``roc_auc``, which sets ``select="roc_auc"`` on ``config``). Validation metrics (raw and
@@ -1311,6 +1314,8 @@ def select_best_trial(study: optuna.Study) -> FrozenTrial:
     Multi-objective rule: among the Pareto-optimal trials (validation accuracy ↑,
     validation ECE ↓) keep those with accuracy ≥ max accuracy − 0.005 (half a
     point), and take the lowest ECE (ties: higher accuracy, then lower number).
+    A study trained with ``select="roc_auc"`` has validation ROC AUC as its first
+    value, and the same rule applies to it.
 
     Raises:
         ValueError: the study has no completed trial.
@@ -1325,6 +1330,15 @@ def select_best_trial(study: optuna.Study) -> FrozenTrial:
     top = max(t.values[0] for t in front)
     near = [t for t in front if t.values[0] >= top - MULTI_ACCURACY_TOLERANCE - 1e-12]
     return min(near, key=lambda t: (t.values[1], -t.values[0], t.number))
+
+
+def score_metric(study: optuna.Study) -> str:
+    """The metric of a study's (first) value: its objective, or for ``multi`` the
+    epoch-selection metric of its settings (``accuracy`` or ``roc_auc``)."""
+    attrs = study.user_attrs
+    if attrs.get("objective") != "multi" and len(study.directions) == 1:
+        return str(attrs.get("objective", "objective"))
+    return str(attrs.get("base_config", {}).get("select", "accuracy"))
 
 
 def _importances(study: optuna.Study) -> dict[str, float]:
@@ -1400,13 +1414,14 @@ def write_report(study: optuna.Study, out: str | os.PathLike, *, seeds: int = 10
         "dataset": attrs.get("dataset"), "split": attrs.get("split"),
         "model": attrs.get("model"), "space": attrs.get("space"),
         "objective": attrs.get("objective"),
+        "score_metric": score_metric(study),
         "directions": [d.name.lower() for d in study.directions],
         "trials": dict(sorted(counts.items())),
         "best_trial": best.number, "params": best.params, "values": best.values,
         "validation": {k: v for k, v in best.user_attrs.items() if k.startswith("val_")},
         "selection_rule": ("lowest validation ECE among Pareto trials within 0.5 points of the "
-                           "best validation accuracy") if len(study.directions) > 1
-        else f"best validation {attrs.get('objective')}",
+                           f"best validation {score_metric(study)}")
+        if len(study.directions) > 1 else f"best validation {attrs.get('objective')}",
         "report_seeds": seed_list,
         "best": best_summary, "baseline": base_summary,
         "environment": {"python": platform.python_version(), "optuna": optuna.__version__,
@@ -1457,7 +1472,7 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
     # landscape: validation accuracy (ROC AUC for a roc_auc study) over (ε, λ); pruned
     # trials at the value they were stopped with
     objective = study.user_attrs.get("objective", "objective")
-    metric = "roc_auc" if objective == "roc_auc" else "accuracy"
+    metric = "roc_auc" if score_metric(study) == "roc_auc" else "accuracy"
     what = "validation ROC AUC" if metric == "roc_auc" else "validation accuracy"
     points = []
     for t in trials:
@@ -1474,7 +1489,7 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
         out / "landscape.png", complete=[p[3] for p in points],
         best=(best.params.get("epsilon"), best.params.get("structural")), label=what,
         title=f"{title}: {what} over (ε, λ)")
-    target = "accuracy" if multi else objective
+    target = score_metric(study)
     report.plot_importances(_importances(study), out / "importances.png",
                             title=f"{title}: importance for validation {target} (fANOVA)")
     report.plot_history(
@@ -1482,7 +1497,7 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
         [t.values[0] if t.values else math.nan for t in trials],
         out / "history.png", pruned=[t.state == TrialState.PRUNED for t in trials],
         maximize=study.directions[0] == optuna.study.StudyDirection.MAXIMIZE,
-        label=f"validation {'accuracy' if multi else objective}",
+        label=f"validation {target}",
         title=f"{title}: optimisation history")
     if multi:
         front = {t.number for t in study.best_trials}
@@ -1490,7 +1505,7 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
             [t.values[0] for t in complete], [t.values[1] for t in complete],
             out / "pareto.png", front=[t.number in front for t in complete],
             chosen=next(i for i, t in enumerate(complete) if t.number == best.number),
-            title=f"{title}: validation accuracy vs ECE")
+            label=f"validation {target}", title=f"{title}: validation {target} vs ECE")
 
 
 # ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from graphls.tuning import (  # noqa: E402
     make_sampler,
     pruner_settings,
     run_study,
+    score_metric,
     search_space,
     select_best_trial,
     write_report,
@@ -250,8 +251,15 @@ def test_roc_auc_objective_scores_and_selects_by_validation_auc(graph):
         assert t.value == pytest.approx(max(h["val_roc_auc"] for h in r.history), rel=1e-12)
         # the pruner saw the running best AUC
         assert list(t.intermediate_values.values())[-1] == pytest.approx(seen[-1], rel=1e-12)
+    # multi trades the selection metric against ECE: ROC AUC when epochs are kept by it
+    multi = quick(graph, n_trials=2, objective="multi",
+                  config=TrainConfig.for_model("gcn", select="roc_auc"))
+    assert all(t.values == [t.user_attrs["val_roc_auc"], t.user_attrs["val_ece"]]
+               for t in multi.trials)
+    assert score_metric(multi) == "roc_auc" and score_metric(study) == "roc_auc"
     # other objectives keep accuracy selection and still record the AUC
     acc = quick(graph, n_trials=1)
+    assert score_metric(acc) == "accuracy"
     assert acc.user_attrs["base_config"]["select"] == "accuracy"
     assert 0.0 <= acc.trials[0].user_attrs["val_roc_auc"] <= 1.0
 
@@ -591,3 +599,13 @@ def test_multi_objective_report_draws_the_pareto_front(graph, tmp_path):
     assert (tmp_path / "pareto.png").read_bytes()[:8] == PNG
     assert result["best_trial"] == select_best_trial(study).number
     assert "Pareto" in result["selection_rule"]
+    assert result["selection_rule"].endswith("best validation accuracy")
+    assert "![Pareto front (validation accuracy vs ECE)](pareto.png)" in (
+        tmp_path / "summary.md").read_text()
+    auc = quick(graph, n_trials=3, objective="multi", epochs=4,
+                config=TrainConfig.for_model("gcn", select="roc_auc"))
+    result = write_report(auc, tmp_path / "auc", seeds=2, data=graph, progress=False)
+    assert result["selection_rule"].endswith("best validation roc_auc")
+    summary = (tmp_path / "auc" / "summary.md").read_text()
+    assert "![Pareto front (validation ROC AUC vs ECE)](pareto.png)" in summary
+    assert "![validation ROC AUC over (ε, λ)](landscape.png)" in summary
