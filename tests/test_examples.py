@@ -52,6 +52,20 @@ def test_train_cora_example(datasets_root):
         assert len(summary["test"]["accuracy"]["values"]) == 2
 
 
+def test_tune_example_on_a_binary_set_with_the_roc_auc_objective(datasets_root, tmp_path,
+                                                                  capsys):
+    mod = runpy.run_path(str(REPO / "examples" / "tune_cora.py"))
+    result = mod["main"](["--root", str(datasets_root), "--dataset", "Minesweeper", "--split",
+                          "fixed", "--objective", "roc_auc", "--n-trials", "2", "--epochs",
+                          "4", "--seeds", "2", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                          "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "graphls-minesweeper-gcn-joint-roc_auc: 2 trials" in out
+    assert result["best"]["config"]["select"] == "roc_auc"
+    auc = result["best"]["test"]["roc_auc"]["mean"]
+    assert f"ROC AUC {100 * auc:.2f} %" in out
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "examples").glob("*.py")))
 def test_examples_have_help_and_stay_short(script, capsys):
     path = REPO / "examples" / script
