@@ -733,7 +733,10 @@ def _open_study(handle: _Storage, study_name: str, directions: list[str],
                     f"study {study_name!r} in {handle.display} was created with {key} "
                     f"{old.get(key)!r}; got {new.get(key)!r}; choose another --study-name")
     else:
-        for key, value in attrs.items():
+        # "dataset" goes last: a worker that opens the study meanwhile sees either no
+        # settings at all (and writes the same ones) or all of them, never a part.
+        for key, value in [*((k, v) for k, v in attrs.items() if k != "dataset"),
+                           ("dataset", attrs["dataset"])]:
             study.set_user_attr(key, value)
     return study
 

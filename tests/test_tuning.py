@@ -264,6 +264,23 @@ def test_roc_auc_objective_scores_and_selects_by_validation_auc(graph):
     assert 0.0 <= acc.trials[0].user_attrs["val_roc_auc"] <= 1.0
 
 
+def test_a_new_study_writes_its_dataset_attribute_last(graph):
+    """Workers that open the study while its creator writes its settings see all or none."""
+
+    class Recording(optuna.storages.InMemoryStorage):
+        def __init__(self):
+            super().__init__()
+            self.keys: list[str] = []
+
+        def set_study_user_attr(self, study_id, key, value):
+            self.keys.append(key)
+            super().set_study_user_attr(study_id, key, value)
+
+    storage = Recording()
+    quick(graph, n_trials=1, storage=storage)
+    assert storage.keys[-1] == "dataset" and {"base_config", "objective"} <= set(storage.keys)
+
+
 def test_a_study_stored_before_select_existed_resumes(graph, tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     study = quick(graph, n_trials=1, storage=url, study_name="s")
