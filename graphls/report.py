@@ -238,7 +238,8 @@ def plot_pareto(accuracy: Sequence[float], ece: Sequence[float], path: str | Pat
     if chosen is not None:
         ax.scatter([100 * c[chosen]], [100 * a[chosen]], marker="*", s=260, color="gold",
                    edgecolors="black", zorder=5,
-                   label="chosen: lowest ECE within 0.5 pt of the best accuracy")
+                   label=f"chosen: lowest ECE within 0.5 pt of the best "
+                         f"{label.removeprefix('validation ')}")
     ax.set_xlabel("validation ECE (%, 15 equal-width bins) ↓")
     ax.set_ylabel(f"{label} (%) ↑")
     ax.legend(fontsize=7)

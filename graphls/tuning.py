@@ -1492,7 +1492,7 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
         out / "landscape.png", complete=[p[3] for p in points],
         best=(best.params.get("epsilon"), best.params.get("structural")), label=what,
         title=f"{title}: {what} over (ε, λ)")
-    target = score_metric(study)
+    target = {"roc_auc": "ROC AUC"}.get(score_metric(study), score_metric(study))
     report.plot_importances(_importances(study), out / "importances.png",
                             title=f"{title}: importance for validation {target} (fANOVA)")
     report.plot_history(
