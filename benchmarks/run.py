@@ -72,6 +72,7 @@ if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(REPO))
 
 from graphls._validation import check_choice, check_fraction, check_positive_int  # noqa: E402
+from graphls.train import METRIC_LABELS  # noqa: E402
 
 #: The rows of every block, in table order, with their labels.
 ROWS: dict[str, str] = {
@@ -897,7 +898,7 @@ def draw_figures(runner: Runner, chosen: Mapping[str, Block]) -> dict[str, str]:
         trials = study.get_trials(deepcopy=False,
                                   states=(TrialState.COMPLETE, TrialState.PRUNED))
         # the joint study's score: validation accuracy, or ROC AUC on a roc_auc block
-        what = f"validation {_METRIC_NAMES[block.metric]}"
+        what = f"validation {METRIC_LABELS[block.metric]}"
         e, s, v, done = [], [], [], []
         for t in trials:
             value = t.user_attrs.get(f"val_{block.metric}")
@@ -1205,9 +1206,6 @@ def _environment_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"- {t} — {n} result lines" for t, n in seen.items()] + [""]
 
 
-_METRIC_NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC"}
-
-
 def line_metric(record: Mapping[str, Any]) -> str:
     """The validation metric a result line was tuned and selected on (older lines: accuracy)."""
     return str(record.get("config", {}).get("select", "accuracy"))
@@ -1229,8 +1227,8 @@ def missing_blocks(groups: Mapping[tuple[Any, ...], Mapping[str, Any]],
             old = sorted({line_metric(x) for r in stale for x in have[r]} - {b.metric})
             who = "run" if len(stale) == len(b.rows) else f"rows {', '.join(stale)} were"
             what = (f"{who} tuned and "
-                    f"selected on validation {', '.join(_METRIC_NAMES[m] for m in old)}; the "
-                    f"benchmark uses {_METRIC_NAMES[b.metric]} for {b.dataset} now")
+                    f"selected on validation {', '.join(METRIC_LABELS[m] for m in old)}; the "
+                    f"benchmark uses {METRIC_LABELS[b.metric]} for {b.dataset} now")
             if absent:
                 what += f"; rows {', '.join(absent)} not run yet"
             absent = [r for r in b.rows if r in absent or r in stale]
@@ -1343,7 +1341,7 @@ def describe_plan(settings: Settings, blocks: Sequence[Block], skipped: Sequence
              + ("" if settings.batch_size > 1 else " (every run on its own)")]
     lines += [f"  {b.name}: rows {','.join(b.rows)}; {len(units(b, settings.seeds))} test runs"
               f" per row" + ("" if b.metric == "accuracy" else
-                             f"; tuned and selected on validation {_METRIC_NAMES[b.metric]}")
+                             f"; tuned and selected on validation {METRIC_LABELS[b.metric]}")
               for b in blocks]
     lines += [f"  {s}" for s in skipped]
     return "\n".join(lines)

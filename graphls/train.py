@@ -55,6 +55,8 @@ SPLITS = ("train", "val", "test")
 REPORTED = ("accuracy", "ece", "nll", "brier", "confidence", "roc_auc")
 #: Validation metrics an epoch can be selected by (``TrainConfig.select``).
 SELECT = ("accuracy", "roc_auc")
+#: How reports name a validation score (selection metrics and tuning objectives).
+METRIC_LABELS = {"accuracy": "accuracy", "nll": "NLL", "roc_auc": "ROC AUC"}
 
 EpochHook = Callable[[int, dict[str, float]], None]
 

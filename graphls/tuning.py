@@ -101,7 +101,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from graphls._validation import check_choice, check_positive_int
-from graphls.train import TrainConfig, TrainResult, evaluate, fit
+from graphls.train import METRIC_LABELS, TrainConfig, TrainResult, evaluate, fit
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -1476,7 +1476,7 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
     # trials at the value they were stopped with
     objective = study.user_attrs.get("objective", "objective")
     metric = "roc_auc" if score_metric(study) == "roc_auc" else "accuracy"
-    what = "validation ROC AUC" if metric == "roc_auc" else "validation accuracy"
+    what = f"validation {METRIC_LABELS[metric]}"
     points = []
     for t in trials:
         if "epsilon" not in t.params or "structural" not in t.params:
@@ -1492,7 +1492,7 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
         out / "landscape.png", complete=[p[3] for p in points],
         best=(best.params.get("epsilon"), best.params.get("structural")), label=what,
         title=f"{title}: {what} over (ε, λ)")
-    target = {"roc_auc": "ROC AUC"}.get(score_metric(study), score_metric(study))
+    target = METRIC_LABELS.get(score_metric(study), score_metric(study))
     report.plot_importances(_importances(study), out / "importances.png",
                             title=f"{title}: importance for validation {target} (fANOVA)")
     report.plot_history(
