@@ -398,6 +398,53 @@ class _AttentionAggregate(torch.autograd.Function):
         return grad_alpha, grad_x, None
 
 
+class _EdgeSoftmax(torch.autograd.Function):
+    r"""PyG's attention coefficients for ``G`` maps: ``α = softmax_i(leaky_relu(s_j + d_i))``.
+
+    ``scores`` is ``(G, N, 2)``: ``a_src·z`` and ``a_dst·z`` of every node. The
+    result is ``(G, E)`` in the pattern's CSR order. The forward pass makes the
+    same operations as ``GATConv`` (gathers, leaky ReLU 0.2, PyG's ``softmax``:
+    scatter max, ``exp``, scatter sum ``+ 1e-16``), in place after the leaky ReLU. The
+    backward pass uses the softmax gradient ``α (g - Σ_i α g)`` directly instead of
+    differentiating each step, so it keeps two ``(G, E)`` tensors (``α`` and the raw
+    scores) rather than every intermediate.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, scores: Tensor, pattern: _AttentionPattern) -> Tensor:
+        from torch_geometric.utils import scatter
+
+        src, dst, n = pattern.src, pattern.dst, pattern.n
+        raw = scores[:, :, 0].index_select(1, src)
+        raw.add_(scores[:, :, 1].index_select(1, dst))
+        alpha = F.leaky_relu(raw, 0.2)
+        # a max is exact in any order, so this one need not go through PyG's scatter
+        top = alpha.new_full((alpha.size(0), n), -math.inf)
+        top.scatter_reduce_(1, dst.expand_as(alpha), alpha, "amax")
+        alpha.sub_(top.index_select(1, dst))
+        alpha.exp_()
+        total = scatter(alpha, dst, 1, dim_size=n, reduce="sum") + 1e-16
+        alpha.div_(total.index_select(1, dst))
+        ctx.save_for_backward(alpha, raw)
+        ctx.pattern = pattern
+        return alpha
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        from torch_geometric.utils import scatter
+
+        alpha, raw = ctx.saved_tensors
+        pattern: _AttentionPattern = ctx.pattern
+        src, dst, n = pattern.src, pattern.dst, pattern.n
+        d = grad * alpha
+        offsets = pattern.crow.expand(d.size(0), -1)
+        d.sub_(torch.segment_reduce(d, "sum", offsets=offsets, axis=1)
+               .index_select(1, dst).mul_(alpha))
+        d = torch.ops.aten.leaky_relu_backward(d, raw, 0.2, False)
+        return torch.stack([scatter(d, src, 1, dim_size=n, reduce="sum"),
+                            torch.segment_reduce(d, "sum", offsets=offsets, axis=1)], -1), None
+
+
 _CACHE: dict[str, Any] = {}
 
 
@@ -577,10 +624,8 @@ def _gat_forward(graph: _Graph, params: _Params, structural: Sequence[Sequence[f
     ``G = B · heads`` attention maps), so every step is one operation over all
     of them and the aggregation one sparse product (:class:`_AttentionAggregate`).
     """
-    from torch_geometric.utils import softmax as edge_softmax
-
     pattern = graph.attention_pattern()
-    src, dst = pattern.src, pattern.dst
+    src = pattern.src
     num_layers = len(params.weights)
     training = dropout is not None and any(p > 0 for p in dropout)
     logits = params.logits if params.logits else None
@@ -606,9 +651,7 @@ def _gat_forward(graph: _Graph, params: _Params, structural: Sequence[Sequence[f
             # a_src·z and a_dst·z of every node, head and member: one batched product
             att = torch.stack([att_src, att_dst], -1).view(groups, channels, 2)
             scores = torch.bmm(xs, att)  # (G, N, 2)
-            alpha = (scores[:, :, 0].index_select(1, src)
-                     + scores[:, :, 1].index_select(1, dst))  # (G, E)
-            alpha = edge_softmax(F.leaky_relu(alpha, 0.2), dst, num_nodes=n, dim=1)
+            alpha = _EdgeSoftmax.apply(scores, pattern)  # (G, E)
             if training:
                 assert dropout is not None
                 draw = [logits is not None or s[layer] != 0.0 for s in structural]

@@ -401,6 +401,36 @@ def test_attention_aggregate_matches_gather_scatter_values_and_gradients(float64
     assert pattern.src.numel() == int((data.edge_index[0] != data.edge_index[1]).sum()) + 25
 
 
+def test_edge_softmax_equals_pyg_attention_values_and_gradients(float64):
+    from torch_geometric.utils import softmax
+
+    from graphls.batched import _AttentionPattern, _EdgeSoftmax
+
+    g = torch.Generator().manual_seed(3)
+    n = 30
+    edge_index = torch.randint(0, n, (2, 150), generator=g)  # repeated edges and self-loops too
+    pattern = _AttentionPattern.build(edge_index, n)
+    scores = torch.randn(5, n, 2, generator=g, requires_grad=True)
+    scores.data[:, :4] = 0.0  # raw scores exactly at leaky ReLU's kink
+
+    def reference(s: torch.Tensor) -> torch.Tensor:  # GATConv's steps, one after another
+        raw = s[:, :, 0].index_select(1, pattern.src) + s[:, :, 1].index_select(1, pattern.dst)
+        return softmax(F.leaky_relu(raw, 0.2), pattern.dst, num_nodes=n, dim=1)
+
+    out = _EdgeSoftmax.apply(scores, pattern)
+    ref = reference(scores)
+    assert torch.equal(out, ref)  # the same operations: bit for bit
+    w = torch.randn(out.shape, generator=g)
+    (grad,) = torch.autograd.grad((out * w).sum(), scores)
+    (ref_grad,) = torch.autograd.grad((ref * w).sum(), scores)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-12, atol=1e-14)
+    s = torch.randn(5, n, 2, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: _EdgeSoftmax.apply(x, pattern), (s,))
+    # each target's coefficients sum to 1
+    sums = torch.zeros(5, n).index_add_(1, pattern.dst, out)
+    torch.testing.assert_close(sums, torch.ones(5, n))
+
+
 def test_evaluate_trains_seeds_together_and_equals_fit_per_seed(float64):
     data = synthetic()
     config = TrainConfig(epochs=6, epsilon=0.1)
