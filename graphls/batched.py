@@ -437,7 +437,7 @@ class _EdgeSoftmax(torch.autograd.Function):
         pattern: _AttentionPattern = ctx.pattern
         src, dst, n = pattern.src, pattern.dst, pattern.n
         d = grad * alpha
-        offsets = pattern.crow.expand(d.size(0), -1)
+        offsets = pattern.crow.expand(d.size(0), -1).contiguous()  # one row per map
         d.sub_(torch.segment_reduce(d, "sum", offsets=offsets, axis=1)
                .index_select(1, dst).mul_(alpha))
         d = torch.ops.aten.leaky_relu_backward(d, raw, 0.2, False)
