@@ -73,6 +73,7 @@ if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
 
 from graphls._validation import check_choice, check_fraction, check_positive_int  # noqa: E402
 from graphls.train import METRIC_LABELS  # noqa: E402
+from graphls.tuning import _file_lock  # noqa: E402
 
 #: The rows of every block, in table order, with their labels.
 ROWS: dict[str, str] = {
@@ -497,7 +498,7 @@ class Runner:
         self.results.mkdir(parents=True, exist_ok=True)
         (self.results / ".gitignore").write_text(
             "# written by benchmarks/run.py: studies and figure caches are not committed\n"
-            "studies.db*\nprobs/\n*.partial\n*.tmp\n")
+            "studies.db*\nprobs/\n*.partial\n*.tmp\n*.lock\n")
         self.env = environment()
         old = read_records(self.results, partial=True) if settings.cache else {}
         self.cache: dict[str, dict[str, Any]] = {r["fit_key"]: r for r in old.values()
@@ -723,9 +724,7 @@ class Runner:
                         records.append(self.record(block, name, split_id, seed, config, o,
                                                    info, params))
                         # kept for the cache if the run stops before the block's file is written
-                        with open(self.results / f"{block.name}.jsonl.partial", "a",
-                                  encoding="utf-8") as f:
-                            f.write(json.dumps(records[-1], sort_keys=True) + "\n")
+                        append_partial(self.results, block, records[-1])
                 if bar is not None:
                     bar.update(1)
 
@@ -837,22 +836,53 @@ def _unflagged(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
              if k != "reused"} for r in records]
 
 
-def write_records(results: Path, block: Block, records: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``<block>.jsonl``: this run's lines, plus the old lines of rows it did not run."""
-    path = results / f"{block.name}.jsonl"
-    old = _file_records(path) if path.is_file() else None
-    kept = [r for r in old or () if r["row"] not in block.rows]
-    ordered = sorted([*kept, *records], key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
-    if old is not None and _unflagged(old) == _unflagged(ordered):
-        # every line came back from the cache: leave the file (and git) as it was rather
-        # than rewrite it with ``"reused": true`` on every line
-        path.with_suffix(".jsonl.partial").unlink(missing_ok=True)
-        return path
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered),
+def _replace_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    """Write ``records`` as JSON lines to ``path`` through a temporary file (a stop midway
+    leaves the old file whole)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records),
                    encoding="utf-8")
     tmp.replace(path)
-    path.with_suffix(".jsonl.partial").unlink(missing_ok=True)
+
+
+def _block_lock(results: Path, block: Block) -> Any:
+    """The lock every writer of ``block``'s files holds: two processes may run disjoint
+    rows of one block (``--rows``), and each rewrites the block's file and its
+    ``.partial`` lines, keeping the other's."""
+    return _file_lock(str(results / f"{block.name}.jsonl.lock"))
+
+
+def append_partial(results: Path, block: Block, record: Mapping[str, Any]) -> None:
+    """Append one finished run to ``<block>.jsonl.partial`` (read by the cache)."""
+    with _block_lock(results, block), \
+            open(results / f"{block.name}.jsonl.partial", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def write_records(results: Path, block: Block, records: Sequence[Mapping[str, Any]]) -> Path:
+    """Write ``<block>.jsonl``: this run's lines, plus the old lines of rows it did not run.
+
+    The ``.partial`` lines of this run's rows go (the file now holds them); those of other
+    rows, which another process may still be running, stay. Both files change under the
+    block's lock, so two processes on disjoint rows cannot drop each other's lines.
+    """
+    path = results / f"{block.name}.jsonl"
+    with _block_lock(results, block):
+        old = _file_records(path) if path.is_file() else None
+        kept = [r for r in old or () if r["row"] not in block.rows]
+        ordered = sorted([*kept, *records],
+                         key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
+        if old is None or _unflagged(old) != _unflagged(ordered):
+            _replace_lines(path, ordered)
+        # else every line came back from the cache: leave the file (and git) as it was
+        # rather than rewrite it with ``"reused": true`` on every line
+        partial = path.with_suffix(".jsonl.partial")
+        others = [r for r in _file_records(partial) if r["row"] not in block.rows] \
+            if partial.is_file() else []
+        if others:
+            _replace_lines(partial, others)
+        else:
+            partial.unlink(missing_ok=True)
     return path
 
 

@@ -705,6 +705,54 @@ def test_partial_lines_feed_the_cache_and_the_block_file_replaces_them(tmp_path)
     assert rows == [("plain", 0.7), ("ts", 0.8), ("joint", 0.9)]
 
 
+def test_block_file_keeps_the_partial_lines_of_rows_another_process_runs(tmp_path):
+    """Two processes on disjoint rows of one block: the first to finish writes the block's
+    file, and must leave the other's ``.partial`` lines (its cache if it stops)."""
+    partial = tmp_path / "Cora-public-gcn.jsonl.partial"
+    for r in (_record("joint", 100, 0.9, 0.2), _record("multi", 100, 0.85, 0.1)):
+        bench.append_partial(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, ()), r)
+    bench.write_records(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, ("joint",)),
+                        [_record("joint", 100, 0.9, 0.2)])
+    assert [json.loads(line)["row"] for line in partial.read_text().splitlines()] == ["multi"]
+    bench.write_records(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, ("multi",)),
+                        [_record("multi", 100, 0.85, 0.1)])
+    assert not partial.exists()
+    assert [r["row"] for r in bench.read_records(tmp_path).values()] == ["joint", "multi"]
+
+
+def test_concurrent_block_writers_on_disjoint_rows_keep_each_others_lines(tmp_path,
+                                                                           monkeypatch):
+    """The read-merge-write of a block's file holds the block's lock: a writer that reads
+    the file while another is between its read and its write would drop that one's rows."""
+    import threading
+    import time
+
+    (tmp_path / "Cora-public-gcn.jsonl").write_text(
+        json.dumps(_record("ls", 100, 0.8, 0.3)) + "\n")
+    unflagged, first = bench._unflagged, threading.Event()
+
+    def slow(records):  # the first writer pauses after reading the file, before writing it
+        if not first.is_set():
+            first.set()
+            time.sleep(0.5)
+        return unflagged(records)
+
+    monkeypatch.setattr(bench, "_unflagged", slow)
+
+    def write(row):
+        bench.write_records(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, (row,)),
+                            [_record(row, 100, 0.9, 0.2)])
+
+    a = threading.Thread(target=write, args=("plain",))
+    a.start()
+    assert first.wait(10)
+    b = threading.Thread(target=write, args=("multi",))
+    b.start()
+    a.join()
+    b.join()
+    assert [r["row"] for r in bench.read_records(tmp_path).values()] == ["plain", "ls", "multi"]
+
+
 def test_read_records_skips_other_writers_lines(tmp_path):
     """speed.py writes results/speed.jsonl beside run.py's lines: run.py must not read it."""
     (tmp_path / "Cora-public-gcn.jsonl").write_text(
