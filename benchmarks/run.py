@@ -60,6 +60,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,7 +74,7 @@ if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
 
 from graphls._validation import check_choice, check_fraction, check_positive_int  # noqa: E402
 from graphls.train import METRIC_LABELS  # noqa: E402
-from graphls.tuning import _file_lock  # noqa: E402
+from graphls.tuning import file_lock  # noqa: E402
 
 #: The rows of every block, in table order, with their labels.
 ROWS: dict[str, str] = {
@@ -845,11 +846,11 @@ def _replace_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def _block_lock(results: Path, block: Block) -> Any:
+def _block_lock(results: Path, block: Block) -> AbstractContextManager[None]:
     """The lock every writer of ``block``'s files holds: two processes may run disjoint
     rows of one block (``--rows``), and each rewrites the block's file and its
     ``.partial`` lines, keeping the other's."""
-    return _file_lock(str(results / f"{block.name}.jsonl.lock"))
+    return file_lock(results / f"{block.name}.jsonl.lock")
 
 
 def append_partial(results: Path, block: Block, record: Mapping[str, Any]) -> None:

@@ -113,6 +113,7 @@ __all__ = [
     "TRIAL_SEED_BASE",
     "ParamSpec",
     "default_study_name",
+    "file_lock",
     "load_study",
     "make_pruner",
     "make_sampler",
@@ -469,7 +470,17 @@ def _retry_callback(max_retry: int) -> tuple[str, Any]:
 
 
 @contextlib.contextmanager
-def _file_lock(path: str) -> Iterator[None]:
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if missing) for the block.
+
+    The lock graphls takes around each claim of trials in a SQLite or journal-file
+    study, and that ``benchmarks/run.py`` takes around its result files. It excludes
+    other processes and other open descriptors in the same process (threads that each
+    enter ``file_lock``), and is released when the block ends or raises.
+
+    ``flock`` is POSIX only: elsewhere this is a no-op, and on some network file
+    systems it does not lock across machines (use a PostgreSQL study there).
+    """
     try:
         import fcntl
     except ModuleNotFoundError:  # pragma: no cover  (not POSIX)
@@ -564,7 +575,7 @@ def _open_journal(path: str, url: str, must_exist: bool) -> _Storage:
     except OSError as exc:
         raise ValueError(f"storage {url!r} cannot be opened: {exc.strerror or exc}") from None
     lock_path = str(p) + ".graphls.lock"
-    return _Storage(JournalStorage(backend), url, lambda _name: _file_lock(lock_path))
+    return _Storage(JournalStorage(backend), url, lambda _name: file_lock(lock_path))
 
 
 def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None,
@@ -594,7 +605,7 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
                 raise ValueError(f"storage {display!r}: directory {str(p.parent)!r} does not "
                                  "exist")
             lock_path = str(p) + ".graphls.lock"
-            lock_for = lambda _name: _file_lock(lock_path)  # noqa: E731
+            lock_for = lambda _name: file_lock(lock_path)  # noqa: E731
         engine_kwargs["connect_args"] = {"timeout": 60}
     elif backend == "postgresql":
         if parsed.get_driver_name() == "psycopg" and "+" not in parsed.drivername:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from graphls.tuning import (  # noqa: E402
     REPORT_SEED_BASE,
     TRIAL_SEED_BASE,
     default_study_name,
+    file_lock,
     make_pruner,
     make_sampler,
     pruner_settings,
@@ -626,3 +628,34 @@ def test_multi_objective_report_draws_the_pareto_front(graph, tmp_path):
     summary = (tmp_path / "auc" / "summary.md").read_text()
     assert "![Pareto front (validation ROC AUC vs ECE)](pareto.png)" in summary
     assert "![validation ROC AUC over (ε, λ)](landscape.png)" in summary
+
+
+def test_file_lock_excludes_a_second_holder_until_the_first_leaves(tmp_path):
+    """Two threads, each opening the lock file itself, as two processes would: the
+    second enters only after the first has left, also when the first raised."""
+    path = tmp_path / "block.lock"
+    order: list[str] = []
+    first_in, second_tried = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with pytest.raises(RuntimeError), file_lock(path):
+            order.append("first in")
+            first_in.set()
+            second_tried.wait(5)
+            time.sleep(0.2)  # the second thread is blocked in flock by now
+            order.append("first out")
+            raise RuntimeError("released on error too")
+
+    def second() -> None:
+        first_in.wait(5)
+        second_tried.set()
+        with file_lock(str(path)):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert order == ["first in", "first out", "second in"]
+    assert path.is_file()
