@@ -52,7 +52,7 @@ to ``n_trials`` trials, so ``--n-trials 30`` then ``--n-trials 10`` leaves
 40. ``total_trials`` is a study-wide target shared by every worker: a worker
 claims a trial only while COMPLETE + PRUNED + RUNNING + WAITING trials are
 fewer than ``total_trials``, under a lock (PostgreSQL: an advisory lock on
-the same server; SQLite and journal files: an ``fcntl`` lock on
+the same server; SQLite and journal files: a file lock (:func:`file_lock`) on
 ``<file>.graphls.lock``), so N workers end with exactly ``total_trials``
 COMPLETE or PRUNED trials. A worker whose claims are all taken but not yet
 finished waits (while heartbeats are on) until they finish, so that a trial
@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import hashlib
 import json
 import math
@@ -471,27 +472,44 @@ def _retry_callback(max_retry: int) -> tuple[str, Any]:
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if missing) for the block.
+    """Hold an exclusive lock on the file ``path`` (created if missing) for the block.
 
     The lock graphls takes around each claim of trials in a SQLite or journal-file
     study, and that ``benchmarks/run.py`` takes around its result files. It excludes
     other processes and other open descriptors in the same process (threads that each
-    enter ``file_lock``), and is released when the block ends or raises.
+    enter ``file_lock``), waits as long as the holder keeps it, and is released when the
+    block ends or raises.
 
-    ``flock`` is POSIX only: elsewhere this is a no-op, and on some network file
-    systems it does not lock across machines (use a PostgreSQL study there).
+    On POSIX it is ``fcntl.flock``; on Windows ``msvcrt.locking`` of the file's first
+    byte (retried until it is free: one ``LK_LOCK`` call gives up after 10 s). On some
+    network file systems neither locks across machines: use a PostgreSQL study there.
     """
-    try:
-        import fcntl
-    except ModuleNotFoundError:  # pragma: no cover  (not POSIX)
-        yield
-        return
     with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        _lock_file(f, exclusive=True)
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            _lock_file(f, exclusive=False)
+
+
+def _lock_file(f: Any, exclusive: bool) -> None:
+    """Take (``exclusive``) or drop the lock of :func:`file_lock` on the open file ``f``."""
+    try:
+        import fcntl
+    except ModuleNotFoundError:  # Windows
+        import msvcrt
+    else:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_UN)
+        return
+    busy = getattr(errno, "EDEADLOCK", errno.EDEADLK)
+    while True:
+        f.seek(0)  # every holder locks the same byte, wherever the file ends
+        try:
+            msvcrt.locking(f.fileno(), msvcrt.LK_LOCK if exclusive else msvcrt.LK_UNLCK, 1)
+            return
+        except OSError as e:
+            if not exclusive or e.errno != busy:  # not "still held after 10 tries"
+                raise
 
 
 def _lock_key(study_name: str) -> int:
