@@ -1011,7 +1011,9 @@ def _group(records: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, ...], dict[s
 
 
 def _order(settings: Settings, key: tuple[Any, ...]) -> tuple[Any, ...]:
-    names = [*settings.datasets, *_configured_names()]
+    # benchmark.toml's order, whichever subset this command ran (RESULTS.md must not
+    # reorder with the command that rebuilt it); datasets it lacks follow in run order
+    names = [*_configured_names(), *settings.datasets]
     ds, split, model, noise = key
     return (names.index(ds) if ds in names else len(names), ds,
             ["public", "official", "dense", "fixed", "random"].index(split)

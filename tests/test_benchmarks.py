@@ -559,6 +559,27 @@ def test_render_computes_mean_and_sample_std_from_the_lines(tmp_path):
     assert "3 training seeds (100–102, unseen by the search)" in text
 
 
+def test_render_orders_blocks_as_configured_whichever_datasets_ran(tmp_path):
+    """RESULTS.md is the same whichever subset the command that rebuilt it ran."""
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = [{**_record(row, 100, 0.8, 0.2), "dataset": ds, "split": split}
+             for ds, split in (("Cora", "public"), ("Photo", "dense"), ("Texas", "fixed"))
+             for row in ("plain", "joint")]
+    (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    configured = list(bench.load_config()["datasets"])
+
+    def order(argv: list[str]) -> list[str]:
+        text = bench.render(bench.parse_settings(["--out", str(tmp_path), *argv]))
+        return [line.split()[1] for line in text.splitlines() if line.startswith("### ")
+                and "noise" not in line]
+
+    expected = sorted(["Cora", "Photo", "Texas"], key=configured.index)
+    assert order([]) == expected
+    assert order(["--datasets", "Photo"]) == expected
+    assert order(["--datasets", "Texas,Cora"]) == expected
+
+
 def test_render_adds_a_roc_auc_column_when_lines_have_it(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
