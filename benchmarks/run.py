@@ -135,9 +135,25 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
     return _read_toml(path or CONFIGS / "benchmark.toml")
 
 
+#: The metrics a published reference may give (percent), with their short labels.
+REF_METRICS = {"accuracy": "acc", "ece": "ECE", "roc_auc": "ROC AUC"}
+_REF_KEYS = ("dataset", "model", "row", "split", "metric", "value", "source")
+
+
 def load_references(path: Path | None = None) -> list[dict[str, Any]]:
     """The published numbers of ``configs/reference.toml``, each with its split named."""
-    return list(_read_toml(path or CONFIGS / "reference.toml").get("reference", []))
+    path = path or CONFIGS / "reference.toml"
+    refs = list(_read_toml(path).get("reference", []))
+    for i, r in enumerate(refs, 1):
+        where = f"{path.name}, reference {i}"
+        missing = [k for k in _REF_KEYS if not r.get(k)]
+        if missing:
+            raise ValueError(f"{where}: {', '.join(missing)} missing; every reference needs "
+                             f"{', '.join(_REF_KEYS)}")
+        check_choice(f"{where}: metric", r["metric"], REF_METRICS)
+        check_choice(f"{where}: row", r["row"], (*ROWS, "other"))
+        check_choice(f"{where}: model", r["model"], MODELS)
+    return refs
 
 
 @dataclass
@@ -1034,8 +1050,7 @@ def _references_for(refs: Sequence[Mapping[str, Any]], dataset: str, split: str,
 
 
 def _ref_text(r: Mapping[str, Any]) -> str:
-    metric = "acc" if r["metric"] == "accuracy" else "ECE"
-    return f"{metric} {r['value']} ({split_name(r['split'])}; {r['source']})"
+    return f"{REF_METRICS[r['metric']]} {r['value']} ({split_name(r['split'])}; {r['source']})"
 
 
 def _block_table(key: tuple[Any, ...], rows: Mapping[str, list], refs: Sequence[Mapping]
@@ -1326,7 +1341,8 @@ def render(settings: Settings, skipped: Sequence[str] = (),
     for r in refs:
         method = r.get("method") or ROWS.get(r["row"], r["row"])
         lines.append(f"| {r['dataset']} | {r['model'].upper()} ({method}) | "
-                     f"{split_name(r['split'])} | {r['metric']} | {r['value']} | "
+                     f"{split_name(r['split'])} | "
+                     f"{METRIC_LABELS.get(r['metric'], REF_METRICS[r['metric']])} | {r['value']} | "
                      f"{r['source']} |")
     lines.append("")
     not_run = [*skipped, *missing_blocks(groups, expected)]
