@@ -996,6 +996,8 @@ def _members(objective: _Objective, trials: Sequence[optuna.Trial],
 
 #: Which process ran a trial (``host:pid``), recorded as the trial's ``worker`` user attribute.
 _WORKER = f"{platform.node()}:{os.getpid()}"
+#: ``callback(study, trial)``, called with each trial's ``FrozenTrial`` once it is told.
+Callback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
 def _sampler_seed(seed: int, number: int) -> int:
@@ -1005,7 +1007,7 @@ def _sampler_seed(seed: int, number: int) -> int:
 def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
               sampler: str, seed: int, n_trials: int | None, total_trials: int | None,
               timeout: float | None, batch_size: int, progress: bool, poll: float,
-              shared: bool = False) -> int:
+              shared: bool = False, callbacks: Sequence[Callback] = ()) -> int:
     """Claim, train and tell trials until a budget or the timeout is reached; return the count."""
     start = time.monotonic()
     name = study.study_name
@@ -1058,10 +1060,13 @@ def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
                     raise
             for t, (state, values) in zip(trials, outcomes, strict=True):
                 try:
-                    study.tell(t, values, state=state)
+                    frozen = study.tell(t, values, state=state)
                 except (RuntimeError, ValueError) as exc:  # failed by another worker as stale
                     warnings.warn(f"trial {t.number} could not be recorded: {exc}",
                                   stacklevel=2)
+                    continue
+                for callback in callbacks:
+                    callback(study, frozen)
             refresh(len(trials))
     finally:
         if bar is not None:
@@ -1128,7 +1133,7 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
               epochs: int = 200, seed: int = 0, config: TrainConfig | None = None,
               batch_size: int = 1, n_jobs: int = 1, heartbeat_interval: int | None = 60,
               grace_period: int | None = None, progress: bool = True, poll: float = 1.0,
-              data: Any = None) -> optuna.Study:
+              data: Any = None, callbacks: Sequence[Callback] = ()) -> optuna.Study:
     """Run (or resume) a validation-only Optuna search over (ε, λ) and return the study.
 
     Every trial trains ``config.replace(**params)`` with ``fit`` on the training
@@ -1179,6 +1184,11 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
         progress: A tqdm bar on stderr.
         poll: Seconds between checks while waiting for other workers' running trials.
         data: A PyG ``Data`` to use instead of loading ``dataset``.
+        callbacks: Called as ``callback(study, trial)`` with the ``FrozenTrial`` of every
+            trial this process finishes, right after it is told (as in Optuna's
+            ``Study.optimize(callbacks=...)``; a trial that could not be recorded is not
+            passed on). With ``n_jobs > 1`` each worker calls them for its own trials, so
+            they must be picklable. An exception in a callback stops the study.
 
     Returns:
         The ``optuna.Study``.
@@ -1263,12 +1273,13 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
             split=split, split_index=split_index, space_file=space_file, prior=prior,
             epochs=epochs, seed=seed, config=config, batch_size=batch_size,
             heartbeat_interval=heartbeat_interval, grace_period=grace_period, progress=False,
-            poll=poll, data=data))
+            poll=poll, data=data, callbacks=callbacks))
     with warnings.catch_warnings(), (workers or contextlib.nullcontext()):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         _optimize(study, handle, fn, sampler=sampler, seed=seed, n_trials=n_trials,
                   total_trials=total_trials, timeout=timeout, batch_size=batch_size,
-                  progress=progress, poll=poll, shared=workers is not None)
+                  progress=progress, poll=poll, shared=workers is not None,
+                  callbacks=callbacks)
     return study
 
 

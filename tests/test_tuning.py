@@ -457,6 +457,28 @@ def test_journal_storage_resumes(graph, tmp_path):
     assert study.study_name == "graphls-synthetic-gcn-joint-accuracy"
 
 
+def test_callbacks_see_every_told_trial_once_in_order(graph):
+    seen = []
+    study = quick(graph, n_trials=5, batch_size=2,
+                  callbacks=[lambda s, t: seen.append((s.study_name, t.number, t.state,
+                                                       t.values, t.params))])
+    # one call per trial, after it is told: the stored state and values, batch by batch
+    assert seen == [(study.study_name, t.number, t.state, t.values, t.params)
+                    for t in study.trials]
+    assert [n for _, n, *_ in seen] == [0, 1, 2, 3, 4]
+
+
+def test_a_failing_callback_stops_the_study(graph):
+    def boom(study, trial):
+        raise RuntimeError(f"callback saw trial {trial.number}")
+
+    storage = optuna.storages.InMemoryStorage()
+    with pytest.raises(RuntimeError, match="callback saw trial 0"):
+        quick(graph, n_trials=3, storage=storage, study_name="cb", callbacks=[boom])
+    study = optuna.load_study(study_name="cb", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # told before the call
+
+
 def test_resuming_with_another_setup_is_refused(graph, tmp_path):
     url = f"sqlite:///{tmp_path / 'other.db'}"
     quick(graph, n_trials=1, storage=url, study_name="s")
