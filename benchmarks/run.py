@@ -37,7 +37,9 @@ one split (every row × seed on a single split; every row on each split of dense
 one ``fit_many`` call, cut only by ``graphls.train.default_seed_batch``'s memory cap.
 ``--batch-size 1`` trains everything one run at a time with ``fit``, as before batching.
 
-**Resuming.** Studies live in ``<out>/results/studies.db``; ``--trials N`` is a study-wide
+**Resuming.** Studies live in ``<out>/results/studies.db`` and, as text that is committed,
+in ``<out>/results/studies/<study>.jsonl`` (rewritten after every finished trial; a study
+missing from the database is restored from it first). ``--trials N`` is a study-wide
 target (``run_study(total_trials=N)``): a rerun tops each study up to N finished trials and
 never adds more, so rerunning the same command trains no new trial. A result line whose
 fit (dataset, split, configuration, seed) is already in ``<out>/results/*.jsonl`` is
@@ -514,8 +516,9 @@ class Runner:
         self.results = settings.out / "results"
         self.results.mkdir(parents=True, exist_ok=True)
         (self.results / ".gitignore").write_text(
-            "# written by benchmarks/run.py: studies and figure caches are not committed\n"
-            "studies.db*\nprobs/\n*.partial\n*.tmp\n*.lock\n")
+            "# written by benchmarks/run.py: the working study database and figure caches are\n"
+            "# not committed; studies travel as studies/*.jsonl, unfinished blocks as *.partial\n"
+            "studies.db*\nprobs/\n*.tmp\n*.lock\n")
         self.env = environment()
         old = read_records(self.results, partial=True) if settings.cache else {}
         self.cache: dict[str, dict[str, Any]] = {r["fit_key"]: r for r in old.values()
@@ -683,14 +686,18 @@ class Runner:
         split_id = 0 if block.split in MULTI_SPLIT else None
         data = self.data(block, split_id)
         batch = self.trial_batch(data, base)
+        name = self.study_name(block, row)
+        archive = archive_path(self.results, name)
+        restore_study(self.s.storage, name, archive)
         study = run_study(
             block.dataset, block.model, None, total_trials=self.s.trials, space="joint",
             objective=objective, storage=self.s.storage,
-            study_name=self.study_name(block, row), sampler=self.s.sampler,
+            study_name=name, sampler=self.s.sampler,
             pruner=self.s.pruner, seeds_per_trial=self.s.seeds_per_trial, split=block.split,
             split_index=split_id or 0, space_file=CONFIGS / "searchspace" / spec.space_file,
             prior=spec.prior, epochs=self.s.epochs, seed=0, config=base, batch_size=batch,
-            data=data, progress=self.s.progress)
+            data=data, progress=self.s.progress, callbacks=[_Archiver(archive)])
+        export_study(study, archive)  # also when no trial was added (a restored study)
         self.studies[(block.name, row)] = study
         best = select_best_trial(study)
         trials = study.get_trials(deepcopy=False)
@@ -698,6 +705,7 @@ class Runner:
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         info = {
             "name": study.study_name, "storage": "results/studies.db",
+            "archive": str(archive.relative_to(self.s.out)),
             "objective": objective, "space_file": f"configs/searchspace/{spec.space_file}",
             "prior": spec.prior, "budget": self.s.trials,
             "complete": counts[TrialState.COMPLETE], "pruned": counts[TrialState.PRUNED],
@@ -856,7 +864,7 @@ def _unflagged(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def _replace_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     """Write ``records`` as JSON lines to ``path`` through a temporary file (a stop midway
     leaves the old file whole)."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two writers never share one
     tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records),
                    encoding="utf-8")
     tmp.replace(path)
@@ -901,6 +909,115 @@ def write_records(results: Path, block: Block, records: Sequence[Mapping[str, An
         else:
             partial.unlink(missing_ok=True)
     return path
+
+
+# ---------------------------------------------------------------------------
+# study archives: the studies, as text that travels with the results
+# ---------------------------------------------------------------------------
+
+#: Trial states an archive keeps: the finished ones (a running trial's claim dies with its
+#: process; the resumed study claims its slot again).
+ARCHIVED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def archive_path(results: Path, study_name: str) -> Path:
+    return results / "studies" / f"{study_name}.jsonl"
+
+
+def export_study(study: Any, path: Path) -> int:
+    """Write ``study``'s finished trials to ``path``; return how many.
+
+    JSON lines: a head line (name, directions, user attributes), then one line per
+    COMPLETE, PRUNED or FAIL trial in number order, with its values, parameters and their
+    distributions, learning curve (intermediate values), attributes and timestamps: all
+    that the sampler, the pruner, ``select_best_trial`` and the tuning-time sums read. The
+    file is replaced whole through a temporary file, so a stop midway leaves the old one.
+    """
+    from optuna.distributions import distribution_to_json
+
+    def when(t: datetime | None) -> str | None:
+        return None if t is None else t.isoformat()
+
+    head = {"study": study.study_name,
+            "directions": [d.name.lower() for d in study.directions],
+            "user_attrs": study.user_attrs}
+    trials = [{"number": t.number, "state": t.state.name, "values": t.values,
+               "params": t.params,
+               "distributions": {k: json.loads(distribution_to_json(d))
+                                 for k, d in t.distributions.items()},
+               "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
+               "user_attrs": t.user_attrs, "system_attrs": t.system_attrs,
+               "datetime_start": when(t.datetime_start),
+               "datetime_complete": when(t.datetime_complete)}
+              for t in study.get_trials(deepcopy=False) if t.state.name in ARCHIVED]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace_lines(path, [head, *trials])
+    return len(trials)
+
+
+def restore_study(storage: str, study_name: str, path: Path) -> int:
+    """Recreate ``study_name`` in ``storage`` from its archive ``path`` if the storage lacks
+    it (a fresh checkout, another machine); return the trials restored (0: nothing to do).
+
+    Trials keep their order, values, curves, attributes and timestamps (numbers close up
+    over trials that were running when the archive was written). Runs under a lock beside
+    the archive, so two processes starting on one block restore it once.
+
+    Raises:
+        ValueError: the archive is not one of ``study_name`` or cannot be read.
+    """
+    import optuna
+    from optuna.distributions import json_to_distribution
+    from optuna.trial import FrozenTrial, TrialState
+
+    from graphls.tuning import open_storage
+
+    if not path.is_file():
+        return 0
+    with file_lock(path.with_name(path.name + ".lock")):
+        handle = open_storage(storage, heartbeat_interval=None)
+        if study_name in optuna.get_all_study_names(storage=handle.storage):
+            return 0
+        try:
+            head, *lines = _file_records(path)
+            if head.get("study") != study_name:
+                raise ValueError(f"it holds study {head.get('study')!r}")
+            trials = [FrozenTrial(
+                number=i, state=TrialState[t["state"]], value=None, values=t["values"],
+                datetime_start=_parse_time(t["datetime_start"]),
+                datetime_complete=_parse_time(t["datetime_complete"]), params=t["params"],
+                distributions={k: json_to_distribution(json.dumps(d))
+                               for k, d in t["distributions"].items()},
+                user_attrs=t["user_attrs"], system_attrs=t["system_attrs"],
+                intermediate_values={int(k): v for k, v in t["intermediate_values"].items()},
+                trial_id=i) for i, t in enumerate(lines)]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"study archive {path}: cannot restore {study_name!r}: "
+                             f"{exc}") from None
+        study = optuna.create_study(storage=handle.storage, study_name=study_name,
+                                    directions=head["directions"])
+        # "dataset" last, as graphls.tuning writes them: a study with it has all of them
+        attrs = head["user_attrs"]
+        for key in [*(k for k in attrs if k != "dataset"), *(["dataset"] if "dataset" in attrs
+                                                            else [])]:
+            study.set_user_attr(key, attrs[key])
+        study.add_trials(trials)
+        return len(trials)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+class _Archiver:
+    """A ``run_study`` callback: rewrites the study's archive after every finished trial,
+    so that a stopped run loses at most the trials it was training."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        export_study(study, self.path)
 
 
 # ---------------------------------------------------------------------------

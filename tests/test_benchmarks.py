@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -286,6 +287,84 @@ def test_quick_rerun_resumes_studies_and_reuses_results(quick):
     assert all(f"| {label} |" in text for label in bench.ROWS.values())
     assert {k: v for k, v in after.items() if k != "bench-cora-public-gcn-ls-e10"} == {
         k: v for k, v in before.items() if k != "bench-cora-public-gcn-ls-e10"}
+
+
+def _trial_view(t) -> tuple:
+    return (t.state, t.values, t.params, t.distributions, t.intermediate_values, t.user_attrs,
+            t.system_attrs, t.datetime_start, t.datetime_complete)
+
+
+@pytest.mark.slow
+def test_quick_studies_are_archived_and_restored_on_a_fresh_checkout(quick, tmp_path):
+    """The studies travel as ``results/studies/*.jsonl``: a checkout without ``studies.db``
+    (another machine) gets every study back from them and trains nothing."""
+    out, argv = quick
+    archives = sorted((out / "results" / "studies").glob("*.jsonl"))
+    counts = _trial_counts(out)
+    assert {p.stem for p in archives} == set(counts)
+    for p in archives:  # a head line, then every finished trial
+        assert len(p.read_text().splitlines()) == 1 + counts[p.stem]
+    fresh = tmp_path / "fresh"
+    (fresh / "results").mkdir(parents=True)
+    for p in (out / "results").glob("*.jsonl"):
+        (fresh / "results" / p.name).write_bytes(p.read_bytes())
+    shutil.copytree(out / "results" / "probs", fresh / "results" / "probs")  # figure cache
+    (fresh / "results" / "studies").mkdir()
+    for p in archives:
+        (fresh / "results" / "studies" / p.name).write_bytes(p.read_bytes())
+    at = argv.index("--out")
+    summary = bench.run(bench.parse_settings([*argv[:at + 1], str(fresh), *argv[at + 2:]]))
+    assert summary["fits"] == 0
+    assert _trial_counts(fresh) == counts  # restored, not retrained
+    for name in counts:
+        old = optuna.load_study(study_name=name, storage=f"sqlite:///{out}/results/studies.db")
+        new = optuna.load_study(study_name=name,
+                                storage=f"sqlite:///{fresh}/results/studies.db")
+        assert [_trial_view(t) for t in new.trials] == [_trial_view(t) for t in old.trials]
+        assert new.user_attrs == old.user_attrs
+    for p in archives:  # and the archives come back byte for byte
+        assert (fresh / "results" / "studies" / p.name).read_bytes() == p.read_bytes()
+    assert {json.loads(line)["study"]["archive"] for p in (fresh / "results").glob("*.jsonl")
+            for line in p.read_text().splitlines()
+            if json.loads(line)["study"]} == {f"results/studies/{p.name}" for p in archives}
+
+
+def test_a_study_archive_round_trips_every_trial_state(tmp_path):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    dists = {"epsilon": FloatDistribution(0.0, 0.5), "hidden": CategoricalDistribution([16, 32])}
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="s",
+                                directions=["maximize", "minimize"])
+    study.set_user_attr("dataset", "Cora")
+    study.set_user_attr("search_space", {"epsilon": [0, 0.5]})
+    for i, state in enumerate([TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]):
+        study.add_trial(create_trial(
+            state=state, values=[0.8 + i / 100, 0.1] if state == TrialState.COMPLETE else None,
+            params={"epsilon": 0.1 * i, "hidden": 32}, distributions=dists,
+            user_attrs={"val_ece": 0.05 * i, "worker": "host:1"},
+            system_attrs={"failed_trial": 0} if i == 2 else {}))
+    running = study.ask()  # a claim of a process that stopped: not archived
+    running.suggest_float("epsilon", 0.0, 0.5)
+    single = optuna.create_study(storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="p")
+    single.add_trial(create_trial(state=TrialState.PRUNED, value=0.7,
+                                  params={"epsilon": 0.2}, distributions=dists and
+                                  {"epsilon": dists["epsilon"]},
+                                  intermediate_values={0: 0.5, 5: 0.7}))
+    for source in (study, single):
+        path = tmp_path / f"{source.study_name}.jsonl"
+        finished = [t for t in source.trials if t.state != TrialState.RUNNING]
+        assert bench.export_study(source, path) == len(finished)
+        url = f"sqlite:///{tmp_path / 'b.db'}"
+        assert bench.restore_study(url, source.study_name, path) == len(finished)
+        assert bench.restore_study(url, source.study_name, path) == 0  # there already
+        back = optuna.load_study(study_name=source.study_name, storage=url)
+        assert back.directions == source.directions and back.user_attrs == source.user_attrs
+        assert [_trial_view(t) for t in back.trials] == [_trial_view(t) for t in finished]
+    assert bench.restore_study(url, "absent", tmp_path / "absent.jsonl") == 0
+    with pytest.raises(ValueError, match=r"s\.jsonl: cannot restore 'other': it holds "
+                                         r"study 's'"):
+        bench.restore_study(url, "other", tmp_path / "s.jsonl")
 
 
 @pytest.mark.slow
