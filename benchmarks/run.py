@@ -191,10 +191,33 @@ class Settings:
     figures: dict[str, Any] = field(default_factory=dict)
     #: dataset -> validation metric of its blocks (``[metric]``; absent: accuracy)
     metric: dict[str, str] = field(default_factory=dict)
+    #: ``(k, n)``: run only the k-th (1-based) of n shards of every block's test runs
+    shard: tuple[int, int] | None = None
 
     @property
     def storage(self) -> str:
         return f"sqlite:///{self.out / 'results' / 'studies.db'}"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as ``(K, N)`` with ``1 <= K <= N``."""
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n)) if sep else None
+    except ValueError:
+        shard = None
+    if shard is None or not 1 <= shard[0] <= shard[1]:
+        raise ValueError(f"shard must be K/N with 1 <= K <= N, e.g. 1/2; got {text!r}")
+    return shard
+
+
+def shard_units(runs: Sequence[tuple[int | None, int]], shard: tuple[int, int] | None
+                ) -> list[tuple[int | None, int]]:
+    """The test runs of shard ``(k, n)``: every n-th of ``runs`` from the k-th on."""
+    if shard is None:
+        return list(runs)
+    k, n = shard
+    return list(runs[k - 1::n])
 
 
 def _split_list(text: str) -> list[str]:
@@ -249,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int,
                    help="torch CPU threads (default 1, see benchmark.toml; 0: torch's default)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run only shard K of N of every block's test runs (its splits or "
+                        "seeds dealt round-robin), kept as .partial lines; a run without "
+                        "--shard then writes the block files from them")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     p.add_argument("--no-cache", action="store_true",
                    help="refit every run even if results/*.jsonl holds its result")
@@ -330,6 +357,7 @@ def parse_settings(argv: Sequence[str] | None = None,
     check_choice("sampler", sampler, SAMPLERS)
     check_choice("pruner", pruner, PRUNERS)
     threads = check_positive_int("threads", pick("threads", args.threads), minimum=0)
+    shard = parse_shard(args.shard) if args.shard is not None else None
 
     if args.out:
         out = Path(args.out)
@@ -354,7 +382,7 @@ def parse_settings(argv: Sequence[str] | None = None,
         root=args.root if args.root is not None else _default_root(), out=out,
         quick=args.quick, progress=not args.no_progress, cache=not args.no_cache,
         device=args.device, threads=threads or None, report_only=args.report_only,
-        plan_only=args.plan,
+        plan_only=args.plan, shard=shard,
         command=" ".join(["python", "benchmarks/run.py", *map(shlex.quote, argv)]),
         overrides={_canonical_dataset(k): v for k, v in cfg.get("overrides", {}).items()},
         figures=dict(cfg.get("figures", {})),
@@ -722,7 +750,7 @@ class Runner:
     # -- a block ----------------------------------------------------------
     def run_block(self, block: Block, figure_block: bool) -> list[dict[str, Any]]:
         base = self.base_config(block)
-        runs = units(block, self.s.seeds)
+        runs = shard_units(units(block, self.s.seeds), self.s.shard)
         records: list[dict[str, Any]] = []
         todo: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any]]] = []
         if "plain" in block.rows or "ts" in block.rows:
@@ -1537,8 +1565,10 @@ def run(settings: Settings) -> dict[str, Any]:
         bar = _bar(blocks, "blocks", settings.progress)
         for block in bar:
             records = runner.run_block(block, block == chosen.get("reliability"))
-            written.append(write_records(runner.results, block, records))
-        draw_figures(runner, chosen)
+            if settings.shard is None:  # a shard's lines stay .partial: the block is not whole
+                written.append(write_records(runner.results, block, records))
+        if settings.shard is None:
+            draw_figures(runner, chosen)
     expected, report_skipped = [], list(skipped)
     if not settings.quick:  # the report covers every result line, so list every gap
         full = replace(parse_settings([]), root=settings.root, out=settings.out)
@@ -1572,6 +1602,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({summary['fit_seconds']:.1f} s training), {summary['wall_seconds']:.1f} s in all")
     for note in summary["skipped"]:
         print(f"note: {note}")
+    if settings.shard is not None:
+        print(f"note: shard {settings.shard[0]}/{settings.shard[1]}: its test runs are kept in "
+              "results/*.jsonl.partial; rerun without --shard once every shard is done to "
+              "write the block files (it reuses them)")
     return 0
 
 

@@ -385,6 +385,40 @@ def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_roo
     assert (tmp_path / "figures" / "landscape-Texas-fixed-gcn.png").read_bytes()[:8] == PNG
 
 
+def test_shards_deal_the_test_runs_round_robin_and_cover_them_once():
+    runs = [(k, 100 + k) for k in range(10)]
+    assert bench.parse_shard("2/3") == (2, 3)
+    parts = [bench.shard_units(runs, (k, 3)) for k in (1, 2, 3)]
+    assert [[k for k, _ in p] for p in parts] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    assert sorted(u for p in parts for u in p) == runs
+    assert bench.shard_units(runs, None) == runs
+
+
+@pytest.mark.slow
+def test_sharded_test_runs_stay_partial_until_a_whole_run_writes_the_block(datasets_root,
+                                                                           tmp_path, capsys):
+    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "plain,ts,joint", "--trials",
+            "2", "--seeds", "3", "--epochs", "5", "--root", str(datasets_root), "--out",
+            str(tmp_path), "--no-progress"]
+    partial = tmp_path / "results" / "Texas-fixed-gcn.jsonl.partial"
+    for k, ids in ((1, {0, 2}), (2, {1})):
+        before = set() if not partial.is_file() else {
+            json.loads(line)["split_id"] for line in partial.read_text().splitlines()}
+        assert bench.main([*argv, "--shard", f"{k}/2"]) == 0
+        assert "rerun without --shard" in capsys.readouterr().out
+        lines = [json.loads(line) for line in partial.read_text().splitlines()]
+        assert {r["split_id"] for r in lines} - before == ids
+        assert not (tmp_path / "results" / "Texas-fixed-gcn.jsonl").exists()
+    assert sorted((r["row"], r["split_id"]) for r in lines) == [
+        (row, k) for row in ("joint", "plain", "ts") for k in (0, 1, 2)]
+    assert {r["seeds"] for r in lines} == {3}  # each line knows the block's full count
+    summary = bench.run(bench.parse_settings(argv))
+    assert summary["fits"] == 0  # the whole run only gathers the shards' runs
+    assert sorted((r["row"], r["split_id"]) for r in _lines(tmp_path)) == sorted(
+        (r["row"], r["split_id"]) for r in lines)
+    assert not partial.exists()
+
+
 @pytest.mark.slow
 def test_a_roc_auc_block_tunes_and_selects_on_validation_auc_end_to_end(datasets_root,
                                                                          tmp_path):
@@ -468,6 +502,9 @@ def test_flags_override_and_rows_keep_table_order():
     (["--sampler", "bayes"], r"sampler must be one of 'tpe', .*; got 'bayes'"),
     (["--pruner", "early"], r"pruner must be one of 'median', .*; got 'early'"),
     (["--threads", "-1"], r"threads must be an integer >= 0; got -1"),
+    (["--shard", "3/2"], r"shard must be K/N with 1 <= K <= N, e.g. 1/2; got '3/2'"),
+    (["--shard", "0/2"], r"shard must be K/N with 1 <= K <= N, e.g. 1/2; got '0/2'"),
+    (["--shard", "half"], r"shard must be K/N with 1 <= K <= N, e.g. 1/2; got 'half'"),
 ])
 def test_bad_input_is_one_clear_message(argv, match):
     with pytest.raises(ValueError, match=match):
