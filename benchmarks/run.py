@@ -961,6 +961,14 @@ def export_study(study: Any, path: Path) -> int:
     that the sampler, the pruner, ``select_best_trial`` and the tuning-time sums read. The
     file is replaced whole through a temporary file, so a stop midway leaves the old one.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Under the archive's lock, snapshot and file go together: of two processes on one
+    # study, the later writer holds the later snapshot, so no finished trial drops out.
+    with file_lock(path.with_name(path.name + ".lock")):
+        return _export(study, path)
+
+
+def _export(study: Any, path: Path) -> int:
     from optuna.distributions import distribution_to_json
 
     def when(t: datetime | None) -> str | None:
@@ -978,7 +986,6 @@ def export_study(study: Any, path: Path) -> int:
                "datetime_start": when(t.datetime_start),
                "datetime_complete": when(t.datetime_complete)}
               for t in study.get_trials(deepcopy=False) if t.state.name in ARCHIVED]
-    path.parent.mkdir(parents=True, exist_ok=True)
     _replace_lines(path, [head, *trials])
     return len(trials)
 

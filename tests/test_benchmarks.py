@@ -367,6 +367,37 @@ def test_a_study_archive_round_trips_every_trial_state(tmp_path):
         bench.restore_study(url, "other", tmp_path / "s.jsonl")
 
 
+def test_an_archive_is_snapshot_and_written_under_its_lock(tmp_path):
+    """Two processes on one study export in turn; each snapshot is taken once the lock is
+    held, so the later file holds every trial finished before it."""
+    import threading
+
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from graphls.tuning import file_lock
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="s")
+    path = tmp_path / "studies" / "s.jsonl"
+
+    def add(value):
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=value,
+                                     params={"epsilon": value},
+                                     distributions={"epsilon": FloatDistribution(0, 1)}))
+
+    add(0.1)
+    path.parent.mkdir()
+    counts = []
+    with file_lock(path.with_name("s.jsonl.lock")):  # another writer holds it
+        waiter = threading.Thread(target=lambda: counts.append(bench.export_study(study, path)))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and not path.exists()  # waits for the lock
+        add(0.2)  # a trial finished while it waited
+    waiter.join(10)
+    assert counts == [2] and len(path.read_text().splitlines()) == 3
+
+
 @pytest.mark.slow
 def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_root, tmp_path):
     argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "plain,ts,joint", "--trials",
