@@ -948,6 +948,12 @@ def write_records(results: Path, block: Block, records: Sequence[Mapping[str, An
 ARCHIVED = ("COMPLETE", "PRUNED", "FAIL")
 
 
+def _archived_states() -> tuple[Any, ...]:
+    from optuna.trial import TrialState
+
+    return tuple(TrialState[name] for name in ARCHIVED)
+
+
 def archive_path(results: Path, study_name: str) -> Path:
     return results / "studies" / f"{study_name}.jsonl"
 
@@ -999,7 +1005,9 @@ def restore_study(storage: str, study_name: str, path: Path) -> int:
     the archive, so two processes starting on one block restore it once.
 
     Raises:
-        ValueError: the archive is not one of ``study_name`` or cannot be read.
+        ValueError: the archive is not one of ``study_name`` or cannot be read, or the
+            storage holds the study with fewer finished trials than the archive (a stale
+            copy: resuming it would overwrite the archive with less).
     """
     import optuna
     from optuna.distributions import json_to_distribution
@@ -1012,6 +1020,16 @@ def restore_study(storage: str, study_name: str, path: Path) -> int:
     with file_lock(path.with_name(path.name + ".lock")):
         handle = open_storage(storage, heartbeat_interval=None)
         if study_name in optuna.get_all_study_names(storage=handle.storage):
+            have = len(optuna.load_study(study_name=study_name, storage=handle.storage)
+                       .get_trials(deepcopy=False, states=_archived_states()))
+            kept = sum(1 for line in path.read_text(encoding="utf-8").splitlines()
+                       if line.strip()) - 1
+            if kept > have:  # the next export would drop trials that ran elsewhere
+                raise ValueError(
+                    f"study {study_name!r} has {have} finished trials in {storage} but "
+                    f"{kept} in its archive {path}; delete the stale copy (optuna "
+                    f"delete-study --study-name {study_name} --storage {storage}) to restore "
+                    "it from the archive")
             return 0
         try:
             head, *lines = _file_records(path)

@@ -362,6 +362,13 @@ def test_a_study_archive_round_trips_every_trial_state(tmp_path):
         assert back.directions == source.directions and back.user_attrs == source.user_attrs
         assert [_trial_view(t) for t in back.trials] == [_trial_view(t) for t in finished]
     assert bench.restore_study(url, "absent", tmp_path / "absent.jsonl") == 0
+    # a stale copy (fewer finished trials than the archive) is refused, not resumed
+    stale = f"sqlite:///{tmp_path / 'c.db'}"
+    optuna.create_study(storage=stale, study_name="s", directions=["maximize", "minimize"])
+    with pytest.raises(ValueError, match=r"study 's' has 0 finished trials in sqlite:///.*c\.db "
+                                         r"but 3 in its archive .*s\.jsonl; delete the stale "
+                                         r"copy \(optuna delete-study --study-name s"):
+        bench.restore_study(stale, "s", tmp_path / "s.jsonl")
     with pytest.raises(ValueError, match=r"s\.jsonl: cannot restore 'other': it holds "
                                          r"study 's'"):
         bench.restore_study(url, "other", tmp_path / "s.jsonl")
