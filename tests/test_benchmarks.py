@@ -348,8 +348,8 @@ def test_a_study_archive_round_trips_every_trial_state(tmp_path):
     running.suggest_float("epsilon", 0.0, 0.5)
     single = optuna.create_study(storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="p")
     single.add_trial(create_trial(state=TrialState.PRUNED, value=0.7,
-                                  params={"epsilon": 0.2}, distributions=dists and
-                                  {"epsilon": dists["epsilon"]},
+                                  params={"epsilon": 0.2},
+                                  distributions={"epsilon": dists["epsilon"]},
                                   intermediate_values={0: 0.5, 5: 0.7}))
     for source in (study, single):
         path = tmp_path / f"{source.study_name}.jsonl"
