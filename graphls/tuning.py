@@ -1007,7 +1007,8 @@ def _sampler_seed(seed: int, number: int) -> int:
 def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
               sampler: str, seed: int, n_trials: int | None, total_trials: int | None,
               timeout: float | None, batch_size: int, progress: bool, poll: float,
-              shared: bool = False, callbacks: Sequence[Callback] = ()) -> int:
+              shared: bool = False, callbacks: Sequence[Callback] = (),
+              wait: bool = True) -> int:
     """Claim, train and tell trials until a budget or the timeout is reached; return the count."""
     start = time.monotonic()
     name = study.study_name
@@ -1045,6 +1046,8 @@ def _optimize(study: optuna.Study, handle: _Storage, objective: _Objective, *,
             if claim is None:  # the study-wide target is reached
                 break
             if not claim:  # every slot is claimed by running trials: wait for them
+                if not wait:
+                    break
                 time.sleep(poll)
                 refresh(0)
                 continue
@@ -1133,6 +1136,7 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
               epochs: int = 200, seed: int = 0, config: TrainConfig | None = None,
               batch_size: int = 1, n_jobs: int = 1, heartbeat_interval: int | None = 60,
               grace_period: int | None = None, progress: bool = True, poll: float = 1.0,
+              wait: bool = True,
               data: Any = None, callbacks: Sequence[Callback] = ()) -> optuna.Study:
     """Run (or resume) a validation-only Optuna search over (ε, λ) and return the study.
 
@@ -1183,6 +1187,11 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
             a trial silent for ``grace_period`` seconds is marked FAIL and retried.
         progress: A tqdm bar on stderr.
         poll: Seconds between checks while waiting for other workers' running trials.
+        wait: When every trial left of ``total_trials`` is claimed by another worker's
+            running trial, wait for those trials (the default: the target is then met
+            when this returns, and a trial whose worker died is retried once its
+            heartbeat is stale) or return at once (``False``), so that a process with
+            other studies to run can move on and come back to this one later.
         data: A PyG ``Data`` to use instead of loading ``dataset``.
         callbacks: Called as ``callback(study, trial)`` with the ``FrozenTrial`` of every
             trial this process finishes, right after it is told (as in Optuna's
@@ -1213,6 +1222,8 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     check_positive_int("n_jobs", n_jobs)
+    if not isinstance(wait, bool):
+        raise TypeError(f"wait must be True or False; got {type(wait).__name__} {wait!r}")
     if n_jobs > 1 and not (storage is None or (isinstance(storage, str)
                                                and ":memory:" not in storage)):
         raise ValueError("n_jobs > 1 needs a storage that other processes can open (a "
@@ -1273,13 +1284,13 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
             split=split, split_index=split_index, space_file=space_file, prior=prior,
             epochs=epochs, seed=seed, config=config, batch_size=batch_size,
             heartbeat_interval=heartbeat_interval, grace_period=grace_period, progress=False,
-            poll=poll, data=data, callbacks=callbacks))
+            poll=poll, wait=wait, data=data, callbacks=callbacks))
     with warnings.catch_warnings(), (workers or contextlib.nullcontext()):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         _optimize(study, handle, fn, sampler=sampler, seed=seed, n_trials=n_trials,
                   total_trials=total_trials, timeout=timeout, batch_size=batch_size,
                   progress=progress, poll=poll, shared=workers is not None,
-                  callbacks=callbacks)
+                  callbacks=callbacks, wait=wait)
     return study
 
 

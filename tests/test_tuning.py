@@ -15,7 +15,9 @@ import sqlite3
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,6 +26,7 @@ optuna = pytest.importorskip("optuna")
 from optuna.trial import TrialState  # noqa: E402
 from torch_geometric.data import Data  # noqa: E402
 
+from graphls import tuning  # noqa: E402
 from graphls.cli import main  # noqa: E402
 from graphls.train import TrainConfig, fit  # noqa: E402
 from graphls.tuning import (  # noqa: E402
@@ -448,6 +451,36 @@ def test_stale_trial_of_a_dead_worker_is_failed_and_retried(graph, tmp_path):
     assert len(retry) == 1 and retry[0].params == params and retry[0].state in FINISHED
     assert sum(t.state in FINISHED for t in trials) == 4
 
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
+                            "ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize("wait", [True, False])
+def test_wait_false_moves_on_from_trials_other_workers_hold(graph, tmp_path, monkeypatch,
+                                                           wait):
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    kw = {"storage": url, "study_name": "busy", "n_trials": None, "heartbeat_interval": 1,
+          "grace_period": 600}
+    quick(graph, total_trials=2, **kw)
+    # another worker holds a trial and is alive: its heartbeat is fresh for 600 s
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=600)
+    held = optuna.load_study(study_name="busy", storage=storage).ask()
+    storage.record_heartbeat(held._trial_id)
+    sleeps = []
+    monkeypatch.setattr(tuning, "time", SimpleNamespace(monotonic=time.monotonic,
+                                                        sleep=sleeps.append))
+    # wait=True polls until the held trial ends; the timeout ends the test's wait
+    study = quick(graph, total_trials=4, wait=wait, poll=0.01, timeout=0.5, **kw)
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    # the one free slot was trained either way; the held one is still the other worker's
+    assert states[TrialState.COMPLETE] == 3 and states[TrialState.RUNNING] == 1
+    assert study.trials[held.number].state == TrialState.RUNNING
+    assert (len(sleeps) > 0) is wait
+
+
+def test_wait_must_be_a_bool(graph):
+    with pytest.raises(TypeError, match="wait must be True or False; got str 'no'"):
+        quick(graph, n_trials=1, wait="no")
 
 def test_journal_storage_resumes(graph, tmp_path):
     url = f"journal:{tmp_path / 'study.log'}"
