@@ -41,7 +41,9 @@ one ``fit_many`` call, cut only by ``graphls.train.default_seed_batch``'s memory
 in ``<out>/results/studies/<study>.jsonl`` (rewritten after every finished trial; a study
 missing from the database is restored from it first). ``--trials N`` is a study-wide
 target (``run_study(total_trials=N)``): a rerun tops each study up to N finished trials and
-never adds more, so rerunning the same command trains no new trial. A result line whose
+never adds more, so rerunning the same command trains no new trial. Processes sharing a
+block's studies (``--shard``) first train what is free in each study (``wait=False``),
+then wait for each to finish. A result line whose
 fit (dataset, split, configuration, seed) is already in ``<out>/results/*.jsonl`` is
 reused (``--no-cache`` refits).
 """
@@ -703,8 +705,13 @@ class Runner:
             return 1
         return max(1, min(want, default_seed_batch(data, base, want * spt) // spt))
 
-    def tune(self, block: Block, row: str, base: Any) -> tuple[Any, dict[str, Any]]:
-        """Run (or top up) the row's study on split 0's validation nodes; return best params."""
+    def tune(self, block: Block, row: str, base: Any, *, wait: bool = True
+             ) -> tuple[Any, dict[str, Any]] | None:
+        """Run (or top up) the row's study on split 0's validation nodes; return best params.
+
+        ``wait=False`` is a first pass over a block's studies: it trains the trials still
+        free and returns ``None`` instead of waiting for trials another process holds.
+        """
         from optuna.trial import TrialState
 
         from graphls.tuning import run_study, select_best_trial
@@ -724,8 +731,10 @@ class Runner:
             pruner=self.s.pruner, seeds_per_trial=self.s.seeds_per_trial, split=block.split,
             split_index=split_id or 0, space_file=CONFIGS / "searchspace" / spec.space_file,
             prior=spec.prior, epochs=self.s.epochs, seed=0, config=base, batch_size=batch,
-            data=data, progress=self.s.progress, callbacks=[_Archiver(archive)])
+            data=data, progress=self.s.progress, callbacks=[_Archiver(archive)], wait=wait)
         export_study(study, archive)  # also when no trial was added (a restored study)
+        if not wait:
+            return None
         self.studies[(block.name, row)] = study
         best = select_best_trial(study)
         trials = study.get_trials(deepcopy=False)
@@ -755,11 +764,16 @@ class Runner:
         todo: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any]]] = []
         if "plain" in block.rows or "ts" in block.rows:
             todo.append(("plain", base, None, {}))
-        for row in block.rows:
-            if row in TUNED:
-                params, info = self.tune(block, row, base)
-                config = base.replace(prior=TUNED[row].prior, **params)
-                todo.append((row, config, info, params))
+        tuned = [row for row in block.rows if row in TUNED]
+        if len(tuned) > 1:
+            # Another process on this block (--shard) may hold a study's last trials: train
+            # what is free in every study first, then come back and wait for the rest.
+            for row in tuned:
+                self.tune(block, row, base, wait=False)
+        for row in tuned:
+            params, info = self.tune(block, row, base)
+            config = base.replace(prior=TUNED[row].prior, **params)
+            todo.append((row, config, info, params))
         # one split at a time (each is loaded once): every row's runs on it train together
         seeds: dict[int | None, list[int]] = {}
         for split_id, seed in runs:

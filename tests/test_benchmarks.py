@@ -457,6 +457,42 @@ def test_sharded_test_runs_stay_partial_until_a_whole_run_writes_the_block(datas
     assert not partial.exists()
 
 
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
+                            "ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_study_another_process_holds_waits_until_the_blocks_other_studies_ran(
+        datasets_root, tmp_path, monkeypatch):
+    import graphls.tuning as tuning
+
+    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "ls,structural", "--trials",
+            "1", "--seeds", "1", "--epochs", "5", "--root", str(datasets_root), "--out",
+            str(tmp_path), "--no-progress"]
+    assert bench.main(argv) == 0
+    settings = bench.parse_settings([*argv[:7], "2", *argv[8:]])  # --trials 2
+    ls_name = next(n for n in optuna.get_all_study_names(settings.storage) if "-ls-" in n)
+    # another process (alive: its heartbeat is fresh) holds the ls study's last trial
+    storage = optuna.storages.RDBStorage(settings.storage, heartbeat_interval=60)
+    held = optuna.load_study(study_name=ls_name, storage=storage).ask()
+    storage.record_heartbeat(held._trial_id)
+    calls, real = [], tuning.run_study
+
+    def spy(*args, **kw):
+        row = "ls" if kw["study_name"] == ls_name else "structural"
+        if row == "ls" and kw.get("wait", True):  # the other process gives its trial up now
+            storage.set_trial_state_values(held._trial_id, optuna.trial.TrialState.FAIL)
+        study = real(*args, **kw)
+        finished = [t for t in study.get_trials(deepcopy=False) if t.state in (
+            optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+        calls.append((row, kw.get("wait", True), len(finished)))
+        return study
+
+    monkeypatch.setattr(tuning, "run_study", spy)
+    bench.run(settings)
+    # ls is passed over (nothing free, no waiting) while structural trains its trial; only
+    # then does the run come back to ls and wait for (here: retrain) the held trial
+    assert calls == [("ls", False, 1), ("structural", False, 2), ("ls", True, 2),
+                     ("structural", True, 2)]
+
 @pytest.mark.slow
 def test_a_roc_auc_block_tunes_and_selects_on_validation_auc_end_to_end(datasets_root,
                                                                          tmp_path):
