@@ -430,19 +430,25 @@ def test_total_trials_is_a_study_wide_target(graph, tmp_path):
     assert len(study.trials) == 4
 
 
+def _another_workers_trial(graph, tmp_path, grace_period):
+    """A 2-trial SQLite study plus a trial another worker claimed (one heartbeat sent)."""
+    kw = {"storage": f"sqlite:///{tmp_path / 'shared.db'}", "study_name": "shared",
+          "n_trials": None, "heartbeat_interval": 1, "grace_period": grace_period}
+    quick(graph, total_trials=2, **kw)
+    storage = optuna.storages.RDBStorage(kw["storage"], heartbeat_interval=1,
+                                         grace_period=grace_period)
+    trial = optuna.load_study(study_name="shared", storage=storage).ask()
+    params = {"epsilon": trial.suggest_float("epsilon", 0, 0.5),
+              "structural": trial.suggest_float("structural", 0, 1)}
+    storage.record_heartbeat(trial._trial_id)
+    return kw, trial, params
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
                             "ignore::optuna.exceptions.ExperimentalWarning")
 def test_stale_trial_of_a_dead_worker_is_failed_and_retried(graph, tmp_path):
-    url = f"sqlite:///{tmp_path / 'stale.db'}"
-    kw = {"storage": url, "study_name": "stale", "n_trials": None, "heartbeat_interval": 1,
-          "grace_period": 1}
-    quick(graph, total_trials=2, **kw)
     # a worker that claims a trial and dies: heartbeats stop
-    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1)
-    dead = optuna.load_study(study_name="stale", storage=storage).ask()
-    params = {"epsilon": dead.suggest_float("epsilon", 0, 0.5),
-              "structural": dead.suggest_float("structural", 0, 1)}
-    storage.record_heartbeat(dead._trial_id)
+    kw, dead, params = _another_workers_trial(graph, tmp_path, grace_period=1)
     time.sleep(2.2)
     study = quick(graph, total_trials=4, **kw)
     trials = study.get_trials(deepcopy=False)
@@ -452,20 +458,13 @@ def test_stale_trial_of_a_dead_worker_is_failed_and_retried(graph, tmp_path):
     assert sum(t.state in FINISHED for t in trials) == 4
 
 
-
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
                             "ignore::optuna.exceptions.ExperimentalWarning")
 @pytest.mark.parametrize("wait", [True, False])
 def test_wait_false_moves_on_from_trials_other_workers_hold(graph, tmp_path, monkeypatch,
                                                            wait):
-    url = f"sqlite:///{tmp_path / 'busy.db'}"
-    kw = {"storage": url, "study_name": "busy", "n_trials": None, "heartbeat_interval": 1,
-          "grace_period": 600}
-    quick(graph, total_trials=2, **kw)
     # another worker holds a trial and is alive: its heartbeat is fresh for 600 s
-    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=600)
-    held = optuna.load_study(study_name="busy", storage=storage).ask()
-    storage.record_heartbeat(held._trial_id)
+    kw, held, _ = _another_workers_trial(graph, tmp_path, grace_period=600)
     sleeps = []
     monkeypatch.setattr(tuning, "time", SimpleNamespace(monotonic=time.monotonic,
                                                         sleep=sleeps.append))
