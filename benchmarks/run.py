@@ -732,9 +732,9 @@ class Runner:
             split_index=split_id or 0, space_file=CONFIGS / "searchspace" / spec.space_file,
             prior=spec.prior, epochs=self.s.epochs, seed=0, config=base, batch_size=batch,
             data=data, progress=self.s.progress, callbacks=[_Archiver(archive)], wait=wait)
-        export_study(study, archive)  # also when no trial was added (a restored study)
-        if not wait:
+        if not wait:  # the callback archived every trial it added
             return None
+        export_study(study, archive)  # also when no trial was added (a restored study)
         self.studies[(block.name, row)] = study
         best = select_best_trial(study)
         trials = study.get_trials(deepcopy=False)
