@@ -1629,11 +1629,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"benchmarks/run.py: error: {exc}", file=sys.stderr)
         return 2
+    from graphls.cli import sigterm_as_interrupt
+
     try:
-        summary = run(settings)
+        with sigterm_as_interrupt():
+            summary = run(settings)
     except (ValueError, TypeError) as exc:
         print(f"benchmarks/run.py: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("benchmarks/run.py: interrupted; rerun the same command to resume (finished "
+              "trials are in results/studies/, finished test runs in results/*.jsonl.partial)",
+              file=sys.stderr)
+        return 130
     if settings.plan_only:
         return 0
     print(f"wrote {summary['results_md']} and {len(summary['jsonl'])} result files under "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,23 @@ def datasets_root(tmp_path_factory) -> Path:
         p.chmod(0o755 if p.is_dir() else 0o644)
     dst.chmod(0o755)
     return dst
+
+
+
+@pytest.fixture
+def sigterm_next_batch(monkeypatch) -> None:
+    """The next batch of trials a study trains first sends SIGTERM to this process, as
+    ``kill`` does; later batches train normally."""
+    import graphls.tuning as tuning
+
+    real = tuning._members
+
+    def members(*args, **kw):
+        monkeypatch.setattr(tuning, "_members", real)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tuning, "_members", members)
 
 
 @pytest.fixture

@@ -493,6 +493,26 @@ def test_a_study_another_process_holds_waits_until_the_blocks_other_studies_ran(
     assert calls == [("ls", False, 1), ("structural", False, 2), ("ls", True, 2),
                      ("structural", True, 2)]
 
+
+def test_sigterm_stops_a_run_in_one_line_and_a_rerun_resumes(datasets_root, tmp_path, capsys,
+                                                             sigterm_next_batch):
+    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "plain,ls", "--trials", "2",
+            "--seeds", "2", "--epochs", "5", "--root", str(datasets_root), "--out",
+            str(tmp_path), "--no-progress"]
+    assert bench.main(argv) == 130  # SIGTERM during the first batch of trials
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted; rerun the same command" in err
+    assert "Traceback" not in err
+    storage = bench.parse_settings(argv).storage
+    (name,) = optuna.get_all_study_names(storage)
+    claimed = optuna.load_study(study_name=name, storage=storage).trials
+    assert claimed and {t.state for t in claimed} == {optuna.trial.TrialState.FAIL}
+    assert bench.main(argv) == 0  # the same command resumes: the failed claims are redone
+    study = optuna.load_study(study_name=name, storage=storage)
+    assert sum(t.state != optuna.trial.TrialState.FAIL for t in study.trials) == 2
+    assert sorted((r["row"], r["split_id"]) for r in _lines(tmp_path)) == [
+        ("ls", 0), ("ls", 1), ("plain", 0), ("plain", 1)]
+
 @pytest.mark.slow
 def test_a_roc_auc_block_tunes_and_selects_on_validation_auc_end_to_end(datasets_root,
                                                                          tmp_path):

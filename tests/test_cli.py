@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from graphls.cli import main
+from graphls.cli import main, sigterm_as_interrupt
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
@@ -135,3 +137,25 @@ def test_datasets_command_lists_availability(capsys, datasets_root):
     pubmed = next(line for line in lines if line.startswith("PubMed "))
     assert cora.rstrip().endswith("yes") and pubmed.rstrip().endswith("no")
     assert "2,708" in cora
+
+
+def test_sigterm_as_interrupt_raises_keyboard_interrupt_then_restores_the_handler():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this at once
+    assert signal.getsignal(signal.SIGTERM) is before
+    # off the main thread no handler can be set: the block runs with the handler as it was
+    seen, errors = [], []
+
+    def body():
+        try:
+            with sigterm_as_interrupt():
+                seen.append(signal.getsignal(signal.SIGTERM))
+        except Exception as exc:  # a ValueError from signal.signal would land here
+            errors.append(exc)
+
+    worker = threading.Thread(target=body)
+    worker.start()
+    worker.join()
+    assert seen == [before] and errors == []

@@ -11,6 +11,7 @@ import ast
 import errno
 import json
 import os
+import signal
 import sqlite3
 import sys
 import threading
@@ -544,6 +545,24 @@ def test_rerunning_the_command_resumes_the_default_storage(tmp_path, monkeypatch
         (name,)).fetchone()
     assert rows == (5,)
 
+
+
+def test_sigterm_ends_tune_in_one_line_and_fails_its_claimed_trials(tmp_path, monkeypatch,
+                                                                    capsys, datasets_root,
+                                                                    sigterm_next_batch):
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *TEXAS, "--root", str(datasets_root), "--no-report", "--batch-size", "2"]
+    before = signal.getsignal(signal.SIGTERM)
+    assert main([*args, "--n-trials", "2"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "graphls tune: interrupted" and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
+    study = optuna.load_study(study_name=default_study_name("Texas"),
+                              storage="sqlite:///graphls.db")
+    # the claimed batch is failed at once, not left RUNNING until its heartbeat is stale
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert main([*args, "--n-trials", "2"]) == 0
+    assert sum(t.state in FINISHED for t in study.get_trials(deepcopy=False)) == 2
 
 def test_tune_command_takes_the_roc_auc_objective(tmp_path, monkeypatch, capsys, datasets_root):
     monkeypatch.chdir(tmp_path)
