@@ -52,7 +52,6 @@ def datasets_root(tmp_path_factory) -> Path:
     return dst
 
 
-
 @pytest.fixture
 def sigterm_next_batch(monkeypatch) -> None:
     """The next batch of trials a study trains first sends SIGTERM to this process, as
