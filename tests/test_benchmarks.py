@@ -457,7 +457,6 @@ def test_sharded_test_runs_stay_partial_until_a_whole_run_writes_the_block(datas
     assert not partial.exists()
 
 
-
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
                             "ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_study_another_process_holds_waits_until_the_blocks_other_studies_ran(
