@@ -1295,13 +1295,19 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
 
 
 def _worker_main(kwargs: dict[str, Any], threads: int, errors: Any) -> None:
-    """A worker process of ``run_study(n_jobs=...)``: the same study, one more claimer."""
+    """A worker process of ``run_study(n_jobs=...)``: the same study, one more claimer.
+
+    The parent stops its workers with SIGTERM when it fails or is interrupted; here that
+    is an interrupt, so the worker marks the trials it holds FAIL before it exits.
+    """
     import torch
+
+    from graphls.cli import sigterm_as_interrupt
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), sigterm_as_interrupt():
             warnings.simplefilter("ignore")
             run_study(**kwargs)
     except BaseException as exc:  # reported by the parent, which raises it

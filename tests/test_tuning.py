@@ -8,6 +8,7 @@ PostgreSQL tests are in ``test_postgres.py``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import errno
 import json
 import os
@@ -394,6 +395,44 @@ def test_n_jobs_workers_share_the_study_and_its_exact_budget(graph, tmp_path):
     study = quick(graph, n_trials=2, **{**kw, "epochs": 100})
     assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 42
 
+
+@pytest.mark.slow
+def test_n_jobs_workers_fail_their_trials_when_the_parent_is_stopped(graph, tmp_path):
+    """SIGTERM to the parent while a worker process trains: the parent stops its workers, and
+    each marks the trial it holds FAIL instead of leaving it RUNNING for the heartbeat path."""
+    from graphls.cli import sigterm_as_interrupt
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    seen: list[str] = []
+
+    def kill_once_the_worker_trains() -> None:
+        # Read the file directly: opening it with Optuna would race the run creating its tables.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sqlite3.Error):  # no file or no tables yet
+                con = sqlite3.connect(f"file:{tmp_path / 'jobs.db'}?mode=ro", uri=True)
+                with contextlib.closing(con):
+                    seen[:] = [json.loads(v) for (v,) in con.execute(
+                        "SELECT a.value_json FROM trial_user_attributes a JOIN trials t "
+                        "USING (trial_id) WHERE a.key = 'worker' AND t.state = 'RUNNING'")]
+                if any(w != tuning._WORKER for w in seen):
+                    break
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=kill_once_the_worker_trains)
+    killer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+            quick(graph, n_trials=40, storage=url, study_name="stop", n_jobs=2, epochs=5000,
+                  sampler="random")
+    finally:
+        killer.join()
+    assert any(w != tuning._WORKER for w in seen)  # a worker held a trial at the kill
+    trials = optuna.load_study(study_name="stop", storage=url).get_trials(deepcopy=False)
+    assert not [t.number for t in trials if t.state == TrialState.RUNNING]
+    assert any(t.state == TrialState.FAIL and t.user_attrs["worker"] != tuning._WORKER
+               for t in trials)
 
 def test_n_jobs_needs_a_storage_other_processes_can_open(graph):
     with pytest.raises(ValueError, match=r"n_jobs > 1 needs a storage that other processes can "
