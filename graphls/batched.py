@@ -452,7 +452,6 @@ def _prepare(data: Any, device: torch.device, splits: Sequence[str]) -> _Graph:
     """Features, normalised adjacency and masks as ``fit`` reads them (cached per data)."""
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-
     key = (id(data), str(device), torch.get_default_dtype(), tuple(splits),
            *(id(getattr(data, name, None)) for name in
              ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask")))

@@ -512,6 +512,7 @@ def test_sigterm_stops_a_run_in_one_line_and_a_rerun_resumes(datasets_root, tmp_
     assert sorted((r["row"], r["split_id"]) for r in _lines(tmp_path)) == [
         ("ls", 0), ("ls", 1), ("plain", 0), ("plain", 1)]
 
+
 @pytest.mark.slow
 def test_a_roc_auc_block_tunes_and_selects_on_validation_auc_end_to_end(datasets_root,
                                                                          tmp_path):

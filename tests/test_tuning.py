@@ -434,6 +434,7 @@ def test_n_jobs_workers_fail_their_trials_when_the_parent_is_stopped(graph, tmp_
     assert any(t.state == TrialState.FAIL and t.user_attrs["worker"] != tuning._WORKER
                for t in trials)
 
+
 def test_n_jobs_needs_a_storage_other_processes_can_open(graph):
     with pytest.raises(ValueError, match=r"n_jobs > 1 needs a storage that other processes can "
                                          r"open .*; got 'InMemoryStorage'"):
@@ -521,6 +522,7 @@ def test_wait_must_be_a_bool(graph):
     with pytest.raises(TypeError, match="wait must be True or False; got str 'no'"):
         quick(graph, n_trials=1, wait="no")
 
+
 def test_journal_storage_resumes(graph, tmp_path):
     url = f"journal:{tmp_path / 'study.log'}"
     quick(graph, n_trials=2, storage=url)
@@ -585,7 +587,6 @@ def test_rerunning_the_command_resumes_the_default_storage(tmp_path, monkeypatch
     assert rows == (5,)
 
 
-
 def test_sigterm_ends_tune_in_one_line_and_fails_its_claimed_trials(tmp_path, monkeypatch,
                                                                     capsys, datasets_root,
                                                                     sigterm_next_batch):
@@ -602,6 +603,7 @@ def test_sigterm_ends_tune_in_one_line_and_fails_its_claimed_trials(tmp_path, mo
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
     assert main([*args, "--n-trials", "2"]) == 0
     assert sum(t.state in FINISHED for t in study.get_trials(deepcopy=False)) == 2
+
 
 def test_tune_command_takes_the_roc_auc_objective(tmp_path, monkeypatch, capsys, datasets_root):
     monkeypatch.chdir(tmp_path)
