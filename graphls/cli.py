@@ -11,14 +11,13 @@ traceback), 1 for a run that failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from graphls._signals import sigterm_as_interrupt
 
 __all__ = ["main", "sigterm_as_interrupt"]
 
@@ -293,30 +292,6 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def _one_line(exc: BaseException) -> str:
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return " ".join(text.split()) or type(exc).__name__
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises ``KeyboardInterrupt`` (as Ctrl-C does).
-
-    ``kill`` and job schedulers stop a run with SIGTERM, which by default ends Python at
-    once: the trials a study had claimed would stay RUNNING until their heartbeat goes
-    stale. As an interrupt, they are marked FAIL on the way out (and claimed again on
-    resume), and the command ends with one line. Only the main thread can set a handler;
-    elsewhere the block runs unchanged. The previous handler is restored afterwards.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:  # None: a handler set outside Python, which cannot be put back; use the default
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1302,7 +1302,7 @@ def _worker_main(kwargs: dict[str, Any], threads: int, errors: Any) -> None:
     """
     import torch
 
-    from graphls.cli import sigterm_as_interrupt
+    from graphls._signals import sigterm_as_interrupt
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
