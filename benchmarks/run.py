@@ -1357,24 +1357,36 @@ VERDICTS = (
 )
 
 
-def verdict(a: Sequence[float], b: Sequence[float], higher: bool) -> tuple[str, float]:
+#: Smallest difference a verdict counts (0.1 points of accuracy, ECE or ROC AUC). Below it a
+#: difference is a tie whatever its error bars: rows whose seeds all give the same
+#: predictions have std 0, and a one-node difference would otherwise be a "win".
+MIN_EFFECT = 0.001
+
+
+def verdict(a: Sequence[float], b: Sequence[float], higher: bool,
+            min_effect: float = MIN_EFFECT) -> tuple[str, float]:
     """``win``/``tie``/``loss`` of ``a`` against ``b``: a mean difference beyond 2 std errors.
 
     .. math::
         d = \\bar a - \\bar b, \\qquad
         \\mathrm{se} = \\sqrt{s_a^2 / n_a + s_b^2 / n_b}
 
-    ``win`` if ``d > 2·se`` (``d < -2·se`` when lower is better), ``loss`` in the
-    opposite case, else ``tie``. With one seed per side (se = 0) any difference counts.
+    ``win`` if ``d > 2·se`` and ``d ≥ min_effect`` (``d < -2·se`` and ``-d ≥ min_effect``
+    when lower is better), ``loss`` in the opposite case, else ``tie``. With std 0 on both
+    sides (one seed, or seeds that agree) only ``min_effect`` separates a win from a tie.
     """
+    if not math.isfinite(min_effect) or min_effect < 0:
+        raise ValueError(f"min_effect must be a finite number >= 0, got {min_effect!r}")
     ma, sa, na = _stats(a)
     mb, sb, nb = _stats(b)
     d = ma - mb
     se = math.sqrt(sa**2 / na + sb**2 / nb)
     signed = d if higher else -d
-    if signed > 2 * se and signed > 0:
+    # the slack keeps a difference of exactly min_effect (0.851 - 0.850 in float) from a tie
+    floor = max(min_effect - 1e-12, 0.0)
+    if signed > 2 * se and signed >= floor and signed > 0:
         return "win", d
-    if signed < -2 * se and signed < 0:
+    if -signed > 2 * se and -signed >= floor and signed < 0:
         return "loss", d
     return "tie", d
 
@@ -1382,8 +1394,9 @@ def verdict(a: Sequence[float], b: Sequence[float], higher: bool) -> tuple[str, 
 def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings: Settings
                   ) -> list[str]:
     lines = ["Rule: a row *wins* against another when its mean is better by more than two "
-             "standard errors of the difference (√(s₁²/n₁ + s₂²/n₂)), *loses* when worse by "
-             "more than that, and *ties* otherwise. Test numbers; accuracy, ECE and ROC AUC in "
+             "standard errors of the difference (√(s₁²/n₁ + s₂²/n₂)) and by at least "
+             f"{100 * MIN_EFFECT:g} points, *loses* when worse by as much, and *ties* "
+             "otherwise. Test numbers; accuracy, ECE and ROC AUC in "
              "points.",
              ""]
     details: list[str] = []

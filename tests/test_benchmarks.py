@@ -17,6 +17,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import hypothesis
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 
@@ -773,6 +775,41 @@ def test_verdict_is_the_difference_against_two_standard_errors():
     assert bench.verdict(a, b, higher=False)[0] == "loss"  # e.g. ECE: higher is worse
     assert bench.verdict([0.80, 0.90], [0.81, 0.86], higher=True)[0] == "tie"
     assert bench.verdict([0.5], [0.4], higher=True)[0] == "win"  # one seed: no error bars
+
+
+def test_verdict_needs_a_minimum_effect_when_the_seeds_agree():
+    # std 0 on both sides: a 0.02-point difference is beyond any multiple of se = 0
+    a, b = [0.8502] * 3, [0.8500] * 3
+    assert bench.verdict(a, b, higher=True) == ("tie", pytest.approx(0.0002))
+    assert bench.verdict(a, b, higher=True, min_effect=0.0)[0] == "win"  # the old rule
+    assert bench.verdict(b, a, higher=False)[0] == "tie"
+    # exactly the minimum effect (0.1 points) counts, in float too
+    assert bench.MIN_EFFECT == 0.001
+    assert bench.verdict([0.851] * 2, [0.850] * 2, higher=True)[0] == "win"
+    assert bench.verdict([0.850] * 2, [0.851] * 2, higher=True)[0] == "loss"
+    assert bench.verdict([0.850] * 2, [0.851] * 2, higher=False)[0] == "win"  # e.g. ECE
+    # above the minimum effect but within two standard errors: still a tie
+    assert bench.verdict([0.80, 0.90], [0.81, 0.86], higher=True)[0] == "tie"
+    # a larger minimum effect turns a clear statistical win into a tie
+    a, b = [0.80, 0.82, 0.84], [0.70, 0.71, 0.72]
+    assert bench.verdict(a, b, higher=True, min_effect=0.2)[0] == "tie"
+    for bad in (-0.001, math.nan, math.inf):
+        with pytest.raises(ValueError, match=r"min_effect must be a finite number >= 0, got"):
+            bench.verdict(a, b, higher=True, min_effect=bad)
+
+
+_SCORES = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6)
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(_SCORES, _SCORES, st.booleans(), st.sampled_from([0.0, 0.001, 0.05]))
+def test_verdict_is_antisymmetric(a, b, higher, min_effect):
+    v, d = bench.verdict(a, b, higher, min_effect)
+    w, e = bench.verdict(b, a, higher, min_effect)
+    assert {"win": "loss", "loss": "win", "tie": "tie"}[v] == w
+    assert d == pytest.approx(-e, abs=1e-12)
+    if v != "tie":  # a verdict is never given on a difference below the minimum
+        assert abs(d) >= min_effect - 1e-12 and abs(d) > 0
 
 
 def _record(row: str, seed: int, acc: float, ece: float, noise: float = 0.0) -> dict:
