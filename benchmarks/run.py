@@ -992,7 +992,8 @@ def _export(study: Any, path: Path) -> int:
     from optuna.distributions import distribution_to_json
 
     def when(t: datetime | None) -> str | None:
-        return None if t is None else t.isoformat()
+        # Optuna keeps naive local times; the archive says which instant, in UTC
+        return None if t is None else t.astimezone(timezone.utc).isoformat()
 
     head = {"study": study.study_name,
             "directions": [d.name.lower() for d in study.directions],
@@ -1073,7 +1074,12 @@ def restore_study(storage: str, study_name: str, path: Path) -> int:
 
 
 def _parse_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+    """An archive's timestamp as Optuna keeps it: naive local time. Archives written before
+    timestamps carried their UTC offset hold naive local times already."""
+    if text is None:
+        return None
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo is None else t.astimezone().replace(tzinfo=None)
 
 
 class _Archiver:

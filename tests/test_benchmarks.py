@@ -376,6 +376,49 @@ def test_a_study_archive_round_trips_every_trial_state(tmp_path):
         bench.restore_study(url, "other", tmp_path / "s.jsonl")
 
 
+def test_archive_timestamps_are_utc_and_restore_to_optunas_local_times(tmp_path, monkeypatch):
+    import time
+    from datetime import datetime
+
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    monkeypatch.setenv("TZ", "EST+05")  # five hours behind UTC, no daylight saving
+    time.tzset()
+    try:
+        study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'a.db'}", study_name="s")
+        trial = create_trial(state=TrialState.COMPLETE, value=0.8, params={"epsilon": 0.1},
+                             distributions={"epsilon": FloatDistribution(0.0, 0.5)})
+        trial.datetime_start = datetime(2026, 12, 5, 9, 30, 0)  # naive local, as Optuna's
+        trial.datetime_complete = datetime(2026, 12, 5, 9, 45, 0)
+        study.add_trial(trial)
+        path = tmp_path / "s.jsonl"
+        bench.export_study(study, path)
+        line = json.loads(path.read_text().splitlines()[1])
+        assert line["datetime_start"] == "2026-12-05T14:30:00+00:00"
+        assert line["datetime_complete"] == "2026-12-05T14:45:00+00:00"
+        url = f"sqlite:///{tmp_path / 'b.db'}"
+        assert bench.restore_study(url, "s", path) == 1
+        back = optuna.load_study(study_name="s", storage=url).trials[0]
+        assert (back.datetime_start, back.datetime_complete) == (
+            datetime(2026, 12, 5, 9, 30, 0), datetime(2026, 12, 5, 9, 45, 0))
+        # an archive written before timestamps carried their offset: naive local, kept as is
+        old = tmp_path / "old.jsonl"
+        head, first = path.read_text().splitlines()
+        first = json.loads(first)
+        first["datetime_start"], first["datetime_complete"] = ("2026-12-05T09:30:00",
+                                                               "2026-12-05T09:45:00")
+        old.write_text(head.replace('"s"', '"old"', 1) + "\n" + json.dumps(first) + "\n")
+        assert bench.restore_study(url, "old", old) == 1
+        back = optuna.load_study(study_name="old", storage=url).trials[0]
+        assert back.datetime_start == datetime(2026, 12, 5, 9, 30, 0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_an_archive_is_snapshot_and_written_under_its_lock(tmp_path):
     """Two processes on one study export in turn; each snapshot is taken once the lock is
     held, so the later file holds every trial finished before it."""
