@@ -447,7 +447,6 @@ def test_label_noise_labels_in_range():
         add_label_noise(y, mask, 0.1, num_classes=3)
 
 
-
 def test_planetoid_features_are_row_normalised_like_pyg_examples(datasets_root):
     import torch
     from torch_geometric.datasets import Planetoid
