@@ -1388,12 +1388,11 @@ def verdict(a: Sequence[float], b: Sequence[float], higher: bool,
     d = ma - mb
     se = math.sqrt(sa**2 / na + sb**2 / nb)
     signed = d if higher else -d
-    # the slack keeps a difference of exactly min_effect (0.851 - 0.850 in float) from a tie
-    floor = max(min_effect - 1e-12, 0.0)
-    if signed > 2 * se and signed >= floor and signed > 0:
-        return "win", d
-    if -signed > 2 * se and -signed >= floor and signed < 0:
-        return "loss", d
+    # se >= 0, so beyond 2·se is strictly positive; the slack keeps a difference of
+    # exactly min_effect (0.851 - 0.850 in float) from a tie
+    floor = min_effect - 1e-12
+    if abs(signed) > 2 * se and abs(signed) >= floor:
+        return ("win" if signed > 0 else "loss"), d
     return "tie", d
 
 
