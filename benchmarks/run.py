@@ -29,12 +29,12 @@ accuracy, ECE (15 equal-width bins), NLL and Brier. Splits with several versions
 60/20/20 split seeds, shipped fixed splits) are tuned on split 0 and reported over splits
 0..seeds-1 with one training seed each.
 
-**Batching.** Runs are trained together with ``graphls.batched.fit_many`` (each result
-equals ``graphls.train.fit``'s for the same seed, within float tolerance): every tuned row's
+**Batching.** Runs are trained together with ``graphls.engine.fit_many`` (each result
+equals ``graphls.engine.fit``'s for the same seed, within float tolerance): every tuned row's
 study claims ``--batch-size`` trials at a time (``run_study(batch_size=...)``; each trial
 is still pruned on its own, and the study-wide budget stays exact), and the test runs of
 one split (every row × seed on a single split; every row on each split of dense/fixed) are
-one ``fit_many`` call, cut only by ``graphls.train.default_seed_batch``'s memory cap.
+one ``fit_many`` call, cut only by ``graphls.engine.default_seed_batch``'s memory cap.
 ``--batch-size 1`` trains everything one run at a time with ``fit``, as before batching.
 
 **Resuming.** Studies live in ``<out>/results/studies.db`` and, as text that is committed,
@@ -77,7 +77,7 @@ if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(REPO))
 
 from graphls._validation import check_choice, check_fraction, check_positive_int  # noqa: E402
-from graphls.train import METRIC_LABELS  # noqa: E402
+from graphls.config import METRIC_LABELS  # noqa: E402
 from graphls.tuning import file_lock  # noqa: E402
 
 #: The rows of every block, in table order, with their labels.
@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int,
                    help="trials each study claims and trains together (default from "
                         "benchmark.toml); test runs of a split train together; 1: every run "
-                        "on its own with graphls.train.fit")
+                        "on its own with graphls.engine.fit")
     p.add_argument("--root", help="datasets folder (default $GRAPHLS_DATA, else "
                                   "../shared/datasets, else ~/.cache/graphls)")
     p.add_argument("--out", help="output folder (default: benchmarks/; --quick: a temp folder)")
@@ -369,7 +369,7 @@ def parse_settings(argv: Sequence[str] | None = None,
         out = HERE
     ncfg = dict(cfg.get("noise", {}))
     noise_datasets = [_canonical_dataset(n) for n in ncfg.get("datasets", [])]
-    from graphls.train import SELECT
+    from graphls.config import SELECT
 
     metric = {_canonical_dataset(k): check_choice(f"metric of {k}", v, SELECT)
               for k, v in cfg.get("metric", {}).items()}
@@ -577,7 +577,7 @@ class Runner:
         return self._data[key]
 
     def base_config(self, block: Block) -> Any:
-        from graphls.train import TrainConfig
+        from graphls.config import TrainConfig
 
         extra = dict(self.s.overrides.get(block.dataset, {}).get(block.model, {}))
         return TrainConfig.for_model(block.model, **extra).replace(
@@ -631,10 +631,10 @@ class Runner:
         """The runs ``jobs`` (config, want probs) on one split, in order.
 
         Cached runs are reused; the others are trained together by
-        ``graphls.batched.fit_many(group=True)`` (each result is ``fit``'s for the same
+        ``graphls.engine.fit_many(group=True)`` (each result is ``fit``'s for the same
         seed, within float tolerance), in chunks of at most
-        ``graphls.train.default_seed_batch`` members (the memory cap of
-        ``graphls.train.evaluate``: one chunk on Planetoid-sized graphs). With
+        ``graphls.engine.default_seed_batch`` members (the memory cap of
+        ``graphls.engine.evaluate``: one chunk on Planetoid-sized graphs). With
         ``batch_size = 1`` every run is its own ``fit``. Jobs with the same fit key (two
         rows that chose the same configuration, e.g. joint and multi picking the same
         trial) share one run: members of a batch can differ in the last bits, and the
@@ -642,8 +642,7 @@ class Runner:
         job's outcome is known (cached ones first, then chunk by chunk), so that a stopped
         run keeps what it finished.
         """
-        from graphls.batched import fit_many
-        from graphls.train import fit
+        from graphls.engine import fit_many
 
         out: list[Outcome | None] = [None] * len(jobs)
 
@@ -666,14 +665,13 @@ class Runner:
             data = self.data(block, split_id)
             size = 1
             if self.s.batch_size > 1:
-                from graphls.train import default_seed_batch
+                from graphls.engine import default_seed_batch
 
                 size = min(default_seed_batch(data, jobs[i][0], len(todo)) for i in todo)
             for lo in range(0, len(todo), size):
                 chunk = todo[lo:lo + size]
                 configs = [jobs[i][0] for i in chunk]
-                results = ([fit(data, configs[0])] if len(chunk) == 1
-                           else fit_many(data, configs, group=True))
+                results = fit_many(data, configs, group=True)
                 for i, r in zip(chunk, results, strict=True):
                     want = any(jobs[j][1] for j in sharers[i])  # probs if any sharer wants them
                     o = self.outcome(block, split_id, jobs[i][0], r, want)
@@ -696,9 +694,9 @@ class Runner:
         """Trials a study trains together: ``batch_size``, within the memory cap.
 
         A batch holds ``batch_size × seeds_per_trial`` members; like the test runs it is
-        capped by ``graphls.train.default_seed_batch`` (large graphs: fewer trials).
+        capped by ``graphls.engine.default_seed_batch`` (large graphs: fewer trials).
         """
-        from graphls.train import default_seed_batch
+        from graphls.engine import default_seed_batch
 
         want, spt = self.s.batch_size, self.s.seeds_per_trial
         if want == 1:

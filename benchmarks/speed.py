@@ -19,7 +19,7 @@ goes between ``<!-- speed-a:start -->`` and ``<!-- speed-a:end -->``.
 (b) A 10-seed evaluation of one configuration (Cora, public split, GCN with
 PyG's example settings, 200 epochs, validation accuracy checked every epoch,
 test accuracy at the best validation epoch), once through a plain PyG loop and
-once through ``graphls.train.evaluate``, alternating the two ``--repeats``
+once through ``graphls.engine.evaluate``, alternating the two ``--repeats``
 times and keeping the median. Its table goes between ``<!-- speed:start -->``
 and ``<!-- speed:end -->`` in ``benchmarks/RESULTS.md``.
 
@@ -34,7 +34,7 @@ seconds per epoch are the median of ``--c-epochs`` epochs after one warm-up.
 Its table goes between ``<!-- speed-c:start -->`` and ``<!-- speed-c:end -->``.
 
 (g) As (b) for GAT (PyG's ``examples/gat.py``: 8 heads of 8, dropout 0.6, lr
-0.005, weight decay 5e-4): the PyG loop, ``graphls.train.fit`` one seed at a
+0.005, weight decay 5e-4): the PyG loop, ``graphls.engine.fit`` one seed at a
 time, and ``evaluate`` (seeds trained together). Its table goes between
 ``<!-- speed-g:start -->`` and ``<!-- speed-g:end -->``.
 
@@ -135,7 +135,8 @@ def plain_pyg_gat(data, seeds: list[int], epochs: int) -> list[float]:
 
 def graphls_seeds(data, seeds: list[int], epochs: int, model: str = "gcn",
                   batch_size: int | None = None) -> list[float]:
-    from graphls.train import TrainConfig, evaluate
+    from graphls.config import TrainConfig
+    from graphls.engine import evaluate
 
     sweep = evaluate(data, TrainConfig.for_model(model, epochs=epochs), seeds,
                      batch_size=batch_size)
@@ -183,7 +184,7 @@ SEED_CASES = {
 
 
 def run_seeds(args: argparse.Namespace, command: str, case: str) -> dict:
-    """(b) / (g): a 10-seed Cora evaluation, PyG's example loop vs ``graphls.train.evaluate``."""
+    """(b) / (g): a 10-seed Cora evaluation, PyG's example loop vs ``graphls.engine.evaluate``."""
     from graphls.data import load_dataset
 
     spec = SEED_CASES[case]
@@ -214,14 +215,14 @@ def run_seeds(args: argparse.Namespace, command: str, case: str) -> dict:
         lines.append(f"| {name} | {t:.1f} | {base / t:.1f}x | "
                      f"{100 * statistics.mean(accs[name]):.2f} % |")
     if case == "b":
-        lines += ["", "graphls trains the seeds together (`graphls.batched.fit_many`: stacked "
+        lines += ["", "graphls trains the seeds together (`graphls.engine.fit_many`: stacked "
                   "weights, one sparse product over the concatenated hidden channels), with "
                   "sparse bag-of-words features (CSR first-layer product, dropout on the stored "
-                  "values); each seed's result equals `graphls.train.fit` for that seed."]
+                  "values); each seed's result equals `graphls.engine.fit` for that seed."]
     else:
-        lines += ["", "graphls trains the seeds together (`graphls.batched.fit_many`: the "
+        lines += ["", "graphls trains the seeds together (`graphls.engine.fit_many`: the "
                   "members' attention maps side by side, aggregated by one block-diagonal "
-                  "sparse product); each seed's result equals `graphls.train.fit` for that "
+                  "sparse product); each seed's result equals `graphls.engine.fit` for that "
                   "seed. `fit` one seed at a time is PyG's `GATConv` with the structural "
                   "interpolation hook and CSR features."]
     out = Path(args.out)
@@ -546,7 +547,7 @@ def c_worker(spec: dict) -> dict:
     if variant == "graphls":
         from graphls.models import GCN
 
-        model = GCN(x.size(1), C_HIDDEN, spec["classes"], num_layers=C_LAYERS, batch_norm=True,
+        model = GCN(x.size(1), C_HIDDEN, C_LAYERS, spec["classes"], batch_norm=True,
                     dropout=C_DROPOUT, cached=True)
         adj, log_probs = graph["edge_index"], False
     else:

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     torch.manual_seed(args.seed)
     data = Planetoid(args.root, "Cora")[0]
-    model = GCN(data.num_features, 16, 7, structural=args.structural, cached=True)
+    model = GCN(data.num_features, 16, 2, 7, dropout=0.5, structural=args.structural,
+                cached=True)
     criterion = LabelSmoothingLoss(epsilon=args.epsilon)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
 

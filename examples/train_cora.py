@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+from graphls.config import TrainConfig
 from graphls.data import load_dataset
-from graphls.train import TrainConfig, evaluate, format_table
+from graphls.engine import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -29,8 +30,10 @@ def main(argv: list[str] | None = None) -> dict:
         config = TrainConfig.for_model(args.model, epsilon=eps, structural=lam,
                                        epochs=args.epochs)
         summaries[label] = evaluate(data, config, seeds=args.seeds, progress=True).summary()
-        print(label)
-        print(format_table(summaries[label]))
+        test = summaries[label]["test"]
+        print(f"{label}: test accuracy {100 * test['accuracy']['mean']:.2f} "
+              f"± {100 * test['accuracy']['std']:.2f} %, ECE {100 * test['ece']['mean']:.2f} "
+              f"± {100 * test['ece']['std']:.2f} % (mean ± std over {args.seeds} seeds)")
     return summaries
 
 

@@ -51,6 +51,13 @@ def _per_layer_structural(structural: float | Sequence[float], num_layers: int) 
     return [check_fraction("structural", structural)] * num_layers
 
 
+def _check_out_channels(out_channels: object, hidden_channels: int) -> int:
+    """PyG's rule: ``out_channels=None`` gives ``hidden_channels`` outputs."""
+    if out_channels is None:
+        return hidden_channels
+    return check_positive_int("out_channels", out_channels)
+
+
 def _check_in_channels(in_channels: object) -> int:
     """``in_channels`` is a positive int, or ``-1`` for PyG's lazy initialisation."""
     if in_channels == -1 and not isinstance(in_channels, bool):
@@ -145,8 +152,8 @@ def dropout(x: Tensor, p: float, training: bool = True,
     equally distributed masks than PyG's examples. Tensors of
     :data:`FAST_DROPOUT_NUMEL` elements or more (the layers of ogbn-arxiv-sized
     graphs) keep the mask as booleans for the backward pass. With a
-    ``generator`` the mask is drawn from it (:func:`graphls.batched.fit_many`
-    gives each member the masks ``fit`` draws).
+    ``generator`` the mask is drawn from it (:func:`graphls.engine.fit_many`
+    gives each member the masks a single run draws).
     """
     if not training or p == 0.0:
         return x
@@ -199,7 +206,7 @@ def value_dropout(values: Tensor, p: float, generator: torch.Generator | None = 
     :math:`1/(1 - p)`, the distribution of ``F.dropout``. The mask comes from
     ``torch.rand`` (about 3x cheaper than ``F.dropout``'s ``bernoulli_`` on
     CPU) drawn from ``generator`` (the global generator when ``None``), so
-    :func:`graphls.batched.fit_many` draws for each member exactly what
+    :func:`graphls.engine.fit_many` draws for each member exactly what
     ``fit`` draws for the same seed.
     """
     if p == 0.0:
@@ -245,15 +252,22 @@ class GCN(torch.nn.Module):
         H^{(l)} = (1 - \lambda_l)\, H^{(l-1)} W^{(l)}
             + \lambda_l\, \hat{D}^{-1/2} \hat{A} \hat{D}^{-1/2} H^{(l-1)} W^{(l)} + b^{(l)}
 
-    With the defaults this is PyG's ``examples/gcn.py``:
-    ``dropout(x) → conv1 → ReLU → dropout → conv2`` with
-    ``GCNConv(in, hidden)``, ``GCNConv(hidden, out)``, ``p = 0.5``.
+    The arguments are ordered as PyG's :class:`torch_geometric.nn.models.GCN`
+    (``in_channels, hidden_channels, num_layers, out_channels=None,
+    dropout=0.0``); the graphls knobs are keyword-only. PyG's
+    ``examples/gcn.py`` is ``GCN(in, 16, 2, num_classes, dropout=0.5)``:
+    ``dropout(x) → conv1 → ReLU → dropout → conv2``.
+
+    >>> model = GCN(1433, 16, 2, 7, dropout=0.5, structural=0.8)
+    >>> [conv.out_channels for conv in model.convs], model.structural_values
+    ([16, 7], [0.8, 0.8])
 
     Args:
         in_channels: Input feature size (``-1`` for lazy initialisation).
         hidden_channels: Hidden feature size (>= 1).
-        out_channels: Number of classes (logits per node).
         num_layers: Number of convolutions (>= 1).
+        out_channels: Number of classes (logits per node); ``None`` (PyG's
+            default) gives ``hidden_channels`` outputs.
         dropout: Feature dropout in [0, 1), applied before every convolution.
         structural: λ in [0, 1] for every layer, or one λ per layer.
         learn_structural: Learn each layer's λ (initialised at ``structural``);
@@ -271,9 +285,10 @@ class GCN(torch.nn.Module):
         self,
         in_channels: int,
         hidden_channels: int,
-        out_channels: int,
-        num_layers: int = 2,
-        dropout: float = 0.5,
+        num_layers: int,
+        out_channels: int | None = None,
+        dropout: float = 0.0,
+        *,
         structural: float | Sequence[float] = 1.0,
         learn_structural: bool = False,
         cached: bool = False,
@@ -282,8 +297,8 @@ class GCN(torch.nn.Module):
         super().__init__()
         in_channels = _check_in_channels(in_channels)
         hidden_channels = check_positive_int("hidden_channels", hidden_channels)
-        out_channels = check_positive_int("out_channels", out_channels)
         num_layers = check_positive_int("num_layers", num_layers)
+        out_channels = _check_out_channels(out_channels, hidden_channels)
         self.dropout = check_fraction("dropout", dropout, high_open=True)
         lams = _per_layer_structural(structural, num_layers)
         learn_structural = _check_bool("learn_structural", learn_structural)
@@ -350,16 +365,20 @@ class GAT(torch.nn.Module):
               \alpha^{(l),h}_{ij} W^{(l)}_h h^{(l-1)}_j,
 
     hidden layers concatenate their ``heads`` heads, the output layer averages
-    its ``output_heads`` heads; a bias is added after. With the defaults this is
-    PyG's ``examples/gat.py``: ``dropout(x, 0.6) → GATConv(in, hidden, heads=8,
-    dropout=0.6) → ELU → dropout → GATConv(hidden·8, out, heads=1,
-    concat=False, dropout=0.6)``.
+    its ``output_heads`` heads; a bias is added after. The arguments are ordered
+    as PyG's :class:`torch_geometric.nn.models.GAT` (``in_channels,
+    hidden_channels, num_layers, out_channels=None, dropout=0.0``), the rest
+    keyword-only; unlike PyG's, ``hidden_channels`` counts per head. PyG's
+    ``examples/gat.py`` is ``GAT(in, 8, 2, num_classes, dropout=0.6, heads=8)``:
+    ``dropout(x, 0.6) → GATConv(in, 8, heads=8, dropout=0.6) → ELU → dropout →
+    GATConv(8·8, out, heads=1, concat=False, dropout=0.6)``.
 
     Args:
         in_channels: Input feature size (``-1`` for lazy initialisation).
         hidden_channels: Hidden feature size per head (>= 1).
-        out_channels: Number of classes (logits per node).
         num_layers: Number of attention layers (>= 1).
+        out_channels: Number of classes (logits per node); ``None`` (PyG's
+            default) gives ``hidden_channels`` outputs.
         heads: Heads of each hidden layer (concatenated).
         output_heads: Heads of the output layer (averaged; PyG uses 8 on PubMed).
         dropout: Feature dropout before every layer and attention dropout, in [0, 1).
@@ -377,19 +396,20 @@ class GAT(torch.nn.Module):
         self,
         in_channels: int,
         hidden_channels: int,
-        out_channels: int,
-        num_layers: int = 2,
+        num_layers: int,
+        out_channels: int | None = None,
+        dropout: float = 0.0,
+        *,
         heads: int = 8,
         output_heads: int = 1,
-        dropout: float = 0.6,
         structural: float | Sequence[float] = 1.0,
         learn_structural: bool = False,
     ) -> None:
         super().__init__()
         in_channels = _check_in_channels(in_channels)
         hidden_channels = check_positive_int("hidden_channels", hidden_channels)
-        out_channels = check_positive_int("out_channels", out_channels)
         num_layers = check_positive_int("num_layers", num_layers)
+        out_channels = _check_out_channels(out_channels, hidden_channels)
         heads = check_positive_int("heads", heads)
         output_heads = check_positive_int("output_heads", output_heads)
         self.dropout = check_fraction("dropout", dropout, high_open=True)

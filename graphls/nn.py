@@ -46,7 +46,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from graphls._validation import check_fraction
 
-__all__ = ["StructuralGATConv", "StructuralGCNConv"]
+__all__ = ["StructuralGATConv", "StructuralGCNConv", "TransposedCSR", "csr_matmul"]
 
 #: Initial values of a learnable λ are clamped into this range before the logit.
 STRUCTURAL_LOGIT_EPS = 1e-4
@@ -61,7 +61,7 @@ class _CSRMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, adj: Tensor, transposed: _Transposed,
+    def forward(ctx: Any, x: Tensor, adj: Tensor, transposed: TransposedCSR,
                 add: Tensor | None) -> Tensor:
         ctx.transposed = transposed
         if add is None:
@@ -85,8 +85,12 @@ def _spmm(adj: Tensor, x: Tensor) -> Tensor:
     return torch.addmm(out, adj, x, beta=0, out=out)
 
 
-class _Transposed:
-    """``adj``'s transpose as CSR, made on first use (``adj`` itself when symmetric)."""
+class TransposedCSR:
+    """``adj``'s transpose as CSR, made on first use (``adj`` itself when symmetric).
+
+    Kept beside a constant CSR adjacency so that every backward pass of
+    :func:`csr_matmul` reuses one transpose.
+    """
 
     def __init__(self, adj: Tensor) -> None:
         self.adj = adj
@@ -103,11 +107,11 @@ class _Transposed:
         return self._t
 
 
-def csr_matmul(adj: Tensor, x: Tensor, transposed: _Transposed | None = None,
+def csr_matmul(adj: Tensor, x: Tensor, transposed: TransposedCSR | None = None,
                add: Tensor | None = None) -> Tensor:
     """``adj @ x`` (``add + adj @ x`` with a dense ``add`` of the result's shape) for a
     constant CSR ``adj``, with a cheap backward (:class:`_CSRMatmul`)."""
-    return _CSRMatmul.apply(x, adj, transposed if transposed is not None else _Transposed(adj),
+    return _CSRMatmul.apply(x, adj, transposed if transposed is not None else TransposedCSR(adj),
                             add)
 
 
@@ -214,7 +218,7 @@ class StructuralGCNConv(_StructuralMixin, GCNConv):
     def __init__(self, in_channels: int, out_channels: int, *, structural: float = 1.0,
                  learn_structural: bool = False, **kwargs) -> None:
         self._cached_propagated: tuple[Tensor, int, Adj, Tensor] | None = None
-        self._cached_transpose: _Transposed | None = None
+        self._cached_transpose: TransposedCSR | None = None
         self._cached_csr: tuple[Tensor, OptTensor, Tensor] | None = None
         super().__init__(in_channels, out_channels, **kwargs)
         self._init_structural(structural, learn_structural)
@@ -332,7 +336,7 @@ class StructuralGCNConv(_StructuralMixin, GCNConv):
                 and not adj_t.requires_grad and x.dim() == 2):
             held = self._cached_transpose
             if held is None or held.adj is not adj_t:
-                held = _Transposed(adj_t)
+                held = TransposedCSR(adj_t)
                 if self.cached:
                     self._cached_transpose = held
             return csr_matmul(adj_t, x, held)

@@ -325,7 +325,7 @@ def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, An
     lines += ["", "ECE uses 15 equal-width confidence bins; temperature scaling is fitted on "
               "the validation split. The baseline is plain PyG (ε = 0, λ = 1) with the "
               "study's fixed settings.", ""]
-    from graphls.train import METRIC_LABELS
+    from graphls.config import METRIC_LABELS
 
     scored = METRIC_LABELS["roc_auc" if result.get("score_metric") == "roc_auc" else "accuracy"]
     for name, caption in (("landscape", f"validation {scored} over (ε, λ)"),

@@ -2,12 +2,12 @@
 
 The only module of graphls that imports Optuna. ``run_study`` runs (or
 resumes) a study whose objective trains on the training nodes and scores on
-the **validation** nodes only (``fit(..., splits=("train", "val"))``: no test
+the **validation** nodes only (``fit_many(..., splits=("train", "val"))``: no test
 label is read during the search); ``write_report`` then retrains the best
 configuration and the ε = 0, λ = 1 baseline over fresh seeds and reports
 test numbers. ``graphls tune`` and ``graphls report`` call the two.
 
-**Objectives** (validation, at the epoch kept by ``graphls.train``'s one
+**Objectives** (validation, at the epoch kept by ``graphls.engine``'s one
 selection rule: best validation accuracy, then lower validation NLL, then the
 earliest epoch):
 
@@ -102,7 +102,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from graphls._validation import check_choice, check_positive_int
-from graphls.train import METRIC_LABELS, TrainConfig, TrainResult, evaluate, fit
+from graphls.config import METRIC_LABELS, TrainConfig, TrainResult
+from graphls.engine import StopMember, evaluate, fit_many
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -861,16 +862,6 @@ class _Objective:
             return [attrs[f"val_{self.objective}"]]
         return [attrs[f"val_{self.base.select}"], attrs["val_ece"]]
 
-    def __call__(self, trial: optuna.Trial, params: Mapping[str, Any]) -> list[float]:
-        """Train the trial's seeds one after another with ``fit`` and score them."""
-        results = []
-        for k, config in enumerate(self.configs(params)):
-            # Reports (and pruning) follow the first seed's learning curve; later seeds run to
-            # the end.
-            hook = self._hook(trial) if self.report and k == 0 else None
-            results.append(fit(self.data, config, hook, splits=("train", "val")))
-        return self.score(trial, results)
-
     def _hook(self, trial: optuna.Trial, views: Callable[[int], _EpochView] | None = None
               ) -> Callable[[int, dict[str, float]], None]:
         """Report to (and prune by) the study on the pruner's grid; ``views`` serves a batch."""
@@ -934,20 +925,12 @@ def _members(objective: _Objective, trials: Sequence[optuna.Trial],
              params: Sequence[dict[str, Any]]) -> list[tuple[TrialState, list[float] | None]]:
     """Train a batch of claimed trials together and return each trial's outcome.
 
-    Every (trial, seed) run is one member of :func:`graphls.batched.fit_many`
-    (GCN members share one model pass; members that differ in ``hidden`` or
-    ``layers`` train as separate groups). As in :meth:`_Objective.__call__`, a
-    trial's first seed reports its learning curve and may be pruned; a pruned
-    trial's other seeds leave the batch at their next epoch, and the trials
-    still running go on without them.
+    Every (trial, seed) run is one member of :func:`graphls.engine.fit_many`
+    (a single trial is a batch of one; members that differ in ``hidden`` or
+    ``layers`` train as separate groups). A trial's first seed reports its
+    learning curve and may be pruned; a pruned trial's other seeds leave the
+    batch at their next epoch, and the trials still running go on without them.
     """
-    from graphls.batched import fit_many
-
-    if len(trials) == 1 and len(objective.seeds) == 1:
-        try:
-            return [(TrialState.COMPLETE, objective(trials[0], params[0]))]
-        except optuna.TrialPruned:
-            return [(TrialState.PRUNED, None)]
     configs: list[TrainConfig] = []
     owner: list[tuple[int, int]] = []  # member -> (trial, seed position)
     for t, p in enumerate(params):
@@ -964,18 +947,17 @@ def _members(objective: _Objective, trials: Sequence[optuna.Trial],
     hooks = [objective._hook(trial, views) if objective.report else None for trial in trials]
     pruned = [False] * len(trials)
 
-    def on_epoch(member: int, epoch: int, val: dict[str, float]) -> bool | None:
+    def on_epoch(member: int, epoch: int, val: dict[str, float]) -> None:
         t, k = owner[member]
         if pruned[t]:
-            return False
+            raise StopMember
         hook = hooks[t]
         if k == 0 and hook is not None:
             try:
                 hook(epoch, val)
             except optuna.TrialPruned:
                 pruned[t] = True
-                return False
-        return None
+                raise StopMember from None
 
     results = fit_many(objective.data, configs, on_epoch, splits=("train", "val"), group=True)
     outcomes: list[tuple[TrialState, list[float] | None]] = []
@@ -1151,7 +1133,7 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
         multi:     maximise acc_val(θ), minimise ECE_val(θ)  (15 equal-width bins;
                    AUC_val(θ) in place of acc_val(θ) when config.select is "roc_auc")
 
-    at the epoch selected by ``graphls.train``'s rule (by validation ROC AUC for
+    at the epoch selected by ``graphls.engine``'s rule (by validation ROC AUC for
     ``roc_auc``, which sets ``select="roc_auc"`` on ``config``). Validation metrics (raw and
     temperature-scaled) are stored as trial user attributes.
 
@@ -1178,7 +1160,7 @@ def run_study(dataset: str = "Cora", model: str = "gcn", n_trials: int | None = 
             ``model``); ``model``, ``epochs`` and ``prior`` are applied on top, and
             ``select="roc_auc"`` for the ``roc_auc`` objective.
         batch_size: Trials claimed together and trained in one model pass
-            (:func:`graphls.batched.fit_many`; each trial is pruned on its own).
+            (:func:`graphls.engine.fit_many`; each trial is pruned on its own).
         n_jobs: Worker processes on this machine (this one and ``n_jobs - 1`` more)
             sharing the study through ``storage`` (a file or database URL), each with
             ``cpu_count // n_jobs`` torch threads. ``n_trials`` is then the number of

@@ -319,7 +319,7 @@ def test_csr_matmul_equals_dense(n, m, c, density, symmetric, seed):
     (gx,) = torch.autograd.grad(out, x, grad)
     torch.testing.assert_close(out, dense @ x.detach(), atol=1e-12, rtol=0)
     torch.testing.assert_close(gx, dense.t() @ grad, atol=1e-12, rtol=0)
-    held = gnn._Transposed(adj)
+    held = gnn.TransposedCSR(adj)
     torch.testing.assert_close(held.get().to_dense(), dense.t(), atol=0, rtol=0)
     if symmetric:
         assert held.get() is adj
@@ -343,7 +343,7 @@ def test_csr_product_ignores_its_fresh_buffer(monkeypatch):
 def test_csr_matmul_without_input_grad():
     dense = torch.tensor([[0.0, 2.0], [1.0, 0.0], [0.0, -1.0]], dtype=F64)
     x = torch.randn(2, 3, dtype=F64)
-    held = gnn._Transposed(dense.to_sparse_csr())
+    held = gnn.TransposedCSR(dense.to_sparse_csr())
     out = csr_matmul(held.adj, x, held)
     torch.testing.assert_close(out, dense @ x)
     assert not out.requires_grad and held._t is None  # no backward, no transpose made
@@ -500,7 +500,7 @@ class UnfusedGCN(torch.nn.Module):
 def gcn_pair(num_layers: int, p: float, batch_norm: bool, cached: bool):
     torch.manual_seed(0)
     ref = UnfusedGCN(num_layers, p, batch_norm).to(F64)
-    ours = GCN(F_IN, HIDDEN, CLASSES, num_layers=num_layers, dropout=p, batch_norm=batch_norm,
+    ours = GCN(F_IN, HIDDEN, num_layers, CLASSES, dropout=p, batch_norm=batch_norm,
                cached=cached).to(F64)
     with torch.no_grad():  # non-zero biases and affine batch norm
         for m in ref.modules():

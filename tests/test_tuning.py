@@ -30,7 +30,8 @@ from torch_geometric.data import Data  # noqa: E402
 
 from graphls import tuning  # noqa: E402
 from graphls.cli import main  # noqa: E402
-from graphls.train import TrainConfig, fit  # noqa: E402
+from graphls.config import TrainConfig  # noqa: E402
+from graphls.engine import fit  # noqa: E402
 from graphls.tuning import (  # noqa: E402
     REPORT_SEED_BASE,
     TRIAL_SEED_BASE,

@@ -1,4 +1,4 @@
-"""Vectorised multi-configuration training: each member is the run ``fit`` makes alone."""
+"""The engine's loop: each member of a batch is the run a single public model makes alone."""
 
 from __future__ import annotations
 
@@ -7,27 +7,23 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from engine_reference import param_groups, reference_fit
 from torch_geometric.data import Data
 
-from graphls.batched import (
+from graphls.config import TrainConfig
+from graphls.engine import (
+    SEED_BATCH_ELEMENTS,
     BatchedAdam,
     StopMember,
-    _Members,
-    _MemberSparseMM,
-    _prepare,
-    _SparseX,
     batch_key,
-    fit_many,
-)
-from graphls.models import GCN, value_dropout
-from graphls.train import (
-    SEED_BATCH_ELEMENTS,
-    TrainConfig,
     default_seed_batch,
     evaluate,
     fit,
-    param_groups,
+    fit_many,
 )
+from graphls.engine.graph import MemberSparseMM, SparseFeatures, prepare_graph
+from graphls.engine.members import Members
+from graphls.models import GCN, value_dropout
 
 SPLITS = ("train", "val", "test")
 
@@ -50,14 +46,6 @@ def synthetic(n: int = 60, f: int = 40, k: int = 3, density: float = 0.06, seed:
         m[idx] = True
     return Data(x=x, edge_index=edge_index, y=y, train_mask=masks[0], val_mask=masks[1],
                 test_mask=masks[2])
-
-
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
 
 
 def assert_same_result(ours, ref, *, rtol: float, atol: float) -> None:
@@ -111,7 +99,7 @@ def test_each_member_equals_a_separate_fit_float64(float64):
                                layers=2, lr=0.02))
     ours = fit_many(data, configs)
     for mine, cfg in zip(ours, configs, strict=True):
-        assert_same_result(mine, fit(data, cfg), rtol=1e-9, atol=1e-12)
+        assert_same_result(mine, reference_fit(data, cfg), rtol=1e-9, atol=1e-12)
     assert [r.epochs_run for r in ours][-2] == 7  # its own epoch budget
     assert ours[3].epochs_run < 12  # its own patience
 
@@ -121,7 +109,7 @@ def test_learned_structural_and_three_layers_equal_fit(float64):
     configs = [TrainConfig(epochs=8, layers=3, hidden=8, learn_structural=True, structural=s,
                            seed=i, lr=0.05) for i, s in enumerate((0.5, 0.9, 0.1))]
     for mine, cfg in zip(fit_many(data, configs), configs, strict=True):
-        ref = fit(data, cfg)
+        ref = reference_fit(data, cfg)
         assert_same_result(mine, ref, rtol=1e-9, atol=1e-12)
         assert mine.structural != [cfg.structural] * 3  # λ moved, as in fit
 
@@ -129,9 +117,9 @@ def test_learned_structural_and_three_layers_equal_fit(float64):
 def test_dense_features_equal_fit(float64):
     data = synthetic(density=0.5)  # above the sparse threshold: the dense path
     configs = [TrainConfig(epochs=6, seed=s, dropout=d) for s, d in ((0, 0.5), (1, 0.0))]
-    assert _prepare(data, torch.device("cpu"), SPLITS).sparse is None
+    assert prepare_graph(data, torch.device("cpu"), SPLITS).sparse is None
     for mine, cfg in zip(fit_many(data, configs), configs, strict=True):
-        assert_same_result(mine, fit(data, cfg), rtol=1e-9, atol=1e-12)
+        assert_same_result(mine, reference_fit(data, cfg), rtol=1e-9, atol=1e-12)
 
 
 def test_each_member_equals_fit_on_cora_float32(datasets_root):
@@ -140,9 +128,9 @@ def test_each_member_equals_fit_on_cora_float32(datasets_root):
     data = load_dataset("Cora", root=datasets_root, split="public")
     configs = [TrainConfig(**{"epochs": 15, **m}) for m in MEMBERS[:4]]
     ours = fit_many(data, configs)
-    assert _prepare(data, torch.device("cpu"), SPLITS).sparse is not None  # Cora is sparse
+    assert prepare_graph(data, torch.device("cpu"), SPLITS).sparse is not None  # Cora is sparse
     for mine, cfg in zip(ours, configs, strict=True):
-        assert_same_result(mine, fit(data, cfg), rtol=2e-5, atol=2e-6)
+        assert_same_result(mine, reference_fit(data, cfg), rtol=2e-5, atol=2e-6)
 
 
 def test_hook_sees_what_fit_hook_sees_and_pruned_member_is_excluded(float64):
@@ -156,8 +144,7 @@ def test_hook_sees_what_fit_hook_sees_and_pruned_member_is_excluded(float64):
         if member == 1 and epoch == 2:
             raise StopMember
         if member == 3 and epoch == 4:
-            return False
-        return None
+            raise StopMember
 
     ours = fit_many(data, configs, on_epoch)
     assert ours[1] is None and ours[3] is None
@@ -165,7 +152,8 @@ def test_hook_sees_what_fit_hook_sees_and_pruned_member_is_excluded(float64):
     assert [e for e, _ in seen[3]] == [0, 1, 2, 3, 4]
     for b in (0, 2):
         calls = []
-        ref = fit(data, configs[b], lambda epoch, val, calls=calls: calls.append((epoch, val)))
+        ref = reference_fit(data, configs[b],
+                            lambda epoch, val, calls=calls: calls.append((epoch, val)))
         assert_same_result(ours[b], ref, rtol=1e-9, atol=1e-12)
         assert [e for e, _ in seen[b]] == [e for e, _ in calls]
         for (_, mine), (_, theirs) in zip(seen[b], calls, strict=True):
@@ -188,14 +176,14 @@ def test_summed_loss_gives_each_member_its_own_gradient(float64):
     data = synthetic()
     configs = [TrainConfig(epochs=1, seed=s, epsilon=e, structural=lam, dropout=0.0)
                for s, e, lam in ((0, 0.0, 1.0), (1, 0.3, 0.4), (2, 0.1, 0.0))]
-    graph = _prepare(data, torch.device("cpu"), SPLITS)
-    members = _Members(graph, configs)
+    graph = prepare_graph(data, torch.device("cpu"), SPLITS)
+    members = Members(graph, configs)
     total, losses, _ = members.loss(members.forward(training=True), 0)
     total.backward()
     train = data.train_mask
     for b, cfg in enumerate(configs):
         torch.manual_seed(cfg.seed)
-        model = GCN(data.num_features, cfg.hidden, 3, structural=cfg.structural, dropout=0.0)
+        model = GCN(data.num_features, cfg.hidden, 2, 3, structural=cfg.structural, dropout=0.0)
         loss = LabelSmoothingLoss(cfg.epsilon)(model(data.x, data.edge_index)[train],
                                                data.y[train])
         loss.backward()
@@ -233,11 +221,11 @@ def test_batched_adam_equals_torch_adam_per_member(float64):
 def test_batched_adam_weight_decay_follows_fit_param_groups():
     configs = [TrainConfig(weight_decay=1e-3), TrainConfig(weight_decay=2e-3,
                                                            weight_decay_scope="all")]
-    members = _Members(_prepare(synthetic(dtype=torch.float32), torch.device("cpu"), SPLITS),
+    members = Members(prepare_graph(synthetic(dtype=torch.float32), torch.device("cpu"), SPLITS),
                        configs)
     # order: weights of layers 0, 1, then biases of layers 0, 1
     assert members.weight_decay() == [[1e-3, 2e-3], [0.0, 2e-3], [1e-3, 2e-3], [0.0, 2e-3]]
-    model = GCN(40, 16, 3)
+    model = GCN(40, 16, 2, 3, dropout=0.5)
     groups = param_groups(model, configs[0])
     assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.convs[0].parameters()}
 
@@ -254,12 +242,12 @@ def test_batched_adam_rejects_a_wrong_number_of_rates():
 def test_sparse_first_layer_equals_dense_product_with_the_same_mask(float64):
     data = synthetic()
     x = data.x
-    sx = _SparseX.from_csr(x.to_sparse_csr())
+    sx = SparseFeatures.from_csr(x.to_sparse_csr())
     torch.testing.assert_close(sx.csr_t(sx.values).to_dense(), x.t())
     g = torch.Generator().manual_seed(0)
     values = torch.stack([value_dropout(sx.values, p, g) for p in (0.5, 0.0, 0.2)])
     w = torch.randn(3, x.size(1), 4, generator=g, requires_grad=True)
-    out = _MemberSparseMM.apply(w, values, sx)
+    out = MemberSparseMM.apply(w, values, sx)
     w_ref = w.detach().clone().requires_grad_()
     dense = [sx.csr(values[b]).to_dense() for b in range(3)]
     ref = torch.stack([dense[b] @ w_ref[b] for b in range(3)], 1)
@@ -300,7 +288,7 @@ def test_mismatched_hidden_is_refused_unless_grouped(float64):
         fit_many(data, configs)
     grouped = fit_many(data, configs, group=True)
     for mine, cfg in zip(grouped, configs, strict=True):
-        assert_same_result(mine, fit(data, cfg), rtol=1e-9, atol=1e-12)
+        assert_same_result(mine, reference_fit(data, cfg), rtol=1e-9, atol=1e-12)
 
 
 def test_bad_configs_are_refused():
@@ -337,13 +325,12 @@ def test_gat_members_equal_a_separate_fit_float64(float64):
     def on_epoch(member, epoch, val):
         if member == 7 and epoch == 2:
             stops.append(epoch)
-            return False
-        return None
+            raise StopMember
 
     ours = fit_many(data, [*configs, gat(seed=9)], on_epoch)
     assert ours[-1] is None and stops == [2]  # pruned, as in fit's hook protocol
     for mine, cfg in zip(ours[:-1], configs, strict=True):
-        assert_same_result(mine, fit(data, cfg), rtol=GAT_RTOL, atol=1e-10)
+        assert_same_result(mine, reference_fit(data, cfg), rtol=GAT_RTOL, atol=1e-10)
     assert ours[4].epochs_run == 7 and ours[6].epochs_run < 20  # own budget, own patience
 
 
@@ -353,7 +340,7 @@ def test_gat_learned_structural_three_layers_and_dense_features_equal_fit(float6
         configs = [gat(seed=i, structural=s, lr=0.05, **extra)
                    for i, s in enumerate((0.5, 1.0, 0.0))]
         for mine, cfg in zip(fit_many(data, configs), configs, strict=True):
-            assert_same_result(mine, fit(data, cfg), rtol=GAT_RTOL, atol=1e-10)
+            assert_same_result(mine, reference_fit(data, cfg), rtol=GAT_RTOL, atol=1e-10)
 
 
 def test_gat_per_layer_structural_zero_skips_attention_draws_as_fit(float64):
@@ -364,7 +351,7 @@ def test_gat_per_layer_structural_zero_skips_attention_draws_as_fit(float64):
                gat(seed=1, layers=3, structural=(1.0, 0.0, 0.0)),
                gat(seed=2, layers=3, structural=(0.0, 0.0, 0.0), epsilon=0.2)]
     for mine, cfg in zip(fit_many(data, configs), configs, strict=True):
-        assert_same_result(mine, fit(data, cfg), rtol=GAT_RTOL, atol=1e-10)
+        assert_same_result(mine, reference_fit(data, cfg), rtol=GAT_RTOL, atol=1e-10)
 
 
 def test_gat_members_equal_fit_on_cora_float32(datasets_root):
@@ -373,20 +360,21 @@ def test_gat_members_equal_fit_on_cora_float32(datasets_root):
     data = load_dataset("Cora", root=datasets_root, split="public")
     configs = [TrainConfig.for_model("gat", epochs=8, **m) for m in MEMBERS[:3]]
     for mine, cfg in zip(fit_many(data, configs), configs, strict=True):
-        assert_same_result(mine, fit(data, cfg), rtol=2e-5, atol=1e-5)
+        assert_same_result(mine, reference_fit(data, cfg), rtol=2e-5, atol=1e-5)
 
 
 def test_attention_aggregate_matches_gather_scatter_values_and_gradients(float64):
     from torch_geometric.utils import scatter
 
-    from graphls.batched import _AttentionAggregate, _AttentionPattern
+    from graphls.engine.attention import AttentionAggregate
+    from graphls.engine.graph import AttentionPattern
 
     data = synthetic(n=25)
-    pattern = _AttentionPattern.build(data.edge_index, 25)
+    pattern = AttentionPattern.build(data.edge_index, 25)
     g = torch.Generator().manual_seed(0)
     alpha = torch.rand(6, pattern.src.numel(), generator=g, requires_grad=True)
     x = torch.randn(6, 25, 3, generator=g, requires_grad=True)
-    out = _AttentionAggregate.apply(alpha, x, pattern)
+    out = AttentionAggregate.apply(alpha, x, pattern)
     ref = scatter(alpha.unsqueeze(-1) * x[:, pattern.src], pattern.dst, 1, 25, reduce="sum")
     torch.testing.assert_close(out, ref)
     w = torch.randn_like(out)
@@ -394,7 +382,7 @@ def test_attention_aggregate_matches_gather_scatter_values_and_gradients(float64
     ref_grads = torch.autograd.grad((ref * w).sum(), (alpha, x))
     for a, b in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(a, b)
-    assert torch.autograd.gradcheck(lambda a, b: _AttentionAggregate.apply(a, b, pattern),
+    assert torch.autograd.gradcheck(lambda a, b: AttentionAggregate.apply(a, b, pattern),
                                     (alpha, x))
     # GATConv's edge order: self-loops removed, one per node appended; ours is CSR order
     assert torch.equal(pattern.dst, pattern.dst.sort().values)
@@ -404,12 +392,13 @@ def test_attention_aggregate_matches_gather_scatter_values_and_gradients(float64
 def test_edge_softmax_equals_pyg_attention_values_and_gradients(float64):
     from torch_geometric.utils import softmax
 
-    from graphls.batched import _AttentionPattern, _EdgeSoftmax
+    from graphls.engine.attention import EdgeSoftmax
+    from graphls.engine.graph import AttentionPattern
 
     g = torch.Generator().manual_seed(3)
     n = 30
     edge_index = torch.randint(0, n, (2, 150), generator=g)  # repeated edges and self-loops too
-    pattern = _AttentionPattern.build(edge_index, n)
+    pattern = AttentionPattern.build(edge_index, n)
     scores = torch.randn(5, n, 2, generator=g, requires_grad=True)
     scores.data[:, :4] = 0.0  # raw scores exactly at leaky ReLU's kink
 
@@ -417,7 +406,7 @@ def test_edge_softmax_equals_pyg_attention_values_and_gradients(float64):
         raw = s[:, :, 0].index_select(1, pattern.src) + s[:, :, 1].index_select(1, pattern.dst)
         return softmax(F.leaky_relu(raw, 0.2), pattern.dst, num_nodes=n, dim=1)
 
-    out = _EdgeSoftmax.apply(scores, pattern)
+    out = EdgeSoftmax.apply(scores, pattern)
     ref = reference(scores)
     assert torch.equal(out, ref)  # the same operations: bit for bit
     w = torch.randn(out.shape, generator=g)
@@ -425,7 +414,7 @@ def test_edge_softmax_equals_pyg_attention_values_and_gradients(float64):
     (ref_grad,) = torch.autograd.grad((ref * w).sum(), scores)
     torch.testing.assert_close(grad, ref_grad, rtol=1e-12, atol=1e-14)
     s = torch.randn(5, n, 2, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: _EdgeSoftmax.apply(x, pattern), (s,))
+    assert torch.autograd.gradcheck(lambda x: EdgeSoftmax.apply(x, pattern), (s,))
     # each target's coefficients sum to 1
     sums = torch.zeros(5, n).index_add_(1, pattern.dst, out)
     torch.testing.assert_close(sums, torch.ones(5, n))
@@ -439,9 +428,10 @@ def test_evaluate_trains_seeds_together_and_equals_fit_per_seed(float64):
     one_by_one = evaluate(data, config, 3, batch_size=1)
     assert ours.seeds == one_by_one.seeds == [0, 1, 2] == [r.config.seed for r in seen]
     for s, mine, theirs in zip((0, 1, 2), ours.results, one_by_one.results, strict=True):
-        ref = fit(data, config.replace(seed=s))
+        ref = reference_fit(data, config.replace(seed=s))
         assert_same_result(mine, ref, rtol=1e-9, atol=1e-12)
-        assert_same_result(theirs, ref, rtol=0, atol=0)  # batch_size=1 is fit itself
+        assert_same_result(theirs, fit(data, config.replace(seed=s)), rtol=0, atol=0)
+        assert_same_result(theirs, ref, rtol=1e-9, atol=1e-12)
     assert ours.summary()["test"]["accuracy"]["mean"] == pytest.approx(
         one_by_one.summary()["test"]["accuracy"]["mean"])
     with pytest.raises(ValueError, match="seeds must name at least one seed; got an empty list"):
@@ -470,10 +460,10 @@ def test_members_share_one_propagation_over_concatenated_channels(float64):
     """λ mix per member: a λ = 0 member ignores the graph, a λ = 1 member is plain GCN."""
     data = synthetic()
     configs = [TrainConfig(structural=0.0, seed=0), TrainConfig(structural=1.0, seed=0)]
-    members = _Members(_prepare(data, torch.device("cpu"), SPLITS), configs)
+    members = Members(prepare_graph(data, torch.device("cpu"), SPLITS), configs)
     out = members.forward(training=False)
     torch.manual_seed(0)
-    model = GCN(data.num_features, 16, 3).eval()
+    model = GCN(data.num_features, 16, 2, 3, dropout=0.5).eval()
     torch.testing.assert_close(out[:, 1], model(data.x, data.edge_index))
     plain = data.x @ model.convs[0].lin.weight.t() + model.convs[0].bias
     expected = F.relu(plain) @ model.convs[1].lin.weight.t() + model.convs[1].bias

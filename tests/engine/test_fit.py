@@ -1,4 +1,4 @@
-"""graphls.train: selection rule, reproducibility, hooks, priors, no test-label reads."""
+"""graphls.engine.fit: selection rule, reproducibility, hooks, priors, no test-label reads."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from graphls.config import TrainConfig
+from graphls.engine import StopMember, evaluate, fit, make_prior, summarize
 from graphls.metrics import roc_auc_score
-from graphls.train import TrainConfig, evaluate, fit, make_prior, summarize
 
 EPOCHS = 15
 
@@ -125,6 +126,45 @@ def test_hook_sees_every_epoch_and_can_stop_the_run(cora):
     assert bests == sorted(bests)  # the running best never decreases
 
 
+def test_stop_member_from_the_hook_stops_the_run_and_returns_none(cora):
+    seen = []
+
+    def hook(epoch, val):
+        seen.append(epoch)
+        if epoch == 2:
+            raise StopMember
+
+    assert fit(cora, small(), on_epoch=hook) is None
+    assert seen == [0, 1, 2]
+
+
+@pytest.mark.parametrize("model", ["gcn", "gat"])
+def test_result_model_is_the_public_model_with_the_selected_weights(model, float64):
+    """``result.model()`` is a public GCN/GAT whose output equals the member's logits."""
+    from torch_geometric.data import Data
+
+    from graphls.models import GAT, GCN
+
+    g = torch.Generator().manual_seed(0)
+    n = 30
+    data = Data(x=torch.randn(n, 6, generator=g), y=torch.arange(n) % 3,
+                edge_index=torch.randint(0, n, (2, 90), generator=g),
+                train_mask=torch.arange(n) < 15, val_mask=(torch.arange(n) >= 15)
+                & (torch.arange(n) < 22), test_mask=torch.arange(n) >= 22)
+    cfgs = [TrainConfig.for_model(model, epochs=12, seed=s, structural=lam, hidden=4,
+                                  learn_structural=s == 1)
+            for s, lam in ((0, 0.6), (1, 0.3), (2, 1.0))]
+    from graphls.engine import fit_many
+
+    for r in fit_many(data, cfgs, group=True):
+        net = r.model()
+        assert isinstance(net, GCN if model == "gcn" else GAT) and not net.training
+        with torch.no_grad():
+            out = net(data.x, data.edge_index)
+        torch.testing.assert_close(out, r.logits, rtol=1e-10, atol=1e-12)
+        assert net.structural_values == pytest.approx(r.structural, rel=1e-12)
+
+
 def test_patience_stops_early(cora):
     r = fit(cora, small(epochs=200, patience=3, lr=0.5))
     assert r.epochs_run < 200
@@ -231,21 +271,50 @@ def test_gat_defaults_are_pyg_example():
     assert math.isclose(TrainConfig.for_model("gcn").dropout, 0.5)
 
 
-def test_weight_decay_scope_follows_the_pyg_examples():
-    from graphls.train import build_model, param_groups
+@pytest.mark.parametrize("model", ["gcn", "gat"])
+@pytest.mark.parametrize("scope", ["first", "all"])
+def test_weight_decay_follows_the_scope_for_gcn_and_gat(model, scope):
+    """The engine's decay rule, parameter by parameter, named as the public model names them:
+    ``first`` decays the first layer's parameters, ``all`` every one; λ never."""
+    from torch_geometric.data import Data
 
-    gcn_cfg = TrainConfig.for_model("gcn", learn_structural=True)
-    assert gcn_cfg.weight_decay_scope == "first"
-    assert TrainConfig.for_model("gat").weight_decay_scope == "all"
-    model = build_model(gcn_cfg, 10, 3)
-    decay, no_decay = param_groups(model, gcn_cfg)
-    first = {id(p) for n, p in model.convs[0].named_parameters() if "structural" not in n}
-    assert {id(p) for p in decay["params"]} == first
-    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
-    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
-    all_cfg = gcn_cfg.replace(weight_decay_scope="all")
-    decay, no_decay = param_groups(model, all_cfg)
-    assert all("structural" in n for n, p in model.named_parameters()
-               if id(p) in {id(q) for q in no_decay["params"]})
+    from graphls.engine.graph import prepare_graph
+    from graphls.engine.members import Members
+
+    cfg = TrainConfig.for_model(model, learn_structural=True, weight_decay_scope=scope,
+                                weight_decay=0.25)
+    n = 8
+    data = Data(x=torch.randn(n, 5), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]),
+                y=torch.arange(n) % 3, train_mask=torch.ones(n, dtype=torch.bool),
+                val_mask=torch.ones(n, dtype=torch.bool), test_mask=torch.ones(n, dtype=torch.bool))
+    members = Members(prepare_graph(data, torch.device("cpu"), ("train", "val")), [cfg, cfg])
+    decays = [wd[0] for wd in members.weight_decay()]
+    assert all(wd[0] == wd[1] for wd in members.weight_decay())
+    # name each stacked parameter by the public state_dict entry it becomes
+    named = {}
+    state = members.state()
+    for pos, tensor in enumerate(state):
+        probe = [t.clone() for t in state]
+        probe[pos] = tensor + 1.0
+        changed = [k for k, v in members.member_state(probe, 0).items()
+                   if not torch.equal(v, members.member_state(state, 0)[k])]
+        assert len(changed) == 1
+        named[changed[0]] = decays[pos]
+    assert set(named) == set(cfg.build_model(5, 3).state_dict())
+    for name, wd in named.items():
+        want = (0.0 if name.endswith("structural_logit")
+                else 0.25 if scope == "all" or name.startswith("convs.0.") else 0.0)
+        assert wd == want, name
+
+
+def test_weight_decay_scope_follows_the_model_when_built_or_replaced():
+    assert TrainConfig().weight_decay_scope == "first"
+    assert TrainConfig(model="gat").weight_decay_scope == "all"
+    assert TrainConfig().replace(model="gat") == TrainConfig(model="gat")
+    assert TrainConfig(model="gat").replace(model="gcn") == TrainConfig()
+    given = TrainConfig(weight_decay_scope="first").replace(model="gat")
+    assert given.weight_decay_scope == "first"  # given explicitly: kept
+    assert TrainConfig.from_dict(TrainConfig(model="gat").to_dict()) == TrainConfig(model="gat")
+    assert "_scope_given" not in TrainConfig().to_dict()
     with pytest.raises(ValueError, match=r"weight_decay_scope must be one of 'first', 'all'"):
         TrainConfig(weight_decay_scope="last")
