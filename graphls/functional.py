@@ -43,6 +43,7 @@ from graphls._validation import (
 __all__ = [
     "label_smoothing_cross_entropy",
     "neighbor_label_prior",
+    "posterior_label_prior",
     "smooth_targets",
     "soft_cross_entropy",
 ]
@@ -384,6 +385,21 @@ def neighbor_label_prior(edge_index: torch.Tensor, y: torch.Tensor, train_mask: 
     """
     num_classes = check_positive_int("num_classes", num_classes)
     hops = check_positive_int("hops", hops)
+    edge_index, y_train = _check_graph_labels(edge_index, y, train_mask, num_classes)
+
+    counts = _training_label_counts(edge_index, y_train, train_mask, num_classes, hops,
+                                    add_self)
+    dtype = dtype or torch.get_default_dtype()
+    counts = counts.to(dtype)
+    total = counts.sum(dim=-1, keepdim=True)
+    uniform = torch.full_like(counts, 1.0 / num_classes)
+    return torch.where(total > 0, counts / total.clamp_min(1), uniform)
+
+
+def _check_graph_labels(edge_index: object, y: object, train_mask: object, num_classes: int
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check the inputs of a graph prior; return ``edge_index`` (int64) and the training
+    labels ``y.where(train_mask, 0)``, the only labels a prior may read."""
     check_tensor("edge_index", edge_index)
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(
@@ -410,11 +426,93 @@ def neighbor_label_prior(edge_index: torch.Tensor, y: torch.Tensor, train_mask: 
             )
     y_train = y.long().where(train_mask, 0)  # the only labels used below
     check_labels("y", y_train, num_classes)  # range of the training labels only
+    return edge_index, y_train
 
-    counts = _training_label_counts(edge_index, y_train, train_mask, num_classes, hops,
-                                    add_self)
-    dtype = dtype or torch.get_default_dtype()
-    counts = counts.to(dtype)
-    total = counts.sum(dim=-1, keepdim=True)
-    uniform = torch.full_like(counts, 1.0 / num_classes)
-    return torch.where(total > 0, counts / total.clamp_min(1), uniform)
+
+def posterior_label_prior(edge_index: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor,
+                          num_classes: int, *, pseudo_labels: torch.Tensor | None = None,
+                          dtype: torch.dtype | None = None) -> torch.Tensor:
+    r"""PosteL's posterior over each node's class given its neighbours' labels.
+
+    For node :math:`i` let :math:`n_i[c]` count its neighbours :math:`j`
+    (edges :math:`i 	o j`: ``edge_index[0] == i``, as PosteL's code; for an
+    undirected graph both directions are present) whose label is *known* and
+    equals :math:`c`: the training labels, plus ``pseudo_labels`` at
+    non-training nodes when given. With :math:`\mathcal{T}` the training set,
+
+    .. math::
+        P(c \mid k) = rac{\sum_{i \in \mathcal{T}, y_i = k} n_i[c]}
+                           {\sum_{i \in \mathcal{T}, y_i = k} \sum_{c'} n_i[c']},
+        \qquad
+        \pi_k = rac{|\{	ext{known labels} = k\}|}{|\{	ext{known labels}\}|},
+        \qquad
+        p_i(k) \propto \pi_k \prod_c P(c \mid k)^{n_i[c]}
+
+    (:math:`P(\cdot \mid k)` uniform for a class with no counts). The posterior
+    is computed per row in log space, :math:`\log \pi_k + \sum_c n_i[c] \log
+    P(c \mid k)` normalised by its own log-sum-exp, so a high-degree row keeps
+    its precision (PosteL's public code subtracts one global maximum, which
+    underflows such rows to zero and sends them to its one-hot fallback); a term
+    with :math:`n_i[c] = 0` contributes 0 even where :math:`P(c \mid k) = 0`.
+
+    A **training** node with no labelled neighbour, or whose neighbourhood no
+    class can explain (every class has probability 0), gets its own one-hot
+    label, as PosteL's fallback; such a non-training node gets :math:`\pi`.
+    No label outside ``train_mask`` is read.
+
+    Args:
+        edge_index: ``(2, E)`` edges.
+        y: ``(N,)`` labels; only entries at ``train_mask`` are read.
+        train_mask: ``(N,)`` boolean training mask.
+        num_classes: K (>= 2).
+        pseudo_labels: ``(N,)`` integer labels used at non-training nodes (entries
+            at training nodes are ignored; a negative entry means unknown).
+        dtype: Output dtype (default: ``torch.get_default_dtype()``); the
+            computation runs in float64.
+
+    Returns:
+        ``(N, K)``; every row is a distribution.
+
+    >>> edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    >>> y = torch.tensor([0, 0, 1, 1])
+    >>> p = posterior_label_prior(edge_index, y, torch.tensor([True, True, True, False]), 2)
+    >>> p.shape, bool(torch.allclose(p.sum(-1), torch.ones(4)))
+    (torch.Size([4, 2]), True)
+    """
+    num_classes = check_positive_int("num_classes", num_classes, minimum=2)
+    edge_index, labels = _check_graph_labels(edge_index, y, train_mask, num_classes)
+    known = train_mask.clone()
+    if pseudo_labels is not None:
+        check_labels("pseudo_labels", pseudo_labels, check_range=False)
+        check_same_length("y", y, "pseudo_labels", pseudo_labels)
+        use = ~train_mask & (pseudo_labels >= 0)
+        if bool((pseudo_labels[use] >= num_classes).any()):
+            raise ValueError(f"pseudo_labels must be < num_classes ({num_classes}) or negative "
+                             f"(unknown); got {int(pseudo_labels[use].max())}")
+        labels = torch.where(use, pseudo_labels.long(), labels)
+        known = known | use
+    n = labels.size(0)
+    f64 = torch.float64
+    onehot = F.one_hot(labels, num_classes).to(f64) * known.unsqueeze(1)
+    counts = torch.zeros(n, num_classes, dtype=f64, device=onehot.device)
+    counts.index_add_(0, edge_index[0], onehot[edge_index[1]])  # n_i[c]
+    train_labels = labels[train_mask]
+    per_class = torch.zeros(num_classes, num_classes, dtype=f64, device=onehot.device)
+    per_class.index_add_(0, train_labels, counts[train_mask])  # row k: sum of n_i, y_i = k
+    total = per_class.sum(dim=1, keepdim=True)
+    likelihood = torch.where(total > 0, per_class / total.clamp_min(1),
+                             torch.full_like(per_class, 1.0 / num_classes))  # P(c | k)
+    prior = onehot[known].sum(dim=0)
+    prior = prior / prior.sum().clamp_min(1)
+    # sum_c n_i[c] log P(c|k), with 0 log 0 = 0, and -inf where some n_i[c] > 0 has P(c|k) = 0
+    log_lik = counts @ torch.where(likelihood > 0, likelihood.log(), 0.0).T
+    impossible = (counts > 0).to(f64) @ (likelihood == 0).to(f64).T > 0
+    log_post = (log_lik + prior.log()).masked_fill(impossible, -torch.inf)
+    norm = torch.logsumexp(log_post, dim=1, keepdim=True)
+    posterior = (log_post - norm).exp()
+    defined = torch.isfinite(norm).squeeze(1) & (counts.sum(dim=1) > 0)
+    fallback = torch.where(train_mask.unsqueeze(1),
+                           F.one_hot(labels, num_classes).to(f64), prior.expand(n, -1))
+    out = torch.where(defined.unsqueeze(1), posterior, fallback)
+    return out.to(dtype or torch.get_default_dtype())
+

@@ -269,6 +269,9 @@ class GCN(torch.nn.Module):
         out_channels: Number of classes (logits per node); ``None`` (PyG's
             default) gives ``hidden_channels`` outputs.
         dropout: Feature dropout in [0, 1), applied before every convolution.
+        input_dropout: Also drop the input features (before the first
+            convolution); ``False`` drops between layers only, as the BernNet
+            recipe's GCN.
         structural: λ in [0, 1] for every layer, or one λ per layer.
         learn_structural: Learn each layer's λ (initialised at ``structural``);
             see :class:`~graphls.nn.StructuralGCNConv`.
@@ -293,6 +296,7 @@ class GCN(torch.nn.Module):
         learn_structural: bool = False,
         cached: bool = False,
         batch_norm: bool = False,
+        input_dropout: bool = True,
     ) -> None:
         super().__init__()
         in_channels = _check_in_channels(in_channels)
@@ -304,6 +308,7 @@ class GCN(torch.nn.Module):
         learn_structural = _check_bool("learn_structural", learn_structural)
         cached = _check_bool("cached", cached)
         self.batch_norm = _check_bool("batch_norm", batch_norm)
+        self.input_dropout = _check_bool("input_dropout", input_dropout)
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
         self.out_channels, self.num_layers = out_channels, num_layers
 
@@ -332,7 +337,7 @@ class GCN(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
         """Return raw logits ``(N, out_channels)``."""
         last = self.num_layers - 1
-        dropped = False
+        dropped = not self.input_dropout  # dropped (or not to be dropped) already
         for i, conv in enumerate(self.convs):
             if not dropped:
                 x = feature_dropout(x, self.dropout, self.training)
@@ -382,6 +387,7 @@ class GAT(torch.nn.Module):
         heads: Heads of each hidden layer (concatenated).
         output_heads: Heads of the output layer (averaged; PyG uses 8 on PubMed).
         dropout: Feature dropout before every layer and attention dropout, in [0, 1).
+        input_dropout: Also drop the input features (before the first layer).
         structural: λ in [0, 1] for every layer, or one λ per layer.
         learn_structural: Learn each layer's λ (initialised at ``structural``);
             see :class:`~graphls.nn.StructuralGATConv`.
@@ -404,12 +410,14 @@ class GAT(torch.nn.Module):
         output_heads: int = 1,
         structural: float | Sequence[float] = 1.0,
         learn_structural: bool = False,
+        input_dropout: bool = True,
     ) -> None:
         super().__init__()
         in_channels = _check_in_channels(in_channels)
         hidden_channels = check_positive_int("hidden_channels", hidden_channels)
         num_layers = check_positive_int("num_layers", num_layers)
         out_channels = _check_out_channels(out_channels, hidden_channels)
+        self.input_dropout = _check_bool("input_dropout", input_dropout)
         heads = check_positive_int("heads", heads)
         output_heads = check_positive_int("output_heads", output_heads)
         self.dropout = check_fraction("dropout", dropout, high_open=True)
@@ -445,7 +453,8 @@ class GAT(torch.nn.Module):
         """Return raw logits ``(N, out_channels)``."""
         last = self.num_layers - 1
         for i, conv in enumerate(self.convs):
-            x = feature_dropout(x, self.dropout, self.training)
+            if i > 0 or self.input_dropout:
+                x = feature_dropout(x, self.dropout, self.training)
             x = conv(x, edge_index)
             if i < last:
                 x = F.elu(x)

@@ -25,7 +25,14 @@
 (5, torch.Size([6, 2]))
 """
 
-from graphls.engine.loop import BATCH_FIELDS, StopMember, batch_key, fit, fit_many
+from graphls.engine.loop import (
+    BATCH_FIELDS,
+    StopMember,
+    TrainingDiverged,
+    batch_key,
+    fit,
+    fit_many,
+)
 from graphls.engine.members import make_prior
 from graphls.engine.optim import BatchedAdam
 from graphls.engine.sweep import (
@@ -42,6 +49,7 @@ __all__ = [
     "BatchedAdam",
     "SeedSweep",
     "StopMember",
+    "TrainingDiverged",
     "batch_key",
     "default_seed_batch",
     "evaluate",

@@ -18,10 +18,23 @@ confidence and ECE strongly, so it is fixed here rather than left to callers.
 (same ties), for imbalanced sets where accuracy sits at the majority-class
 rate (Minesweeper, Tolokers).
 
+``select="nll"`` keeps the epoch of lowest validation loss (then the earliest), as
+the BernNet/PosteL recipe.
+
 **Stopping.** A member stops after ``epochs``, after ``patience`` epochs
-without a better selected epoch, or when its ``on_epoch`` hook raises
-:class:`StopMember` (pruning: its result is ``None``). Stopped members leave the
-batch (the stacked tensors are compacted), so the others run faster.
+without a better selected epoch, by the BernNet/PosteL rule (``stop_window=W``:
+past epoch ``W``, when the validation loss exceeds the mean of the previous
+``W`` epochs'), or when its ``on_epoch`` hook raises :class:`StopMember`
+(pruning: its result is ``None``). A member whose training loss or validation
+logits stop being finite stops too, with a :class:`TrainingDiverged` that
+names the epoch. Stopped members leave the batch (the stacked tensors are
+compacted), so the others run faster.
+
+**Pseudo-label rounds** (``prior="posterior"``, ``pseudo_label_rounds=R``): a
+finished member is trained again from its seed with the posterior prior
+rebuilt from its predictions on the non-training nodes, while the validation
+loss (at the selected epoch) improves, at most ``R`` times; the round of lowest
+validation loss is returned. Members of a batch run their rounds together.
 
 **Evaluation.** Every finished member is evaluated at its selected epoch, raw
 and after temperature scaling fitted on its validation logits, on the
@@ -47,7 +60,7 @@ from graphls.engine.members import Members
 from graphls.engine.optim import BatchedAdam
 from graphls.metrics import classification_report, roc_auc_score
 
-__all__ = ["BATCH_FIELDS", "StopMember", "batch_key", "fit", "fit_many"]
+__all__ = ["BATCH_FIELDS", "StopMember", "TrainingDiverged", "batch_key", "fit", "fit_many"]
 
 #: ``on_epoch(member, epoch, val)`` of :func:`fit_many`; raise :class:`StopMember` to stop
 #: that member.
@@ -65,6 +78,28 @@ class StopMember(Exception):
     The member leaves the batch at once and its result is ``None``; the other
     members go on. Any other exception from a hook ends the whole call.
     """
+
+
+class TrainingDiverged(RuntimeError):
+    """A member's training loss or validation logits stopped being finite.
+
+    The message names the epoch, the value and the likely cause; ``config`` is
+    the member's configuration and ``epoch`` the (0-based) epoch.
+    """
+
+    def __init__(self, message: str, config: TrainConfig, epoch: int) -> None:
+        super().__init__(message)
+        self.config = config
+        self.epoch = epoch
+
+
+def _diverged(config: TrainConfig, epoch: int, loss: float, nll: float) -> TrainingDiverged:
+    what = (f"the training loss became {loss}" if not math.isfinite(loss)
+            else f"the validation logits stopped being finite (validation NLL {nll})")
+    return TrainingDiverged(
+        f"{what} at epoch {epoch}: the weights overflowed; the learning rate "
+        f"(lr={config.lr:g}) is the likely cause, or non-finite input features",
+        config, epoch)
 
 
 def batch_key(config: TrainConfig) -> tuple[Any, ...]:
@@ -101,14 +136,19 @@ def fit(data: Any, config: TrainConfig, on_epoch: EpochHook | None = None, *,
         A :class:`~graphls.config.TrainResult` (``None`` when stopped by the
         hook). The same seed gives the same numbers; ``result.model()`` is the
         trained public model.
+
+    Raises:
+        TrainingDiverged: the loss or the logits stopped being finite.
     """
     hook = None if on_epoch is None else (lambda _member, epoch, val: on_epoch(epoch, val))
-    return fit_many(data, [config], hook, splits=splits)[0]
+    result = fit_many(data, [config], hook, splits=splits)[0]
+    assert not isinstance(result, TrainingDiverged)  # raised, not returned
+    return result
 
 
 def fit_many(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | None = None, *,
-             splits: Sequence[str] = SPLITS, group: bool = False
-             ) -> list[TrainResult | None]:
+             splits: Sequence[str] = SPLITS, group: bool = False, on_diverge: str = "raise"
+             ) -> list[TrainResult | TrainingDiverged | None]:
     """Train ``configs`` together; member ``b``'s result is what ``fit(data, configs[b])`` gives.
 
     Args:
@@ -123,11 +163,16 @@ def fit_many(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | N
         splits: The splits evaluated at the end.
         group: Split ``configs`` into groups of equal :func:`batch_key` and train
             each group as one batch, instead of raising.
+        on_diverge: ``"raise"`` (the default): a member whose loss or logits stop
+            being finite raises :class:`TrainingDiverged` once the batch is done;
+            ``"return"``: its entry is that exception instead (the tuner fails
+            that trial and goes on).
 
     Returns:
         One entry per config, in order: a :class:`~graphls.config.TrainResult`,
-        or ``None`` for a stopped member. ``wall_time`` is the member's share of
-        the batch's training time plus its own evaluation.
+        ``None`` for a stopped member, or (``on_diverge="return"``) a
+        :class:`TrainingDiverged`. ``wall_time`` is the member's share of the
+        batch's training time plus its own evaluation (all its rounds).
 
     Raises:
         ValueError: ``configs`` is empty, or (``group=False``) its members differ in a
@@ -137,6 +182,8 @@ def fit_many(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | N
     configs = list(configs)
     if not configs:
         raise ValueError("configs must hold at least one TrainConfig; got none")
+    if on_diverge not in ("raise", "return"):
+        raise ValueError(f"on_diverge must be one of 'raise', 'return'; got {on_diverge!r}")
     for i, c in enumerate(configs):
         if not isinstance(c, TrainConfig):
             raise TypeError(f"configs[{i}] must be a TrainConfig; got {type(c).__name__}")
@@ -153,17 +200,59 @@ def fit_many(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | N
             f"{name}={getattr(configs[0], name)!r} (config 0) and "
             f"{name}={getattr(configs[i], name)!r} (config {i}); pass group=True to train "
             "each group separately")
-    results: list[TrainResult | None] = [None] * len(configs)
+    results: list[TrainResult | TrainingDiverged | None] = [None] * len(configs)
     for idxs in groups.values():
         hook = None
         if on_epoch is not None:
             def hook(b: int, epoch: int, val: dict[str, float], _idxs: list[int] = idxs
                      ) -> None:
                 on_epoch(_idxs[b], epoch, val)
-        out = _fit_batch(data, [configs[i] for i in idxs], hook, splits)
+        members = [configs[i] for i in idxs]
+        out = _fit_batch(data, members, hook, splits)
+        if any(c.pseudo_label_rounds for c in members):
+            out = _pseudo_label_rounds(data, members, out, splits)
         for i, r in zip(idxs, out, strict=True):
             results[i] = r
+    if on_diverge == "raise":
+        for r in results:
+            if isinstance(r, TrainingDiverged):
+                raise r
     return results
+
+
+def _pseudo_label_rounds(data: Any, configs: Sequence[TrainConfig],
+                         results: list[TrainResult | TrainingDiverged | None],
+                         splits: Sequence[str]) -> list[TrainResult | TrainingDiverged | None]:
+    """PosteL's iterations for the members with ``pseudo_label_rounds`` (see the module doc)."""
+    best = list(results)
+    spent = [r.wall_time if isinstance(r, TrainResult) else 0.0 for r in results]
+    active = [i for i, (c, r) in enumerate(zip(configs, results, strict=True))
+              if c.pseudo_label_rounds > 0 and isinstance(r, TrainResult)]
+    for round_ in range(1, max((c.pseudo_label_rounds for c in configs), default=0) + 1):
+        active = [i for i in active if configs[i].pseudo_label_rounds >= round_]
+        if not active:
+            break
+        pseudo = []
+        for i in active:
+            previous = best[i]
+            assert isinstance(previous, TrainResult) and previous.logits is not None
+            pseudo.append(previous.logits.argmax(dim=-1))  # training nodes: ignored
+        again = _fit_batch(data, [configs[i] for i in active], None, splits, pseudo)
+        still = []
+        for i, r in zip(active, again, strict=True):
+            if isinstance(r, TrainResult):
+                spent[i] += r.wall_time
+                previous = best[i]
+                assert isinstance(previous, TrainResult)
+                if r.metrics["val"]["nll"] < previous.metrics["val"]["nll"]:
+                    r.pseudo_label_round = round_
+                    best[i] = r
+                    still.append(i)
+        active = still
+    for i, r in enumerate(best):
+        if isinstance(r, TrainResult) and configs[i].pseudo_label_rounds:
+            r.wall_time = spent[i]
+    return best
 
 
 def check_auc_defined(y_val: Tensor, num_classes: int) -> None:
@@ -191,12 +280,22 @@ def _split_metrics(logits: Tensor, y: Tensor, masks: dict[str, Tensor]
     return out
 
 
+def _above_window_mean(history: list[dict[str, float]], window: int) -> bool:
+    """BernNet/PosteL's rule: this epoch's validation loss exceeds the mean of the previous
+    ``window`` epochs' (``history`` ends with this epoch)."""
+    previous = [h["val_nll"] for h in history[-(window + 1):-1]]
+    return history[-1]["val_nll"] > sum(previous) / len(previous)
+
+
 def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook | None,
-               splits: Sequence[str]) -> list[TrainResult | None]:
+               splits: Sequence[str], pseudo_labels: Sequence[Tensor] | None = None
+               ) -> list[TrainResult | TrainingDiverged | None]:
     start = time.perf_counter()
     device = torch.device(configs[0].device)
     graph = prepare_graph(data, device, splits)
-    members = Members(graph, configs)
+    if pseudo_labels is not None:
+        pseudo_labels = [p.to(device) for p in pseudo_labels]
+    members = Members(graph, configs, pseudo_labels)
     optimizer = BatchedAdam(members.parameters(), [c.lr for c in configs],
                             members.weight_decay())
     count = len(configs)
@@ -213,6 +312,7 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
         {"accuracy": 0.0, "nll": math.inf, **({"roc_auc": 0.0} if a else {})} for a in by_auc]
     history: list[list[dict[str, float]]] = [[] for _ in range(count)]
     stopped = [False] * count
+    diverged: list[TrainingDiverged | None] = [None] * count
     best_state = [p.detach().clone() for p in members.state()]  # indexed by member id
 
     epoch = 0
@@ -239,7 +339,11 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
                                     "epsilon": eps[pos],
                                     **{f"val_{k}": v for k, v in val.items()}})
             epochs_run[member] = epoch + 1
-            key = (val[cfg.select], -val["nll"])
+            if not (math.isfinite(losses[pos]) and math.isfinite(val["nll"])):
+                diverged[member] = _diverged(cfg, epoch, float(losses[pos]), val["nll"])
+                continue  # leaves the batch; its result is the error
+            score = -val["nll"] if cfg.select == "nll" else val[cfg.select]
+            key = (score, -val["nll"])
             if key > best_key[member]:
                 best_key[member], best_epoch[member], since_best[member] = key, epoch, 0
                 best_val[member] = val
@@ -253,7 +357,9 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
                 except StopMember:
                     stopped[member] = True
             done = (stopped[member] or epoch + 1 >= cfg.epochs
-                    or (cfg.patience is not None and since_best[member] >= cfg.patience))
+                    or (cfg.patience is not None and since_best[member] >= cfg.patience)
+                    or (cfg.stop_window is not None and epoch > cfg.stop_window
+                        and _above_window_mean(history[member], cfg.stop_window)))
             if not done:
                 keep.append(pos)
         if improved:
@@ -270,8 +376,8 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
     train_seconds = time.perf_counter() - start
 
     # evaluate every finished member at its selected epoch, in one forward pass
-    results: list[TrainResult | None] = [None] * count
-    finished = [i for i in range(count) if not stopped[i]]
+    results: list[TrainResult | TrainingDiverged | None] = list(diverged)
+    finished = [i for i in range(count) if not stopped[i] and diverged[i] is None]
     if not finished:
         return results
     best = members.unpack(best_state)

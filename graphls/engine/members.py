@@ -30,7 +30,7 @@ from torch import Tensor
 from graphls.config import TrainConfig
 from graphls.engine.graph import PreparedGraph
 from graphls.engine.stacked import StackedParams, gat_forward, gcn_forward
-from graphls.functional import neighbor_label_prior
+from graphls.functional import neighbor_label_prior, posterior_label_prior
 from graphls.losses import EpsilonSchedule
 
 __all__ = ["Members", "epsilon_at", "make_prior"]
@@ -44,25 +44,39 @@ class _TrainView:
     train_mask: Tensor
 
 
-def make_prior(data: Any, y_train: Tensor, config: TrainConfig,
-               num_classes: int) -> Tensor | None:
-    """The smoothing prior for the training nodes: ``None`` (uniform), ``(K,)`` or ``(n_train, K)``.
+def make_prior(data: Any, y_train: Tensor, config: TrainConfig, num_classes: int, *,
+               pseudo_labels: Tensor | None = None) -> Tensor | None:
+    r"""The smoothing prior of the training nodes: ``None`` (uniform), ``(K,)`` or ``(n_train, K)``
 
     ``"class"``: the training-label frequencies; ``"neighbors"``:
-    :func:`~graphls.functional.neighbor_label_prior`. Either is mixed with the
-    uniform distribution by ``prior_weight``. Reads only training labels
-    (``y_train`` at ``data.train_mask``) and ``data.edge_index``.
+    :func:`~graphls.functional.neighbor_label_prior`; either is mixed with the
+    uniform distribution by ``prior_weight`` :math:`w`. ``"posterior"``:
+    PosteL's :func:`~graphls.functional.posterior_label_prior` :math:`p_i`
+    (with ``pseudo_labels`` at non-training nodes), mixed as PosteL mixes it,
+
+    .. math::
+        u_i = w\, p_i + (1 - w)\, rac{1 - e_{y_i}}{K - 1},
+
+    so that ``epsilon = α`` and ``prior_weight = 1 - β`` give PosteL's target
+    :math:`lpha [(1 - eta) p_i + eta (1 - e_{y_i}) / (K - 1)] + (1 - lpha) e_{y_i}`.
+    Reads only training labels (``y_train`` at ``data.train_mask``), the
+    ``pseudo_labels`` and ``data.edge_index``.
     """
-    if config.prior == "uniform" or config.prior_weight == 0:
-        return None
     mask = data.train_mask
+    w = config.prior_weight
+    if config.prior == "posterior":
+        p = posterior_label_prior(data.edge_index, y_train, mask, num_classes,
+                                  pseudo_labels=pseudo_labels)[mask]
+        others = 1.0 - F.one_hot(y_train[mask], num_classes).to(p.dtype)
+        return w * p + (1 - w) * others / (num_classes - 1)
+    if config.prior == "uniform" or w == 0:
+        return None
     uniform = torch.full((num_classes,), 1.0 / num_classes, device=y_train.device)
     if config.prior == "class":
         counts = torch.bincount(y_train[mask], minlength=num_classes).float()
         prior = counts / counts.sum().clamp_min(1)
     else:
         prior = neighbor_label_prior(data.edge_index, y_train, mask, num_classes)[mask]
-    w = config.prior_weight
     prior = w * prior + (1 - w) * uniform
     return prior / prior.sum(dim=-1, keepdim=True)
 
@@ -84,7 +98,8 @@ class Members:
     of every layer, then ``a_dst`` of every layer, each ``(B, heads, C)``.
     """
 
-    def __init__(self, graph: PreparedGraph, configs: Sequence[TrainConfig]) -> None:
+    def __init__(self, graph: PreparedGraph, configs: Sequence[TrainConfig],
+                 pseudo_labels: Sequence[Tensor | None] | None = None) -> None:
         self.graph = graph
         self.configs = list(configs)
         self.ids = list(range(len(configs)))
@@ -129,6 +144,7 @@ class Members:
         dtype = self.weights[0].dtype
         self.structural = [c.structural_per_layer for c in configs]
         self.dropout = [float(c.dropout) for c in configs]
+        self.input_dropout = [float(c.dropout) if c.input_dropout else 0.0 for c in configs]
 
         # loss targets q = (1 - eps) onehot + eps prior, stacked (n_train, B, K)
         masks = graph.masks
@@ -136,7 +152,8 @@ class Members:
         k = graph.num_classes
         view = _TrainView(graph.edge_index, masks["train"])
         onehots, priors = [], []
-        for cfg in configs:
+        pseudo = list(pseudo_labels) if pseudo_labels is not None else [None] * len(configs)
+        for cfg, pseudo_b in zip(configs, pseudo, strict=True):
             y_train = graph.y
             if cfg.label_noise > 0:
                 from graphls.data import add_label_noise
@@ -144,7 +161,7 @@ class Members:
                 y_train = add_label_noise(graph.y, masks["train"], cfg.label_noise,
                                           kind=cfg.noise_kind, seed=cfg.seed, num_classes=k)
             onehots.append(F.one_hot(y_train[self.train_idx], k).to(dtype))
-            prior = make_prior(view, y_train, cfg, k)
+            prior = make_prior(view, y_train, cfg, k, pseudo_labels=pseudo_b)
             if prior is None:
                 prior = torch.full((k,), 1.0 / k, device=device)
             priors.append(prior.to(dtype).expand(self.train_idx.numel(), k))
@@ -181,14 +198,16 @@ class Members:
         return {k: v.detach().cpu().clone() for k, v in out.items()}
 
     def run(self, state: Sequence[Tensor], structural: Sequence[Sequence[float]],
-            dropout: Sequence[float] | None, generators: Sequence[torch.Generator]) -> Tensor:
+            dropout: Sequence[float] | None, generators: Sequence[torch.Generator],
+            input_dropout: Sequence[float] | None = None) -> Tensor:
         """Logits ``(N, B, K)`` of the stacked GCN or GAT with parameters ``state``."""
         params = self.unpack(state)
         if self.gat:
-            return gat_forward(self.graph, params, structural, dropout, generators)
+            return gat_forward(self.graph, params, structural, dropout, generators,
+                               input_dropout)
         return gcn_forward(self.graph, params.weights, params.biases,
                            params.logits if self.learn else None, structural, dropout,
-                           generators)
+                           generators, input_dropout)
 
     def weight_decay(self) -> list[list[float]]:
         """Per parameter (ordered as :meth:`parameters`), per member: the decay rule.
@@ -220,7 +239,8 @@ class Members:
         self.weights, self.biases, self.logits = (pick(self.weights), pick(self.biases),
                                                   pick(self.logits))
         self.atts = pick(self.atts)
-        for name in ("configs", "ids", "generators", "structural", "dropout", "epsilon_at"):
+        for name in ("configs", "ids", "generators", "structural", "dropout", "input_dropout",
+                     "epsilon_at"):
             values = getattr(self, name)
             setattr(self, name, [values[i] for i in index])
         self.onehot = self.onehot.index_select(1, idx)
@@ -230,8 +250,10 @@ class Members:
     # -- forward -----------------------------------------------------------
     def forward(self, training: bool) -> Tensor:
         """Logits ``(N, B, K)`` of the active members (dropout when ``training``)."""
-        return self.run(self.parameters(), self.structural, self.dropout if training else None,
-                        self.generators)
+        if not training:
+            return self.run(self.parameters(), self.structural, None, self.generators)
+        return self.run(self.parameters(), self.structural, self.dropout, self.generators,
+                        self.input_dropout)
 
     def loss(self, logits: Tensor, epoch: int) -> tuple[Tensor, list[float], list[float]]:
         """Summed loss, and each member's loss and ε at ``epoch``.

@@ -107,9 +107,12 @@ def member_matmul(h: Tensor, w: Tensor) -> Tensor:
 
 def gcn_forward(graph: PreparedGraph, weights: Sequence[Tensor], biases: Sequence[Tensor],
                 logits: Sequence[Tensor] | None, structural: Sequence[Sequence[float]],
-                dropout: Sequence[float] | None, generators: Sequence[torch.Generator]
-                ) -> Tensor:
+                dropout: Sequence[float] | None, generators: Sequence[torch.Generator],
+                input_dropout: Sequence[float] | None = None) -> Tensor:
     """The stacked GCN: logits ``(N, B, K)``; ``dropout=None`` is the eval pass.
+
+    ``input_dropout`` is each member's dropout of the input features (default
+    ``dropout``; 0 for a member that drops between layers only).
 
     Layer by layer, as ``GCN.forward`` for each member: dropout, ``Z = H W``,
     ``(1 - λ) Z + λ P Z`` (one sparse product for all members), ``+ b``, ReLU
@@ -120,7 +123,8 @@ def gcn_forward(graph: PreparedGraph, weights: Sequence[Tensor], biases: Sequenc
     h: Tensor | None = None
     for layer in range(num_layers):
         if h is None:
-            z = first_layer(graph, weights[0], dropout, generators)
+            z = first_layer(graph, weights[0], dropout if input_dropout is None
+                            else input_dropout, generators)
         else:
             if dropout is not None and any(p > 0 for p in dropout):
                 n, _, width = h.shape
@@ -153,7 +157,8 @@ def gcn_forward(graph: PreparedGraph, weights: Sequence[Tensor], biases: Sequenc
 
 def gat_forward(graph: PreparedGraph, params: StackedParams,
                 structural: Sequence[Sequence[float]], dropout: Sequence[float] | None,
-                generators: Sequence[torch.Generator]) -> Tensor:
+                generators: Sequence[torch.Generator],
+                input_dropout: Sequence[float] | None = None) -> Tensor:
     r"""The stacked GAT: logits ``(N, B, K)``; ``dropout=None`` is the eval pass.
 
     Layer by layer, as ``GAT.forward`` with ``StructuralGATConv`` for each member:
@@ -173,7 +178,8 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
     h: Tensor | None = None  # (B, N, D)
     for layer in range(num_layers):
         if h is None:
-            z = first_layer(graph, params.weights[0], dropout, generators).transpose(0, 1)
+            first = dropout if input_dropout is None else input_dropout
+            z = first_layer(graph, params.weights[0], first, generators).transpose(0, 1)
         else:
             if training:
                 assert dropout is not None

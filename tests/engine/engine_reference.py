@@ -90,7 +90,8 @@ def reference_fit(data, config: TrainConfig, on_epoch=None, *, splits=SPLITS) ->
                 val["roc_auc"] = roc_auc_score(lv.double().log_softmax(1).exp(), y_val)
         history.append({"epoch": epoch, "loss": float(loss.detach()), "epsilon": eps,
                         **{f"val_{n}": v for n, v in val.items()}})
-        key = (val[config.select], -val["nll"])
+        score = -val["nll"] if config.select == "nll" else val[config.select]
+        key = (score, -val["nll"])
         if key > best_key:
             best_key, best_epoch, since, best_val = key, epoch, 0, val
             best_state = {n: v.detach().clone() for n, v in model.state_dict().items()}
@@ -100,6 +101,11 @@ def reference_fit(data, config: TrainConfig, on_epoch=None, *, splits=SPLITS) ->
             on_epoch(epoch, {**val, **{f"best_{n}": v for n, v in best_val.items()}})
         if config.patience is not None and since >= config.patience:
             break
+        w = config.stop_window
+        if w is not None and epoch > w:  # BernNet's rule, as their training script writes it
+            window = torch.tensor([h["val_nll"] for h in history[-(w + 1):-1]])
+            if val["nll"] > window.mean().item():
+                break
     model.load_state_dict(best_state)
     model.eval()
     with torch.no_grad():

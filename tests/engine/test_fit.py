@@ -180,9 +180,13 @@ def _scramble(data, mask, seed=0):
     return d
 
 
-@pytest.mark.parametrize("prior", ["uniform", "class", "neighbors"])
+@pytest.mark.parametrize("prior", ["uniform", "class", "neighbors", "posterior"])
 def test_training_reads_no_label_outside_train_and_val(cora, prior):
-    cfg = small(epsilon=0.2, prior=prior, prior_weight=0.7)
+    """Scrambling every label outside training and validation changes nothing (pseudo-label
+    rounds included: they read predictions, never labels)."""
+    rounds = 2 if prior == "posterior" else 0
+    cfg = small(epsilon=0.2, prior=prior, prior_weight=1.0 if prior == "uniform" else 0.7,
+                pseudo_label_rounds=rounds)
     a = fit(cora, cfg, splits=("train", "val"))
     b = fit(_scramble(cora, cora.test_mask), cfg, splits=("train", "val"))
     assert "test" not in a.metrics
@@ -249,8 +253,16 @@ def test_evaluate_summary_is_mean_and_sample_std(cora):
         ({"epochs": 0}, r"epochs must be an integer >= 1; got 0"),
         ({"label_noise": 1.0}, r"label_noise must be in \[0, 1\); got 1.0"),
         ({"lr": 0.0}, r"lr must be > 0; got 0.0"),
-        ({"prior": "graph"}, r"prior must be one of 'uniform', 'class', 'neighbors'; got 'graph'"),
-        ({"select": "auc"}, r"select must be one of 'accuracy', 'roc_auc'; got 'auc'"),
+        ({"prior": "graph"},
+         r"prior must be one of 'uniform', 'class', 'neighbors', 'posterior'; got 'graph'"),
+        ({"select": "auc"}, r"select must be one of 'accuracy', 'roc_auc', 'nll'; got 'auc'"),
+        ({"prior_weight": 0.5},
+         r"prior_weight has no effect with prior='uniform'; got prior_weight=0.5; pick a prior"),
+        ({"pseudo_label_rounds": 2},
+         r"pseudo_label_rounds needs prior='posterior'; got pseudo_label_rounds=2 with "
+         r"prior='uniform'"),
+        ({"pseudo_label_rounds": -1}, r"pseudo_label_rounds must be an integer >= 0; got -1"),
+        ({"stop_window": 0}, r"stop_window must be an integer >= 1; got 0"),
     ],
 )
 def test_config_rejects_bad_values(kw, match):

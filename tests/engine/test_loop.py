@@ -89,6 +89,10 @@ MEMBERS = [
      "structural": 0.0, "patience": 3},
     {"seed": 0, "epsilon": 0.4, "epsilon_schedule": "cosine", "epsilon_start": 0.0,
      "epochs": 7, "weight_decay": 0.0, "lr": 0.005, "dropout": 0.7},
+    # the BernNet recipe's pieces: no input dropout, the epoch of lowest validation loss,
+    # their stopping rule; and PosteL's posterior prior
+    {"seed": 5, "input_dropout": False, "select": "nll", "stop_window": 3, "lr": 0.05,
+     "epsilon": 0.8, "prior": "posterior", "prior_weight": 0.6},
 ]
 
 
@@ -100,8 +104,9 @@ def test_each_member_equals_a_separate_fit_float64(float64):
     ours = fit_many(data, configs)
     for mine, cfg in zip(ours, configs, strict=True):
         assert_same_result(mine, reference_fit(data, cfg), rtol=1e-9, atol=1e-12)
-    assert [r.epochs_run for r in ours][-2] == 7  # its own epoch budget
+    assert ours[4].epochs_run == 7  # its own epoch budget
     assert ours[3].epochs_run < 12  # its own patience
+    assert ours[5].epochs_run < 12  # the BernNet rule (stop_window=3) stopped it
 
 
 def test_learned_structural_and_three_layers_equal_fit(float64):
@@ -323,7 +328,7 @@ def test_gat_members_equal_a_separate_fit_float64(float64):
     stops = []
 
     def on_epoch(member, epoch, val):
-        if member == 7 and epoch == 2:
+        if member == len(configs) and epoch == 2:
             stops.append(epoch)
             raise StopMember
 
@@ -331,7 +336,7 @@ def test_gat_members_equal_a_separate_fit_float64(float64):
     assert ours[-1] is None and stops == [2]  # pruned, as in fit's hook protocol
     for mine, cfg in zip(ours[:-1], configs, strict=True):
         assert_same_result(mine, reference_fit(data, cfg), rtol=GAT_RTOL, atol=1e-10)
-    assert ours[4].epochs_run == 7 and ours[6].epochs_run < 20  # own budget, own patience
+    assert ours[4].epochs_run == 7 and ours[7].epochs_run < 20  # own budget, own patience
 
 
 def test_gat_learned_structural_three_layers_and_dense_features_equal_fit(float64):
