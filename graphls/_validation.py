@@ -28,6 +28,7 @@ __all__ = [
     "check_positive_int",
     "check_same_length",
     "check_tensor",
+    "distribution_tolerance",
     "fmt_shape",
 ]
 
@@ -142,8 +143,32 @@ def check_labels(name: str, y: object, num_classes: int | None = None, *,
     return t
 
 
-def check_distribution(name: str, p: torch.Tensor, *, atol: float = 1e-4) -> torch.Tensor:
-    """Check that every row (the last dimension) of ``p`` is a probability distribution."""
+def distribution_tolerance(dtype: torch.dtype, num_classes: int) -> float:
+    r"""How far a row sum of ``dtype`` probabilities may be from 1.
+
+    .. math::
+        \mathrm{atol} = \max\big(10^{-4},\ (2 + \ln K)\,\epsilon\big)
+
+    :math:`\epsilon` is ``torch.finfo(dtype).eps``. Rounding each of the K
+    probabilities to ``dtype`` moves the row sum by at most
+    :math:`\epsilon / 2`; a softmax taken as ``log_softmax(z).exp()`` adds at
+    most :math:`\epsilon / 2 \cdot H(p) \le \epsilon / 2 \cdot \ln K` (the
+    entropy), and computing ``exp(z) / sum`` in ``dtype`` about
+    :math:`\epsilon`. So float16 softmax rows (sums near 0.9995) pass with
+    ``(2 + ln K) * 9.8e-4``, bfloat16 ones (near 0.996) with
+    ``(2 + ln K) * 7.8e-3``; for float32 and float64 it is the fixed 1e-4.
+    """
+    eps = torch.finfo(dtype).eps
+    return max(1e-4, (2.0 + math.log(max(num_classes, 1))) * eps)
+
+
+def check_distribution(name: str, p: torch.Tensor, *, atol: float | None = None) -> torch.Tensor:
+    """Check that every row (the last dimension) of ``p`` is a probability distribution.
+
+    Row sums are taken in at least float32 and may differ from 1 by ``atol``; None is
+    :func:`distribution_tolerance` of ``p``'s dtype (1e-4 for float32 and
+    float64, wider for float16 and bfloat16).
+    """
     t = check_tensor(name, p)
     if not t.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {t.dtype}")
@@ -157,7 +182,11 @@ def check_distribution(name: str, p: torch.Tensor, *, atol: float = 1e-4) -> tor
             f"{name} rows must be distributions (non-negative, summing to 1); "
             f"got a negative entry {neg:.4g}"
         )
-    sums = t.sum(dim=-1)
+    if atol is None:
+        atol = distribution_tolerance(t.dtype, t.size(-1))
+    # accumulate and keep the sum in at least float32: a float16 sum of float16 rows is
+    # itself rounded (to 0.9995 for a row of thirds); float64 is not on every device (MPS)
+    sums = t.sum(dim=-1, dtype=torch.promote_types(t.dtype, torch.float32))
     dev = (sums - 1).abs()
     if bool((dev > atol).any()):
         i = int(dev.reshape(-1).argmax())

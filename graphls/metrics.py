@@ -3,7 +3,9 @@ r"""Accuracy and calibration metrics for node classification.
 Every function takes
 
 - ``probs``: a floating ``(N, K)`` tensor whose rows are probability
-  distributions (non-negative, summing to 1 within ``1e-4``), e.g.
+  distributions (non-negative, summing to 1 within ``max(1e-4, (2 + ln K)·eps)``
+  for the dtype's machine epsilon, so float16 and bfloat16 softmax outputs
+  pass; see :func:`graphls._validation.distribution_tolerance`), e.g.
   ``logits.softmax(-1)``; and
 - ``y``: a 1-D integer ``(N,)`` tensor of class indices in ``[0, K)``
   (OGB's ``(N, 1)`` labels must be flattened with ``y.view(-1)`` first),

@@ -15,6 +15,7 @@ from sklearn.metrics import accuracy_score as sk_accuracy
 from sklearn.metrics import brier_score_loss, log_loss
 from sklearn.metrics import roc_auc_score as sk_roc_auc
 
+from graphls._validation import distribution_tolerance
 from graphls.metrics import (
     ReliabilityBins,
     accuracy_score,
@@ -551,3 +552,54 @@ def test_roc_auc_properties(n, k, seed):
     else:
         assert auc == pytest.approx(np.mean([sk_roc_auc(y.numpy() == c, probs[:, c].numpy())
                                              for c in present]), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# float16 and bfloat16 probabilities
+# ---------------------------------------------------------------------------
+
+def test_distribution_tolerance_follows_the_dtype():
+    assert distribution_tolerance(torch.float64, 40) == 1e-4
+    assert distribution_tolerance(torch.float32, 40) == 1e-4
+    assert distribution_tolerance(torch.float16, 3) == pytest.approx((2 + math.log(3)) * 2**-10)
+    assert distribution_tolerance(torch.bfloat16, 3) == pytest.approx((2 + math.log(3)) * 2**-7)
+
+
+def _half_probs(z: torch.Tensor, dtype: torch.dtype, route: str) -> torch.Tensor:
+    if route == "softmax":
+        return z.to(dtype).softmax(-1)
+    if route == "log_softmax":
+        return z.to(dtype).log_softmax(-1).exp()
+    return z.softmax(-1).to(dtype)  # computed in float32, stored in half
+
+
+@given(st.integers(1, 60), st.integers(2, 300), st.integers(0, 10_000), st.floats(0.0, 30.0),
+       st.sampled_from([torch.float16, torch.bfloat16]),
+       st.sampled_from(["softmax", "log_softmax", "cast"]))
+def test_half_precision_softmax_outputs_are_accepted(n, k, seed, scale, dtype, route):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, k, generator=g) * scale
+    y = torch.randint(0, k, (n,), generator=g)
+    p = _half_probs(z, dtype, route)
+    exact = p.double()  # the same numbers: the metrics compute in float64
+    ece, mce = numpy_ece_mce(exact, y, 15, "uniform")
+    assert expected_calibration_error(p, y) == pytest.approx(ece, rel=1e-10, abs=1e-14)
+    assert maximum_calibration_error(p, y) == pytest.approx(mce, rel=1e-10, abs=1e-14)
+    onehot = np.eye(k)[y.numpy()]
+    assert brier_score(p, y) == pytest.approx(((exact.numpy() - onehot) ** 2).sum(1).mean(),
+                                              rel=1e-12)
+    assert accuracy_score(p, y) == pytest.approx(float((exact.argmax(1) == y).double().mean()))
+    assert negative_log_likelihood(p, y) >= 0.0
+    assert 1 / k - 0.01 <= mean_confidence(p) <= 1.0
+    assert int(reliability_bins(p, y, strategy="quantile").count.sum()) == n
+    if len(set(y.tolist())) >= 2:
+        assert 0.0 <= roc_auc_score(p, y) <= 1.0
+
+
+@pytest.mark.parametrize(("dtype", "row", "summing"),
+                         [(torch.float16, [0.5, 0.49], "0.98999"),
+                          (torch.bfloat16, [0.5, 0.46], "0.960938")])
+def test_half_precision_rows_off_by_more_than_the_tolerance_rejected(dtype, row, summing):
+    with pytest.raises(ValueError, match=r"^probs rows must be distributions \(non-negative, "
+                                         rf"summing to 1\); got a row summing to {summing}$"):
+        expected_calibration_error(torch.tensor([row], dtype=dtype), torch.tensor([0]))
