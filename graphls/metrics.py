@@ -397,16 +397,25 @@ def roc_auc_score(probs: torch.Tensor, y: torch.Tensor) -> float:
 
     Args:
         probs: ``(N, K)`` probabilities (``K >= 2``).
-        y: ``(N,)`` int64 labels.
+        y: ``(N,)`` int64 labels of at least two classes.
 
     Returns:
-        The AUC in [0, 1]; NaN when no class has both a positive and a negative
-        node (e.g. every label the same).
+        The AUC in [0, 1].
+
+    Raises:
+        ValueError: ``y`` holds a single class, for which the AUC is undefined
+            (as scikit-learn). :func:`classification_report`, which the
+            trainer runs on splits that may hold one class, reports NaN there
+            instead of raising.
     """
     p, t = _check_probs(probs, y)
     if p.size(1) < 2:
         raise ValueError(f"probs must have at least 2 columns (classes) for a ROC AUC; "
                          f"got shape {fmt_shape(p.shape)}")
+    present = torch.unique(t)
+    if present.numel() < 2:  # then no class has both a positive and a negative node
+        raise ValueError(f"y must hold at least two classes for a ROC AUC; got only class "
+                         f"{int(present[0])} ({t.numel()} nodes)")
     return _auc(p.to(torch.float64), t)
 
 
@@ -467,7 +476,10 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
       :func:`maximum_calibration_error` with ``num_bins`` and ``strategy``.
     - ``confidence``: :func:`mean_confidence`.
     - ``margin``: :func:`mean_logit_margin` (NaN when ``K = 1``).
-    - ``roc_auc``: :func:`roc_auc_score` (NaN when ``K = 1`` or undefined).
+    - ``roc_auc``: :func:`roc_auc_score`, but NaN where that raises: when
+      ``K = 1`` or ``y`` holds a single class (a split of one class is common
+      on small or imbalanced graphs, and the report must still give the
+      other metrics).
 
     Args:
         logits: ``(N, K)`` raw scores.

@@ -524,7 +524,6 @@ def test_roc_auc_perfect_reversed_undefined_and_bad_input():
     y = torch.tensor([0, 0, 1, 1])
     assert roc_auc_score(probs, y) == 1.0
     assert roc_auc_score(probs, 1 - y) == 0.0
-    assert math.isnan(roc_auc_score(probs, torch.zeros(4, dtype=torch.long)))  # one class
     # a class absent from y is skipped in the one-vs-rest mean
     p3 = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]],
                       dtype=torch.float64)
@@ -537,14 +536,35 @@ def test_roc_auc_perfect_reversed_undefined_and_bad_input():
         roc_auc_score(torch.tensor([[0.9, 0.9]]), torch.tensor([0]))  # rows must sum to 1
 
 
+def test_roc_auc_of_a_single_class_rejected():
+    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^y must hold at least two classes for a ROC AUC; "
+                                         r"got only class 1 \(4 nodes\)$"):
+        roc_auc_score(probs, torch.ones(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_classification_report_of_a_single_class_split_gives_nan_auc(k):
+    # the trainer reports every split; a small or imbalanced one may hold one class
+    z, _, _ = random_probs(30, k, seed=24)
+    y = torch.full((30,), k - 1, dtype=torch.long)
+    report = classification_report(z, y)
+    assert math.isnan(report["roc_auc"])
+    assert all(math.isfinite(v) for name, v in report.items() if name != "roc_auc")
+    assert report["brier"] == pytest.approx(brier_score(z.softmax(-1), y), rel=1e-12)
+
+
 @given(st.integers(2, 60), st.integers(2, 4), st.integers(0, 10_000))
 def test_roc_auc_properties(n, k, seed):
     _, probs, y = random_probs(n, k, seed=seed)
-    auc = roc_auc_score(probs, y)
     present = [c for c in range(k) if 0 < int((y == c).sum()) < n]
-    if not present or (k == 2 and 1 not in present):
-        assert math.isnan(auc)
+    if len(set(y.tolist())) < 2:
+        assert not present
+        with pytest.raises(ValueError, match="at least two classes"):
+            roc_auc_score(probs, y)
+        assert math.isnan(classification_report(probs.log(), y)["roc_auc"])
         return
+    auc = roc_auc_score(probs, y)
     assert 0.0 <= auc <= 1.0
     if k == 2:  # swapping the two columns and the labels is the same task
         assert roc_auc_score(probs.flip(1), 1 - y) == pytest.approx(auc, rel=1e-12)
