@@ -19,6 +19,7 @@ from numbers import Integral, Real
 import torch
 
 __all__ = [
+    "as_tensor",
     "check_choice",
     "check_distribution",
     "check_fraction",
@@ -29,6 +30,7 @@ __all__ = [
     "check_same_length",
     "check_tensor",
     "distribution_tolerance",
+    "fmt_dtype",
     "fmt_shape",
 ]
 
@@ -37,6 +39,18 @@ def fmt_shape(shape: Sequence[int] | torch.Size) -> str:
     """Format a shape as ``(3, 4)`` (and ``(3,)`` for 1-D), as the messages do."""
     dims = tuple(int(d) for d in shape)
     return str(dims)
+
+
+def fmt_dtype(dtype: torch.dtype) -> str:
+    """Format a dtype as ``float32`` (without the ``torch.`` prefix), as the messages do."""
+    return str(dtype).removeprefix("torch.")
+
+
+def _array_hint(name: str, value: object) -> str:
+    """``; use torch.as_tensor(name)`` for a NumPy array or list given where a tensor goes."""
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+        return f"; use torch.as_tensor({name})"
+    return ""
 
 
 def check_fraction(name: str, value: object, *, low_open: bool = False,
@@ -91,11 +105,47 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
     return value  # type: ignore[return-value]
 
 
-def check_tensor(name: str, value: object) -> torch.Tensor:
-    """Return ``value`` if it is a tensor, else raise ``TypeError``."""
+def check_tensor(name: str, value: object, what: str | None = None) -> torch.Tensor:
+    """Return ``value`` if it is a tensor, else raise ``TypeError``.
+
+    ``what`` describes the expected tensor in the message, e.g.
+    ``logits must be a torch.Tensor (float logits (N, K)); got ndarray; use
+    torch.as_tensor(logits)`` (the hint is added for NumPy arrays and lists).
+    """
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+        kind = f" ({what})" if what else ""
+        raise TypeError(f"{name} must be a torch.Tensor{kind}; got {type(value).__name__}"
+                        f"{_array_hint(name, value)}")
     return value
+
+
+def as_tensor(name: str, value: object) -> torch.Tensor:
+    """Return ``value`` as a tensor: a tensor as is, a NumPy array or (nested) list converted.
+
+    ``torch.as_tensor`` keeps a NumPy array's dtype (float64 stays float64,
+    without a copy); a list of Python floats becomes float64 (a Python float
+    is a double), a list of ints int64.
+
+    Raises:
+        TypeError: ``value`` cannot be converted (a string, a ragged list, ...).
+    """
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        ok = False
+    else:
+        try:
+            t = torch.as_tensor(value)
+            ok = True
+        except (TypeError, ValueError, RuntimeError):
+            ok = False
+    if not ok:
+        raise TypeError(f"{name} must be a torch.Tensor, a NumPy array or a (nested) list of "
+                        f"numbers; got {type(value).__name__}")
+    if t.is_floating_point() and not hasattr(value, "dtype"):
+        # Python floats are doubles; torch would round them to float32
+        t = torch.as_tensor(value, dtype=torch.float64)
+    return t
 
 
 def check_logits(name: str, value: object) -> torch.Tensor:

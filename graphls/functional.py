@@ -80,6 +80,10 @@ def _check_prior_shape(prior: torch.Tensor, num_rows: int, num_classes: int,
         )
 
 
+#: What a target may be, for the "must be a torch.Tensor" messages.
+TARGET_KINDS = "int64 class indices (N,) or probability rows (N, K)"
+
+
 def _check_soft_target(name: str, target: torch.Tensor, logits: torch.Tensor) -> None:
     if target.shape != logits.shape:
         raise ValueError(
@@ -133,7 +137,7 @@ def smooth_targets(target: torch.Tensor, num_classes: int, epsilon: float,
     """
     epsilon = check_fraction("epsilon", epsilon)
     num_classes = check_positive_int("num_classes", num_classes)
-    check_tensor("target", target)
+    check_tensor("target", target, TARGET_KINDS)
     if target.is_floating_point():
         if target.dim() != 2 or target.size(1) != num_classes:
             raise ValueError(
@@ -174,8 +178,9 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
     Returns:
         A scalar, or ``(N,)`` with ``reduction="none"``.
     """
+    check_tensor("logits", logits, "float logits (N, K)")
     check_logits("logits", logits)
-    check_tensor("target_probs", target_probs)
+    check_tensor("target_probs", target_probs, "probability rows (N, K)")
     _check_soft_target("target_probs", target_probs, logits)
     check_choice("reduction", reduction, REDUCTIONS)
     per_node = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
@@ -259,9 +264,10 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     """
     epsilon = check_fraction("epsilon", epsilon)
     check_choice("reduction", reduction, REDUCTIONS)
+    check_tensor("logits", logits, "float logits (N, K)")
     check_logits("logits", logits)
     num_rows, num_classes = logits.shape
-    check_tensor("target", target)
+    check_tensor("target", target, TARGET_KINDS)
     if target.is_floating_point():
         _check_soft_target("target", target, logits)
         check_distribution("target", target)

@@ -28,6 +28,7 @@ from graphls._validation import (
 )
 from graphls.functional import (
     REDUCTIONS,
+    TARGET_KINDS,
     _check_prior_shape,
     _check_prior_value,
     _check_soft_target,
@@ -97,9 +98,10 @@ class LabelSmoothingLoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of ``logits`` (N, K) against ``target`` (N,) or (N, K)."""
+        check_tensor("logits", logits, "float logits (N, K)")
         check_logits("logits", logits)
         num_rows, num_classes = logits.shape
-        check_tensor("target", target)
+        check_tensor("target", target, TARGET_KINDS)
         if target.is_floating_point():
             _check_soft_target("target", target, logits)
         else:
@@ -193,10 +195,10 @@ class BinaryLabelSmoothingLoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of ``logits`` against binary ``target`` of the same shape."""
-        check_tensor("logits", logits)
+        check_tensor("logits", logits, "float logits (N,) or (N, T)")
         if not logits.is_floating_point():
             raise TypeError(f"logits must be a floating-point tensor; got dtype {logits.dtype}")
-        check_tensor("target", target)
+        check_tensor("target", target, "0/1 or [0, 1] targets shaped as logits")
         if target.shape != logits.shape:
             raise ValueError(
                 f"target and logits must have the same shape; "

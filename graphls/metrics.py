@@ -14,6 +14,14 @@ and returns a Python ``float``, computed in float64. The prediction of a
 node is ``argmax_k probs[i, k]`` (the first maximum on ties, as
 ``torch.argmax``) and its confidence is ``max_k probs[i, k]``.
 
+NumPy arrays and (nested) Python lists are accepted wherever a tensor is,
+as scikit-learn users pass them: they go through ``torch.as_tensor`` (a
+float64 array stays float64; a list of Python floats becomes float64).
+Mind the argument order: scores first, labels second (scikit-learn's
+``(y_true, y_score)`` is the reverse); a call whose arguments look swapped
+(1-D labels where the scores go and 2-D floats where the labels go) is
+refused with a message that says so.
+
 Names follow scikit-learn: ``*_score`` is higher-is-better,
 ``*_error``/``*_loss`` lower-is-better; ``brier_score`` (lower is better)
 and ``negative_log_likelihood`` keep their usual names.
@@ -29,13 +37,14 @@ from typing import NamedTuple
 import torch
 
 from graphls._validation import (
+    as_tensor,
     check_choice,
     check_distribution,
     check_labels,
     check_logits,
     check_positive_int,
     check_same_length,
-    check_tensor,
+    fmt_dtype,
     fmt_shape,
 )
 
@@ -85,18 +94,49 @@ def _check_nonempty(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} must have at least one row; got shape {fmt_shape(t.shape)}")
 
 
-def _check_scores(name: str, scores: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shapes, label range and non-emptiness of ``(N, K)`` scores and ``(N,)`` labels."""
-    s = check_logits(name, scores)
-    t = check_labels("y", y, check_range=False)
+def _check_not_swapped(caller: str, name: str, first: torch.Tensor, y: torch.Tensor, *,
+                       predictions: bool = False) -> None:
+    """Refuse ``caller(y, scores)``, scikit-learn's ``(y_true, y_score)`` order.
+
+    The arguments look swapped when ``name`` is 1-D and ``y`` holds 2-D
+    floating scores (at least two columns, so OGB's ``(N, 1)`` labels are
+    not mistaken for scores), or, where ``name`` must be 2-D scores
+    (``predictions=False``), when ``name`` is 1-D integer labels and ``y`` 1-D
+    floating scores (scikit-learn's binary ``y_score``).
+    """
+    if first.dim() != 1:
+        return
+    two_d_scores = y.dim() == 2 and y.is_floating_point() and y.size(1) >= 2
+    binary_scores = (not predictions and y.dim() == 1 and y.is_floating_point()
+                     and not first.is_floating_point() and first.dtype != torch.bool)
+    if two_d_scores or binary_scores:
+        raise TypeError(
+            f"{name} and y look swapped: got {name} {fmt_dtype(first.dtype)} of shape "
+            f"{fmt_shape(first.shape)} and y {fmt_dtype(y.dtype)} of shape "
+            f"{fmt_shape(y.shape)}; the order is {caller}({name}, y), scores (N, K) first, "
+            f"labels (N,) second (scikit-learn's (y_true, y_score) is the reverse)"
+        )
+
+
+def _check_scores(name: str, scores: object, y: object,
+                  caller: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shapes, label range and non-emptiness of ``(N, K)`` scores and ``(N,)`` labels.
+
+    Array-likes are converted first; the labels come back as int64.
+    """
+    s = as_tensor(name, scores)
+    t = as_tensor("y", y)
+    _check_not_swapped(caller, name, s, t)
+    s = check_logits(name, s)
+    t = check_labels("y", t, check_range=False)
     check_same_length(name, s, "y", t)
     _check_nonempty(name, s)
     check_labels("y", t, s.size(1))
-    return s.detach(), t
+    return s.detach(), t.long()
 
 
-def _check_probs(probs: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
-    p, t = _check_scores("probs", probs, y)
+def _check_probs(probs: object, y: object, caller: str) -> tuple[torch.Tensor, torch.Tensor]:
+    p, t = _check_scores("probs", probs, y, caller)
     check_distribution("probs", p)
     return p, t
 
@@ -217,13 +257,15 @@ def accuracy_score(probs_or_pred: torch.Tensor, y: torch.Tensor) -> float:
     Returns:
         The accuracy in [0, 1].
     """
-    s = check_tensor("probs_or_pred", probs_or_pred)
+    s = as_tensor("probs_or_pred", probs_or_pred)
     if s.dim() == 2:
-        s, t = _check_scores("probs_or_pred", s, y)
+        s, t = _check_scores("probs_or_pred", s, y, "accuracy_score")
         pred = s.argmax(dim=1)
     elif s.dim() == 1:
+        t = as_tensor("y", y)
+        _check_not_swapped("accuracy_score", "probs_or_pred", s, t, predictions=True)
         pred = check_labels("probs_or_pred", s, check_range=False)
-        t = check_labels("y", y)
+        t = check_labels("y", t)
         check_same_length("probs_or_pred", pred, "y", t)
         _check_nonempty("probs_or_pred", pred)
     else:
@@ -256,7 +298,7 @@ def negative_log_likelihood(probs: torch.Tensor, y: torch.Tensor,
     Returns:
         The NLL, >= 0 (at most ``-log(eps)``).
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "negative_log_likelihood")
     if eps is None:
         eps = torch.finfo(p.dtype).eps
     elif isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 0.5:
@@ -283,7 +325,7 @@ def brier_score(probs: torch.Tensor, y: torch.Tensor) -> float:
     Returns:
         The Brier score.
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "brier_score")
     return _brier(p, t)
 
 
@@ -312,7 +354,7 @@ def reliability_bins(probs: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
         A :class:`ReliabilityBins`; empty bins have NaN confidence and
         accuracy and count 0.
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "reliability_bins")
     num_bins, strategy = _check_binning(num_bins, strategy)
     conf, correct = _conf_correct(p, t)
     edges, count, sum_conf, sum_correct = _bins(conf, correct, num_bins, strategy)
@@ -349,7 +391,7 @@ def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: i
     Returns:
         The ECE in [0, 1].
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "expected_calibration_error")
     num_bins, strategy = _check_binning(num_bins, strategy)
     return _ece_mce(*_conf_correct(p, t), num_bins, strategy)[0]
 
@@ -372,7 +414,7 @@ def maximum_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: in
     Returns:
         The MCE in [0, 1].
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "maximum_calibration_error")
     num_bins, strategy = _check_binning(num_bins, strategy)
     return _ece_mce(*_conf_correct(p, t), num_bins, strategy)[1]
 
@@ -408,7 +450,7 @@ def roc_auc_score(probs: torch.Tensor, y: torch.Tensor) -> float:
             trainer runs on splits that may hold one class, reports NaN there
             instead of raising.
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "roc_auc_score")
     if p.size(1) < 2:
         raise ValueError(f"probs must have at least 2 columns (classes) for a ROC AUC; "
                          f"got shape {fmt_shape(p.shape)}")
@@ -431,7 +473,7 @@ def mean_confidence(probs: torch.Tensor) -> float:
     Returns:
         The mean confidence in [1/K, 1].
     """
-    p = check_logits("probs", probs)
+    p = check_logits("probs", as_tensor("probs", probs))
     _check_nonempty("probs", p)
     check_distribution("probs", p)
     return float(p.to(torch.float64).max(dim=1).values.mean())
@@ -454,7 +496,7 @@ def mean_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> float:
     Returns:
         The mean margin.
     """
-    z, t = _check_scores("logits", logits, y)
+    z, t = _check_scores("logits", logits, y, "mean_logit_margin")
     if z.size(1) < 2:
         raise ValueError("logits must have at least 2 classes for a margin; "
                          f"got shape {fmt_shape(z.shape)}")
@@ -491,7 +533,7 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
         ``{"accuracy", "nll", "brier", "ece", "mce", "confidence", "margin",
         "roc_auc"}`` as Python floats.
     """
-    z, t = _check_scores("logits", logits, y)
+    z, t = _check_scores("logits", logits, y, "classification_report")
     num_bins, strategy = _check_binning(num_bins, strategy)
     z = z.detach().to(torch.float64)
     log_probs = z.log_softmax(dim=1)

@@ -396,6 +396,9 @@ _TRAIN = torch.ones(3, dtype=torch.bool)
         (lambda: label_smoothing_cross_entropy(_Z, _Y.float()), ValueError,
          r"target probability rows must match logits \(num_nodes, num_classes\); "
          r"got shapes \(3,\) and \(3, 4\)"),
+        (lambda: label_smoothing_cross_entropy(_Z.numpy(), _Y), TypeError,
+         r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
+         r"use torch\.as_tensor\(logits\)$"),
         (lambda: soft_cross_entropy(_Z, torch.zeros(3, 5)), ValueError,
          r"target_probs probability rows must match logits"),
         (lambda: soft_cross_entropy(_Z, torch.zeros(3, 4), reduction="mean()"), ValueError,

@@ -15,6 +15,7 @@ import itertools
 import math
 
 import hypothesis.strategies as st
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -256,6 +257,15 @@ def test_schedule_drives_the_loss_and_has_a_repr():
          r"reduction must be one of 'mean', 'sum', 'none'; got 'avg'"),
         (lambda: LabelSmoothingLoss()(torch.zeros(3, 4), torch.zeros(3)), ValueError,
          r"target probability rows must match logits"),
+        (lambda: LabelSmoothingLoss()(np.zeros((3, 4)), torch.zeros(3).long()), TypeError,
+         r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
+         r"use torch\.as_tensor\(logits\)$"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(3, 4), [0, 1, 2]), TypeError,
+         r"^target must be a torch\.Tensor \(int64 class indices \(N,\) or probability rows "
+         r"\(N, K\)\); got list; use torch\.as_tensor\(target\)$"),
+        (lambda: BinaryLabelSmoothingLoss()(torch.zeros(3), [0, 1, 1]), TypeError,
+         r"^target must be a torch\.Tensor \(0/1 or \[0, 1\] targets shaped as logits\); "
+         r"got list; use torch\.as_tensor\(target\)$"),
         (lambda: EpsilonSchedule("step", 0.1), ValueError, r"kind must be one of"),
         (lambda: LabelSmoothingLoss(prior=torch.full((2, 3), 1 / 3))(torch.zeros(4, 3),
                                                                      torch.zeros(4).long()),

@@ -452,9 +452,19 @@ def test_probs_must_be_2d():
         negative_log_likelihood(torch.tensor([0.2, 0.3, 0.5]), Y)
 
 
-def test_probs_must_be_a_tensor():
-    with pytest.raises(TypeError, match=r"^probs must be a torch\.Tensor; got ndarray$"):
-        brier_score(P.numpy(), Y)
+def test_probs_must_be_array_like():
+    with pytest.raises(TypeError, match=r"^probs must be a torch\.Tensor, a NumPy array or a "
+                                        r"\(nested\) list of numbers; got str$"):
+        brier_score("0.7, 0.3", Y)
+
+
+def test_swapped_arguments_named_with_the_order():
+    with pytest.raises(TypeError, match=r"^probs and y look swapped: got probs int64 of shape "
+                                        r"\(2,\) and y float64 of shape \(2, 3\); the order is "
+                                        r"brier_score\(probs, y\), scores \(N, K\) first, labels "
+                                        r"\(N,\) second \(scikit-learn's \(y_true, y_score\) is "
+                                        r"the reverse\)$"):
+        brier_score(Y, P)
 
 
 def test_float_labels_rejected():
@@ -623,3 +633,56 @@ def test_half_precision_rows_off_by_more_than_the_tolerance_rejected(dtype, row,
     with pytest.raises(ValueError, match=r"^probs rows must be distributions \(non-negative, "
                                          rf"summing to 1\); got a row summing to {summing}$"):
         expected_calibration_error(torch.tensor([row], dtype=dtype), torch.tensor([0]))
+
+
+# ---------------------------------------------------------------------------
+# NumPy arrays and lists, as scikit-learn users pass them
+# ---------------------------------------------------------------------------
+
+@given(probs_and_labels(), st.sampled_from([np.int64, np.int32]))
+def test_numpy_arrays_give_the_same_metrics_as_tensors(data, label_dtype):
+    probs, y = data
+    p_np, y_np = probs.numpy(), y.numpy().astype(label_dtype)
+    for metric in (accuracy_score, brier_score, negative_log_likelihood,
+                   expected_calibration_error, maximum_calibration_error):
+        assert metric(p_np, y_np) == metric(probs, y)
+    assert accuracy_score(probs.argmax(1).numpy(), y_np) == accuracy_score(probs, y)
+    assert mean_confidence(p_np) == mean_confidence(probs)
+    assert mean_logit_margin(p_np, y_np) == mean_logit_margin(probs, y)
+    assert classification_report(p_np, y_np) == pytest.approx(classification_report(probs, y),
+                                                              nan_ok=True)
+    bins, ref = reliability_bins(p_np, y_np), reliability_bins(probs, y)
+    for a, b in zip(bins, ref, strict=True):
+        torch.testing.assert_close(a, b, equal_nan=True)
+    if len(set(y.tolist())) >= 2:
+        assert roc_auc_score(p_np, y_np) == roc_auc_score(probs, y)
+
+
+def test_lists_of_python_floats_are_float64():
+    rows = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]]
+    assert brier_score(rows, [0, 1]) == brier_score(torch.tensor(rows, dtype=torch.float64), Y)
+    assert negative_log_likelihood(rows, [0, 1]) == pytest.approx(
+        -(math.log(0.7) + math.log(0.8)) / 2, rel=1e-15)  # float32 would be off at 1e-8
+    assert accuracy_score([0, 1, 1], [0, 1, 0]) == pytest.approx(2 / 3)
+    assert expected_calibration_error(np.asarray(rows, dtype=np.float32), np.array([0, 1])) == \
+        expected_calibration_error(P.float(), Y)
+
+
+def test_scikit_learn_argument_order_is_named_for_binary_scores():
+    y_true, y_score = np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.6, 0.3])
+    with pytest.raises(TypeError, match=r"^probs and y look swapped: got probs int64 of shape "
+                                        r"\(4,\) and y float64 of shape \(4,\); the order is "
+                                        r"roc_auc_score\(probs, y\)"):
+        roc_auc_score(y_true, y_score)
+
+
+def test_swapped_predictions_and_scores_named_by_accuracy():
+    with pytest.raises(TypeError, match=r"^probs_or_pred and y look swapped: got probs_or_pred "
+                                        r"int64 of shape \(2,\) and y float64 of shape \(2, 3\); "
+                                        r"the order is accuracy_score\(probs_or_pred, y\)"):
+        accuracy_score(Y.numpy(), P.numpy())
+
+
+def test_ogb_labels_beside_predictions_are_not_called_swapped():
+    with pytest.raises(ValueError, match=r"^y must be 1-D .*OGB labels: use y\.view\(-1\)$"):
+        accuracy_score(Y, Y.view(-1, 1))
