@@ -37,6 +37,7 @@ from graphls._validation import (
     check_positive_int,
     check_same_length,
     check_tensor,
+    fmt_dtype,
     fmt_shape,
 )
 
@@ -82,6 +83,28 @@ def _check_prior_shape(prior: torch.Tensor, num_rows: int, num_classes: int,
 
 #: What a target may be, for the "must be a torch.Tensor" messages.
 TARGET_KINDS = "int64 class indices (N,) or probability rows (N, K)"
+
+
+def _check_float_target(name: str, target: torch.Tensor, num_classes: int) -> None:
+    """Refuse a floating target that cannot be probability rows ``(N, K)``.
+
+    The common case is class labels stored as floats (``y.float()``, a label
+    tensor built from a float array): 1-D, or OGB's ``(N, 1)``.
+    """
+    if not target.is_floating_point():
+        return
+    ogb = target.dim() == 2 and target.size(1) == 1 and num_classes != 1
+    if target.dim() == 2 and not ogb:
+        return  # probability rows; their width is checked against the logits elsewhere
+    hint = ""
+    if target.dim() == 1:
+        hint = "; class labels: use y.long()"
+    elif ogb:
+        hint = "; OGB labels: use y.view(-1).long()"
+    raise TypeError(
+        f"{name} must hold int64 class indices (N,) or probability rows (N, {num_classes}); "
+        f"got {fmt_dtype(target.dtype)} of shape {fmt_shape(target.shape)}{hint}"
+    )
 
 
 def _check_soft_target(name: str, target: torch.Tensor, logits: torch.Tensor) -> None:
@@ -134,10 +157,13 @@ def smooth_targets(target: torch.Tensor, num_classes: int, epsilon: float,
     Raises:
         ValueError: ``epsilon`` outside [0, 1], labels out of range or not
             1-D, rows that are not distributions, mismatched shapes.
+        TypeError: ``target`` is not a tensor, or is floating but not 2-D
+            (class labels stored as floats: use ``y.long()``).
     """
     epsilon = check_fraction("epsilon", epsilon)
     num_classes = check_positive_int("num_classes", num_classes)
     check_tensor("target", target, TARGET_KINDS)
+    _check_float_target("target", target, num_classes)
     if target.is_floating_point():
         if target.dim() != 2 or target.size(1) != num_classes:
             raise ValueError(
@@ -181,6 +207,12 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
     check_tensor("logits", logits, "float logits (N, K)")
     check_logits("logits", logits)
     check_tensor("target_probs", target_probs, "probability rows (N, K)")
+    if not target_probs.is_floating_point() and target_probs.dim() != 2:
+        raise TypeError(
+            f"target_probs must be probability rows (N, K); got {fmt_dtype(target_probs.dtype)} "
+            f"of shape {fmt_shape(target_probs.shape)}; class indices: use "
+            f"label_smoothing_cross_entropy(logits, target, epsilon)"
+        )
     _check_soft_target("target_probs", target_probs, logits)
     check_choice("reduction", reduction, REDUCTIONS)
     per_node = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
@@ -268,6 +300,7 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     check_logits("logits", logits)
     num_rows, num_classes = logits.shape
     check_tensor("target", target, TARGET_KINDS)
+    _check_float_target("target", target, num_classes)
     if target.is_floating_point():
         _check_soft_target("target", target, logits)
         check_distribution("target", target)

@@ -29,6 +29,7 @@ from graphls._validation import (
 from graphls.functional import (
     REDUCTIONS,
     TARGET_KINDS,
+    _check_float_target,
     _check_prior_shape,
     _check_prior_value,
     _check_soft_target,
@@ -102,6 +103,7 @@ class LabelSmoothingLoss(torch.nn.Module):
         check_logits("logits", logits)
         num_rows, num_classes = logits.shape
         check_tensor("target", target, TARGET_KINDS)
+        _check_float_target("target", target, num_classes)
         if target.is_floating_point():
             _check_soft_target("target", target, logits)
         else:

@@ -393,9 +393,21 @@ _TRAIN = torch.ones(3, dtype=torch.bool)
          ValueError, r"got shape \(3, 1\); OGB labels: use y.view\(-1\)"),
         (lambda: label_smoothing_cross_entropy(_Z, _Y, float("nan")), ValueError,
          r"epsilon must be in \[0, 1\]; got nan"),
-        (lambda: label_smoothing_cross_entropy(_Z, _Y.float()), ValueError,
+        (lambda: label_smoothing_cross_entropy(_Z, torch.zeros(3, 5)), ValueError,
          r"target probability rows must match logits \(num_nodes, num_classes\); "
-         r"got shapes \(3,\) and \(3, 4\)"),
+         r"got shapes \(3, 5\) and \(3, 4\)"),
+        (lambda: label_smoothing_cross_entropy(_Z, _Y.float()), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 4\); "
+         r"got float32 of shape \(3,\); class labels: use y\.long\(\)$"),
+        (lambda: smooth_targets(_Y.double(), 3, 0.1), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float64 of shape \(3,\); class labels: use y\.long\(\)$"),
+        (lambda: smooth_targets(torch.zeros(2, 2, 3), 3, 0.1), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float32 of shape \(2, 2, 3\)$"),
+        (lambda: soft_cross_entropy(_Z, _Y), TypeError,
+         r"^target_probs must be probability rows \(N, K\); got int64 of shape \(3,\); "
+         r"class indices: use label_smoothing_cross_entropy\(logits, target, epsilon\)$"),
         (lambda: label_smoothing_cross_entropy(_Z.numpy(), _Y), TypeError,
          r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
          r"use torch\.as_tensor\(logits\)$"),

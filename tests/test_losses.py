@@ -255,8 +255,14 @@ def test_schedule_drives_the_loss_and_has_a_repr():
          ValueError, r"prior must have 4 classes"),
         (lambda: LabelSmoothingLoss(reduction="avg"), ValueError,
          r"reduction must be one of 'mean', 'sum', 'none'; got 'avg'"),
-        (lambda: LabelSmoothingLoss()(torch.zeros(3, 4), torch.zeros(3)), ValueError,
+        (lambda: LabelSmoothingLoss()(torch.zeros(3, 4), torch.zeros(3, 5)), ValueError,
          r"target probability rows must match logits"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(5, 3), torch.zeros(5)), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float32 of shape \(5,\); class labels: use y\.long\(\)$"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(5, 3), torch.zeros(5, 1)), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float32 of shape \(5, 1\); OGB labels: use y\.view\(-1\)\.long\(\)$"),
         (lambda: LabelSmoothingLoss()(np.zeros((3, 4)), torch.zeros(3).long()), TypeError,
          r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
          r"use torch\.as_tensor\(logits\)$"),
