@@ -107,6 +107,21 @@ def _check_float_target(name: str, target: torch.Tensor, num_classes: int) -> No
     )
 
 
+def _check_nonempty_mean(name: str, t: torch.Tensor, reduction: str, unit: str = "row") -> None:
+    """Refuse ``reduction="mean"`` over no rows (the mean of nothing is NaN).
+
+    A shape check: it never syncs with the device. ``"sum"`` (0) and
+    ``"none"`` (an empty tensor) are well defined and pass.
+    """
+    if reduction == "mean" and (t.size(0) == 0 if unit == "row" else t.numel() == 0):
+        over = "nodes" if unit == "row" else "entries"
+        raise ValueError(
+            f"{name} must have at least one {unit} for reduction='mean'; got shape "
+            f"{fmt_shape(t.shape)}; the mean over no {over} is NaN (reduction='sum' gives 0, "
+            f"'none' an empty tensor)"
+        )
+
+
 def _check_soft_target(name: str, target: torch.Tensor, logits: torch.Tensor) -> None:
     if target.shape != logits.shape:
         raise ValueError(
@@ -196,6 +211,9 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
     ``target_probs`` are not checked (that would sync with the device); use
     :func:`smooth_targets` to build them.
 
+    ``reduction="mean"`` over no rows is refused (it would be NaN);
+    ``"sum"`` gives 0 and ``"none"`` an empty tensor.
+
     Args:
         logits: ``(N, K)`` raw scores.
         target_probs: ``(N, K)`` target distributions q.
@@ -215,6 +233,7 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
         )
     _check_soft_target("target_probs", target_probs, logits)
     check_choice("reduction", reduction, REDUCTIONS)
+    _check_nonempty_mean("logits", logits, reduction)
     per_node = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
     return _reduce(per_node, reduction)
 
@@ -276,6 +295,11 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     reduction=reduction, ignore_index=ignore_index)`` in value and gradient;
     the gradient of the mean is :math:`(\mathrm{softmax}(z_i) - q_i)/N`.
 
+    ``reduction="mean"`` over no rows (an empty training mask) is refused,
+    since the mean of nothing is NaN; ``"sum"`` gives 0 and ``"none"`` an
+    empty tensor. If every target equals ``ignore_index`` the mean is NaN,
+    as in torch (finding that out would sync with the device).
+
     This function checks the label range and that the prior rows are
     distributions, which syncs with the device; in a training loop on an
     accelerator use :class:`graphls.losses.LabelSmoothingLoss`, which checks
@@ -309,6 +333,7 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
         check_labels("target", target, num_classes, ignore_index=ignore_index)
         check_same_length("logits", logits, "target", target)
         valid = target != ignore_index
+    _check_nonempty_mean("logits", logits, reduction)
     if prior is not None:
         prior = check_tensor("prior", prior)
         if prior.dim() not in (1, 2):

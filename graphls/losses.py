@@ -30,6 +30,7 @@ from graphls.functional import (
     REDUCTIONS,
     TARGET_KINDS,
     _check_float_target,
+    _check_nonempty_mean,
     _check_prior_shape,
     _check_prior_value,
     _check_soft_target,
@@ -60,6 +61,13 @@ class LabelSmoothingLoss(torch.nn.Module):
     ``.to(device)`` moves it; it is checked once, here. In ``forward`` only
     shapes are checked, plus the label range for CPU tensors (on an
     accelerator that check would sync every step).
+
+    The inputs must be tensors (a NumPy array or list is refused with a
+    ``TypeError`` that says to use ``torch.as_tensor``). ``reduction="mean"``
+    over no rows (an empty mask) is refused with a ``ValueError``, since the
+    mean of nothing is NaN; ``"sum"`` gives 0 and ``"none"`` an empty tensor.
+    If every target equals ``ignore_index`` the mean is NaN, as in torch
+    (finding that out would sync with the device).
 
     Args:
         epsilon: Smoothing mass in [0, 1]; 0 is plain cross-entropy.
@@ -110,6 +118,7 @@ class LabelSmoothingLoss(torch.nn.Module):
             check_labels("target", target, num_classes, ignore_index=self.ignore_index,
                          check_range=target.device.type == "cpu")
             check_same_length("logits", logits, "target", target)
+        _check_nonempty_mean("logits", logits, self.reduction)
         if self.prior is not None:
             _check_prior_shape(self.prior, num_rows, num_classes, "logits", logits.shape)
         return _label_smoothing_ce(logits, target, self._epsilon, self.prior,
@@ -150,6 +159,9 @@ class BinaryLabelSmoothingLoss(torch.nn.Module):
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         pos_weight: None, or a non-negative weight of the positive term per
             task (T,) (or a number), broadcast as in torch.
+
+    ``reduction="mean"`` over no entries is refused (it would be NaN);
+    ``"sum"`` gives 0 and ``"none"`` an empty tensor.
 
     Shapes:
         - **input:** logits (N,) or (N, T), target of the same shape in [0, 1]
@@ -206,6 +218,7 @@ class BinaryLabelSmoothingLoss(torch.nn.Module):
                 f"target and logits must have the same shape; "
                 f"got {fmt_shape(target.shape)} and {fmt_shape(logits.shape)}"
             )
+        _check_nonempty_mean("logits", logits, self.reduction, unit="entry")
         if target.device.type == "cpu" and target.numel() > 0:
             lo, hi = float(target.min()), float(target.max())
             if lo < 0 or hi > 1:

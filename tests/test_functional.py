@@ -192,6 +192,16 @@ def test_probability_targets_match_index_targets_when_one_hot():
             label_smoothing_cross_entropy(z, y, eps))
 
 
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_empty_input_sums_to_zero_or_stays_empty(reduction):
+    z, y, q = torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), torch.zeros(0, 4)
+    for out in (label_smoothing_cross_entropy(z, y, 0.1, reduction=reduction),
+                label_smoothing_cross_entropy(z, q, 0.1, reduction=reduction),
+                soft_cross_entropy(z, q, reduction=reduction)):
+        assert out.shape == (() if reduction == "sum" else (0,))
+        assert float(out.sum()) == 0.0
+
+
 # -- smoothed targets ------------------------------------------------------------------------------
 
 @given(n=st.integers(1, 12), k=st.integers(2, 8), eps=st.floats(0, 1), seed=st.integers(0, 99),
@@ -408,6 +418,11 @@ _TRAIN = torch.ones(3, dtype=torch.bool)
         (lambda: soft_cross_entropy(_Z, _Y), TypeError,
          r"^target_probs must be probability rows \(N, K\); got int64 of shape \(3,\); "
          r"class indices: use label_smoothing_cross_entropy\(logits, target, epsilon\)$"),
+        (lambda: label_smoothing_cross_entropy(torch.zeros(0, 4), torch.zeros(0).long()),
+         ValueError, r"^logits must have at least one row for reduction='mean'; got shape "
+                     r"\(0, 4\); the mean over no nodes is NaN"),
+        (lambda: soft_cross_entropy(torch.zeros(0, 4), torch.zeros(0, 4)), ValueError,
+         r"^logits must have at least one row for reduction='mean'; got shape \(0, 4\)"),
         (lambda: label_smoothing_cross_entropy(_Z.numpy(), _Y), TypeError,
          r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
          r"use torch\.as_tensor\(logits\)$"),

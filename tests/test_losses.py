@@ -137,6 +137,18 @@ def test_half_precision_priors_are_accepted(dtype):
     torch.testing.assert_close(loss, ref)
 
 
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_empty_input_sums_to_zero_or_stays_empty(reduction):
+    logits = torch.zeros(0, 3, requires_grad=True)
+    out = LabelSmoothingLoss(0.1, reduction=reduction)(logits, torch.zeros(0, dtype=torch.long))
+    assert out.shape == (() if reduction == "sum" else (0,))
+    assert float(out.detach().sum()) == 0.0
+    out.sum().backward()  # an empty batch gives a zero (empty) gradient, not NaN
+    binary = BinaryLabelSmoothingLoss(0.1, reduction=reduction)
+    binary = binary(torch.zeros(0, 2), torch.zeros(0, 2))
+    assert binary.shape == (() if reduction == "sum" else (0, 2))
+
+
 # -- BinaryLabelSmoothingLoss ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("one_sided", [False, True])
@@ -263,6 +275,12 @@ def test_schedule_drives_the_loss_and_has_a_repr():
         (lambda: LabelSmoothingLoss()(torch.zeros(5, 3), torch.zeros(5, 1)), TypeError,
          r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
          r"got float32 of shape \(5, 1\); OGB labels: use y\.view\(-1\)\.long\(\)$"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(0, 3), torch.zeros(0).long()), ValueError,
+         r"^logits must have at least one row for reduction='mean'; got shape \(0, 3\); the "
+         r"mean over no nodes is NaN \(reduction='sum' gives 0, 'none' an empty tensor\)$"),
+        (lambda: BinaryLabelSmoothingLoss()(torch.zeros(0, 2), torch.zeros(0, 2)), ValueError,
+         r"^logits must have at least one entry for reduction='mean'; got shape \(0, 2\); "
+         r"the mean over no entries is NaN \(reduction='sum' gives 0, 'none' an empty tensor\)$"),
         (lambda: LabelSmoothingLoss()(np.zeros((3, 4)), torch.zeros(3).long()), TypeError,
          r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
          r"use torch\.as_tensor\(logits\)$"),
