@@ -79,8 +79,18 @@ class TemperatureScaling(torch.nn.Module):
         - **output:** logits (N, K), same dtype
 
     Example:
-        >>> scaler = TemperatureScaling().fit(logits[val_mask], y[val_mask])
-        >>> probs = scaler.predict_proba(logits[test_mask])
+        Logits whose labels were drawn at temperature 2 (over-confident by 2):
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> logits = 3 * torch.randn(4000, 4, generator=g, dtype=torch.float64)
+        >>> y = torch.multinomial((logits / 2).softmax(-1), 1, generator=g).view(-1)
+        >>> val, test = slice(0, 2000), slice(2000, None)
+        >>> scaler = TemperatureScaling().fit(logits[val], y[val])  # validation only
+        >>> round(scaler.temperature, 1)
+        2.0
+        >>> probs = scaler.predict_proba(logits[test])
+        >>> torch.equal(probs.argmax(-1), logits[test].argmax(-1))  # accuracy unchanged
+        True
     """
 
     MIN_TEMPERATURE: float = 0.01

@@ -174,6 +174,14 @@ def smooth_targets(target: torch.Tensor, num_classes: int, epsilon: float,
             1-D, rows that are not distributions, mismatched shapes.
         TypeError: ``target`` is not a tensor, or is floating but not 2-D
             (class labels stored as floats: use ``y.long()``).
+
+    Example:
+        >>> smooth_targets(torch.tensor([0, 2]), num_classes=3, epsilon=0.3)
+        tensor([[0.8000, 0.1000, 0.1000],
+                [0.1000, 0.1000, 0.8000]])
+        >>> prior = torch.tensor([0.5, 0.5, 0.0])  # a class prior instead of uniform
+        >>> smooth_targets(torch.tensor([2]), 3, 0.2, prior)
+        tensor([[0.1000, 0.1000, 0.8000]])
     """
     epsilon = check_fraction("epsilon", epsilon)
     num_classes = check_positive_int("num_classes", num_classes)
@@ -221,6 +229,12 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
 
     Returns:
         A scalar, or ``(N,)`` with ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.tensor([[1.0, 2.0, 3.0]])
+        >>> q = smooth_targets(torch.tensor([2]), 3, 0.1)
+        >>> torch.allclose(soft_cross_entropy(logits, q), F.cross_entropy(logits, q))
+        True
     """
     check_tensor("logits", logits, "float logits (N, K)")
     check_logits("logits", logits)
@@ -317,6 +331,16 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
 
     Returns:
         A scalar, or ``(N,)`` with ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+        >>> y = torch.tensor([0, 1])
+        >>> loss = label_smoothing_cross_entropy(logits, y, epsilon=0.1)
+        >>> torch.allclose(loss, F.cross_entropy(logits, y, label_smoothing=0.1))
+        True
+        >>> prior = torch.tensor([0.6, 0.2, 0.2])  # smooth towards a class prior instead
+        >>> label_smoothing_cross_entropy(logits, y, 0.1, prior).shape
+        torch.Size([])
     """
     epsilon = check_fraction("epsilon", epsilon)
     check_choice("reduction", reduction, REDUCTIONS)

@@ -81,7 +81,20 @@ class LabelSmoothingLoss(torch.nn.Module):
 
     Example:
         >>> criterion = LabelSmoothingLoss(epsilon=0.1)
-        >>> loss = criterion(torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0]))
+        >>> criterion
+        LabelSmoothingLoss(epsilon=0.1, prior=uniform, reduction='mean', ignore_index=-100)
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]], requires_grad=True)
+        >>> y = torch.tensor([0, 1])
+        >>> loss = criterion(logits, y)
+        >>> round(loss.item(), 4)
+        0.4955
+        >>> torch.allclose(loss, F.cross_entropy(logits, y, label_smoothing=0.1))
+        True
+        >>> loss.backward()  # gradient (softmax(z) - q) / N
+        >>> criterion(logits, y.float())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        TypeError: target must hold int64 class indices (N,) or ...; class labels: use y.long()
     """
 
     prior: torch.Tensor | None
@@ -166,6 +179,12 @@ class BinaryLabelSmoothingLoss(torch.nn.Module):
     Shapes:
         - **input:** logits (N,) or (N, T), target of the same shape in [0, 1]
         - **output:** scalar (or the input's shape with ``reduction="none"``)
+
+    Example:
+        >>> criterion = BinaryLabelSmoothingLoss(epsilon=0.2)
+        >>> criterion.smooth(torch.tensor([1.0, 0.0]))  # 1 -> 0.9, 0 -> 0.1
+        tensor([0.9000, 0.1000])
+        >>> loss = criterion(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
     """
 
     pos_weight: torch.Tensor | None

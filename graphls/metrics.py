@@ -256,6 +256,13 @@ def accuracy_score(probs_or_pred: torch.Tensor, y: torch.Tensor) -> float:
 
     Returns:
         The accuracy in [0, 1].
+
+    Example:
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+        >>> accuracy_score(probs, torch.tensor([0, 1, 1]))
+        0.6666666666666666
+        >>> accuracy_score([1, 0, 0], [1, 0, 1])  # predictions, as lists (scikit-learn style)
+        0.6666666666666666
     """
     s = as_tensor("probs_or_pred", probs_or_pred)
     if s.dim() == 2:
@@ -297,6 +304,11 @@ def negative_log_likelihood(probs: torch.Tensor, y: torch.Tensor,
 
     Returns:
         The NLL, >= 0 (at most ``-log(eps)``).
+
+    Example:
+        >>> probs = torch.tensor([[0.5, 0.5], [0.2, 0.8]], dtype=torch.float64)
+        >>> round(negative_log_likelihood(probs, torch.tensor([0, 1])), 6)  # -(ln .5 + ln .8) / 2
+        0.458145
     """
     p, t = _check_probs(probs, y, "negative_log_likelihood")
     if eps is None:
@@ -324,6 +336,11 @@ def brier_score(probs: torch.Tensor, y: torch.Tensor) -> float:
 
     Returns:
         The Brier score.
+
+    Example:
+        >>> probs = torch.tensor([[0.7, 0.2, 0.1], [0.0, 0.0, 1.0]], dtype=torch.float64)
+        >>> round(brier_score(probs, torch.tensor([0, 0])), 6)  # (0.14 + 2) / 2
+        1.07
     """
     p, t = _check_probs(probs, y, "brier_score")
     return _brier(p, t)
@@ -390,6 +407,20 @@ def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: i
 
     Returns:
         The ECE in [0, 1].
+
+    Example:
+        Confidences 0.9, 0.8, 0.6, 0.7 all fall in the bin (0.5, 1]; two of the
+        four predictions are right, so ECE = |0.5 - 0.75| = 0.25:
+
+        >>> probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7]],
+        ...                      dtype=torch.float64)
+        >>> y = torch.tensor([0, 1, 1, 0])
+        >>> expected_calibration_error(probs, y, num_bins=2)
+        0.25
+        >>> expected_calibration_error(probs.numpy(), [0, 1, 1, 0], num_bins=2)  # array-likes
+        0.25
+        >>> expected_calibration_error(probs.half(), y, num_bins=2)  # float16 rows pass
+        0.25
     """
     p, t = _check_probs(probs, y, "expected_calibration_error")
     num_bins, strategy = _check_binning(num_bins, strategy)
@@ -449,6 +480,15 @@ def roc_auc_score(probs: torch.Tensor, y: torch.Tensor) -> float:
             (as scikit-learn). :func:`classification_report`, which the
             trainer runs on splits that may hold one class, reports NaN there
             instead of raising.
+
+    Example:
+        >>> probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+        >>> roc_auc_score(probs, torch.tensor([0, 1, 0, 1]))  # 4 pairs: 4 ordered correctly
+        1.0
+        >>> roc_auc_score(probs, torch.tensor([0, 0, 0, 0]))
+        Traceback (most recent call last):
+            ...
+        ValueError: y must hold at least two classes for a ROC AUC; got only class 0 (4 nodes)
     """
     p, t = _check_probs(probs, y, "roc_auc_score")
     if p.size(1) < 2:

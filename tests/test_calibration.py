@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import warnings
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+import graphls.calibration
 from graphls.calibration import TemperatureScaling
 from graphls.metrics import expected_calibration_error
 
@@ -224,6 +226,11 @@ def test_bounds_leave_ordinary_fits_unchanged_and_silent(seed, temperature, k):
         bounded = TemperatureScaling().fit(z, y).temperature
     assert bounded == TemperatureScaling(**UNBOUNDED).fit(z, y).temperature
     assert 0.01 < bounded < 100
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(graphls.calibration)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # ---------------------------------------------------------------------------

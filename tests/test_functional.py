@@ -13,6 +13,7 @@ tests/test_losses.py.
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import hypothesis.strategies as st
@@ -200,6 +201,11 @@ def test_empty_input_sums_to_zero_or_stays_empty(reduction):
                 soft_cross_entropy(z, q, reduction=reduction)):
         assert out.shape == (() if reduction == "sum" else (0,))
         assert float(out.sum()) == 0.0
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(functional)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # -- smoothed targets ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ tests/test_functional.py.
 
 from __future__ import annotations
 
+import doctest
 import itertools
 import math
 
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 
+import graphls.losses
 from graphls.functional import label_smoothing_cross_entropy, smooth_targets
 from graphls.losses import BinaryLabelSmoothingLoss, EpsilonSchedule, LabelSmoothingLoss
 
@@ -147,6 +149,11 @@ def test_empty_input_sums_to_zero_or_stays_empty(reduction):
     binary = BinaryLabelSmoothingLoss(0.1, reduction=reduction)
     binary = binary(torch.zeros(0, 2), torch.zeros(0, 2))
     assert binary.shape == (() if reduction == "sum" else (0, 2))
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(graphls.losses)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # -- BinaryLabelSmoothingLoss ---------------------------------------------------------------------

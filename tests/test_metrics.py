@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.metrics import accuracy_score as sk_accuracy
 from sklearn.metrics import brier_score_loss, log_loss
 from sklearn.metrics import roc_auc_score as sk_roc_auc
 
+import graphls.metrics
 from graphls._validation import distribution_tolerance
 from graphls.metrics import (
     ReliabilityBins,
@@ -686,3 +688,8 @@ def test_swapped_predictions_and_scores_named_by_accuracy():
 def test_ogb_labels_beside_predictions_are_not_called_swapped():
     with pytest.raises(ValueError, match=r"^y must be 1-D .*OGB labels: use y\.view\(-1\)$"):
         accuracy_score(Y, Y.view(-1, 1))
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(graphls.metrics)
+    assert result.attempted > 0 and result.failed == 0
