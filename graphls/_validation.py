@@ -19,6 +19,7 @@ from numbers import Integral, Real
 import torch
 
 __all__ = [
+    "as_tensor",
     "check_choice",
     "check_distribution",
     "check_fraction",
@@ -28,6 +29,8 @@ __all__ = [
     "check_positive_int",
     "check_same_length",
     "check_tensor",
+    "distribution_tolerance",
+    "fmt_dtype",
     "fmt_shape",
 ]
 
@@ -36,6 +39,18 @@ def fmt_shape(shape: Sequence[int] | torch.Size) -> str:
     """Format a shape as ``(3, 4)`` (and ``(3,)`` for 1-D), as the messages do."""
     dims = tuple(int(d) for d in shape)
     return str(dims)
+
+
+def fmt_dtype(dtype: torch.dtype) -> str:
+    """Format a dtype as ``float32`` (without the ``torch.`` prefix), as the messages do."""
+    return str(dtype).removeprefix("torch.")
+
+
+def _array_hint(name: str, value: object) -> str:
+    """``; use torch.as_tensor(name)`` for a NumPy array or list given where a tensor goes."""
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+        return f"; use torch.as_tensor({name})"
+    return ""
 
 
 def check_fraction(name: str, value: object, *, low_open: bool = False,
@@ -90,11 +105,47 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
     return value  # type: ignore[return-value]
 
 
-def check_tensor(name: str, value: object) -> torch.Tensor:
-    """Return ``value`` if it is a tensor, else raise ``TypeError``."""
+def check_tensor(name: str, value: object, what: str | None = None) -> torch.Tensor:
+    """Return ``value`` if it is a tensor, else raise ``TypeError``.
+
+    ``what`` describes the expected tensor in the message, e.g.
+    ``logits must be a torch.Tensor (float logits (N, K)); got ndarray; use
+    torch.as_tensor(logits)`` (the hint is added for NumPy arrays and lists).
+    """
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+        kind = f" ({what})" if what else ""
+        raise TypeError(f"{name} must be a torch.Tensor{kind}; got {type(value).__name__}"
+                        f"{_array_hint(name, value)}")
     return value
+
+
+def as_tensor(name: str, value: object) -> torch.Tensor:
+    """Return ``value`` as a tensor: a tensor as is, a NumPy array or (nested) list converted.
+
+    ``torch.as_tensor`` keeps a NumPy array's dtype (float64 stays float64,
+    without a copy); a list of Python floats becomes float64 (a Python float
+    is a double), a list of ints int64.
+
+    Raises:
+        TypeError: ``value`` cannot be converted (a string, a ragged list, ...).
+    """
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        ok = False
+    else:
+        try:
+            t = torch.as_tensor(value)
+            ok = True
+        except (TypeError, ValueError, RuntimeError):
+            ok = False
+    if not ok:
+        raise TypeError(f"{name} must be a torch.Tensor, a NumPy array or a (nested) list of "
+                        f"numbers; got {type(value).__name__}")
+    if t.is_floating_point() and not hasattr(value, "dtype"):
+        # Python floats are doubles; torch would round them to float32
+        t = torch.as_tensor(value, dtype=torch.float64)
+    return t
 
 
 def check_logits(name: str, value: object) -> torch.Tensor:
@@ -142,8 +193,32 @@ def check_labels(name: str, y: object, num_classes: int | None = None, *,
     return t
 
 
-def check_distribution(name: str, p: torch.Tensor, *, atol: float = 1e-4) -> torch.Tensor:
-    """Check that every row (the last dimension) of ``p`` is a probability distribution."""
+def distribution_tolerance(dtype: torch.dtype, num_classes: int) -> float:
+    r"""How far a row sum of ``dtype`` probabilities may be from 1.
+
+    .. math::
+        \mathrm{atol} = \max\big(10^{-4},\ (2 + \ln K)\,\epsilon\big)
+
+    :math:`\epsilon` is ``torch.finfo(dtype).eps``. Rounding each of the K
+    probabilities to ``dtype`` moves the row sum by at most
+    :math:`\epsilon / 2`; a softmax taken as ``log_softmax(z).exp()`` adds at
+    most :math:`\epsilon / 2 \cdot H(p) \le \epsilon / 2 \cdot \ln K` (the
+    entropy), and computing ``exp(z) / sum`` in ``dtype`` about
+    :math:`\epsilon`. So float16 softmax rows (sums near 0.9995) pass with
+    ``(2 + ln K) * 9.8e-4``, bfloat16 ones (near 0.996) with
+    ``(2 + ln K) * 7.8e-3``; for float32 and float64 it is the fixed 1e-4.
+    """
+    eps = torch.finfo(dtype).eps
+    return max(1e-4, (2.0 + math.log(max(num_classes, 1))) * eps)
+
+
+def check_distribution(name: str, p: torch.Tensor, *, atol: float | None = None) -> torch.Tensor:
+    """Check that every row (the last dimension) of ``p`` is a probability distribution.
+
+    Row sums are taken in at least float32 and may differ from 1 by ``atol``; None is
+    :func:`distribution_tolerance` of ``p``'s dtype (1e-4 for float32 and
+    float64, wider for float16 and bfloat16).
+    """
     t = check_tensor(name, p)
     if not t.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {t.dtype}")
@@ -157,7 +232,11 @@ def check_distribution(name: str, p: torch.Tensor, *, atol: float = 1e-4) -> tor
             f"{name} rows must be distributions (non-negative, summing to 1); "
             f"got a negative entry {neg:.4g}"
         )
-    sums = t.sum(dim=-1)
+    if atol is None:
+        atol = distribution_tolerance(t.dtype, t.size(-1))
+    # accumulate and keep the sum in at least float32: a float16 sum of float16 rows is
+    # itself rounded (to 0.9995 for a row of thirds); float64 is not on every device (MPS)
+    sums = t.sum(dim=-1, dtype=torch.promote_types(t.dtype, torch.float32))
     dev = (sums - 1).abs()
     if bool((dev > atol).any()):
         i = int(dev.reshape(-1).argmax())

@@ -37,6 +37,7 @@ from graphls._validation import (
     check_positive_int,
     check_same_length,
     check_tensor,
+    fmt_dtype,
     fmt_shape,
 )
 
@@ -78,6 +79,47 @@ def _check_prior_shape(prior: torch.Tensor, num_rows: int, num_classes: int,
         raise ValueError(
             f"prior must have one row per node ({num_rows}), as {other}; "
             f"got shapes {fmt_shape(prior.shape)} and {fmt_shape(other_shape)}"
+        )
+
+
+#: What a target may be, for the "must be a torch.Tensor" messages.
+TARGET_KINDS = "int64 class indices (N,) or probability rows (N, K)"
+
+
+def _check_float_target(name: str, target: torch.Tensor, num_classes: int) -> None:
+    """Refuse a floating target that cannot be probability rows ``(N, K)``.
+
+    The common case is class labels stored as floats (``y.float()``, a label
+    tensor built from a float array): 1-D, or OGB's ``(N, 1)``.
+    """
+    if not target.is_floating_point():
+        return
+    ogb = target.dim() == 2 and target.size(1) == 1 and num_classes != 1
+    if target.dim() == 2 and not ogb:
+        return  # probability rows; their width is checked against the logits elsewhere
+    hint = ""
+    if target.dim() == 1:
+        hint = "; class labels: use y.long()"
+    elif ogb:
+        hint = "; OGB labels: use y.view(-1).long()"
+    raise TypeError(
+        f"{name} must hold int64 class indices (N,) or probability rows (N, {num_classes}); "
+        f"got {fmt_dtype(target.dtype)} of shape {fmt_shape(target.shape)}{hint}"
+    )
+
+
+def _check_nonempty_mean(name: str, t: torch.Tensor, reduction: str, unit: str = "row") -> None:
+    """Refuse ``reduction="mean"`` over no rows (the mean of nothing is NaN).
+
+    A shape check: it never syncs with the device. ``"sum"`` (0) and
+    ``"none"`` (an empty tensor) are well defined and pass.
+    """
+    if reduction == "mean" and (t.size(0) == 0 if unit == "row" else t.numel() == 0):
+        over = "nodes" if unit == "row" else "entries"
+        raise ValueError(
+            f"{name} must have at least one {unit} for reduction='mean'; got shape "
+            f"{fmt_shape(t.shape)}; the mean over no {over} is NaN (reduction='sum' gives 0, "
+            f"'none' an empty tensor)"
         )
 
 
@@ -131,10 +173,21 @@ def smooth_targets(target: torch.Tensor, num_classes: int, epsilon: float,
     Raises:
         ValueError: ``epsilon`` outside [0, 1], labels out of range or not
             1-D, rows that are not distributions, mismatched shapes.
+        TypeError: ``target`` is not a tensor, or is floating but not 2-D
+            (class labels stored as floats: use ``y.long()``).
+
+    Example:
+        >>> smooth_targets(torch.tensor([0, 2]), num_classes=3, epsilon=0.3)
+        tensor([[0.8000, 0.1000, 0.1000],
+                [0.1000, 0.1000, 0.8000]])
+        >>> prior = torch.tensor([0.5, 0.5, 0.0])  # a class prior instead of uniform
+        >>> smooth_targets(torch.tensor([2]), 3, 0.2, prior)
+        tensor([[0.1000, 0.1000, 0.8000]])
     """
     epsilon = check_fraction("epsilon", epsilon)
     num_classes = check_positive_int("num_classes", num_classes)
-    check_tensor("target", target)
+    check_tensor("target", target, TARGET_KINDS)
+    _check_float_target("target", target, num_classes)
     if target.is_floating_point():
         if target.dim() != 2 or target.size(1) != num_classes:
             raise ValueError(
@@ -167,6 +220,9 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
     ``target_probs`` are not checked (that would sync with the device); use
     :func:`smooth_targets` to build them.
 
+    ``reduction="mean"`` over no rows is refused (it would be NaN);
+    ``"sum"`` gives 0 and ``"none"`` an empty tensor.
+
     Args:
         logits: ``(N, K)`` raw scores.
         target_probs: ``(N, K)`` target distributions q.
@@ -174,11 +230,25 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
 
     Returns:
         A scalar, or ``(N,)`` with ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.tensor([[1.0, 2.0, 3.0]])
+        >>> q = smooth_targets(torch.tensor([2]), 3, 0.1)
+        >>> torch.allclose(soft_cross_entropy(logits, q), F.cross_entropy(logits, q))
+        True
     """
+    check_tensor("logits", logits, "float logits (N, K)")
     check_logits("logits", logits)
-    check_tensor("target_probs", target_probs)
+    check_tensor("target_probs", target_probs, "probability rows (N, K)")
+    if not target_probs.is_floating_point() and target_probs.dim() != 2:
+        raise TypeError(
+            f"target_probs must be probability rows (N, K); got {fmt_dtype(target_probs.dtype)} "
+            f"of shape {fmt_shape(target_probs.shape)}; class indices: use "
+            f"label_smoothing_cross_entropy(logits, target, epsilon)"
+        )
     _check_soft_target("target_probs", target_probs, logits)
     check_choice("reduction", reduction, REDUCTIONS)
+    _check_nonempty_mean("logits", logits, reduction)
     per_node = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
     return _reduce(per_node, reduction)
 
@@ -240,6 +310,11 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     reduction=reduction, ignore_index=ignore_index)`` in value and gradient;
     the gradient of the mean is :math:`(\mathrm{softmax}(z_i) - q_i)/N`.
 
+    ``reduction="mean"`` over no rows (an empty training mask) is refused,
+    since the mean of nothing is NaN; ``"sum"`` gives 0 and ``"none"`` an
+    empty tensor. If every target equals ``ignore_index`` the mean is NaN,
+    as in torch (finding that out would sync with the device).
+
     This function checks the label range and that the prior rows are
     distributions, which syncs with the device; in a training loop on an
     accelerator use :class:`graphls.losses.LabelSmoothingLoss`, which checks
@@ -257,12 +332,24 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
 
     Returns:
         A scalar, or ``(N,)`` with ``reduction="none"``.
+
+    Example:
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+        >>> y = torch.tensor([0, 1])
+        >>> loss = label_smoothing_cross_entropy(logits, y, epsilon=0.1)
+        >>> torch.allclose(loss, F.cross_entropy(logits, y, label_smoothing=0.1))
+        True
+        >>> prior = torch.tensor([0.6, 0.2, 0.2])  # smooth towards a class prior instead
+        >>> label_smoothing_cross_entropy(logits, y, 0.1, prior).shape
+        torch.Size([])
     """
     epsilon = check_fraction("epsilon", epsilon)
     check_choice("reduction", reduction, REDUCTIONS)
+    check_tensor("logits", logits, "float logits (N, K)")
     check_logits("logits", logits)
     num_rows, num_classes = logits.shape
-    check_tensor("target", target)
+    check_tensor("target", target, TARGET_KINDS)
+    _check_float_target("target", target, num_classes)
     if target.is_floating_point():
         _check_soft_target("target", target, logits)
         check_distribution("target", target)
@@ -271,6 +358,7 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
         check_labels("target", target, num_classes, ignore_index=ignore_index)
         check_same_length("logits", logits, "target", target)
         valid = target != ignore_index
+    _check_nonempty_mean("logits", logits, reduction)
     if prior is not None:
         prior = check_tensor("prior", prior)
         if prior.dim() not in (1, 2):

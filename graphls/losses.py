@@ -28,6 +28,9 @@ from graphls._validation import (
 )
 from graphls.functional import (
     REDUCTIONS,
+    TARGET_KINDS,
+    _check_float_target,
+    _check_nonempty_mean,
     _check_prior_shape,
     _check_prior_value,
     _check_soft_target,
@@ -59,6 +62,13 @@ class LabelSmoothingLoss(torch.nn.Module):
     shapes are checked, plus the label range for CPU tensors (on an
     accelerator that check would sync every step).
 
+    The inputs must be tensors (a NumPy array or list is refused with a
+    ``TypeError`` that says to use ``torch.as_tensor``). ``reduction="mean"``
+    over no rows (an empty mask) is refused with a ``ValueError``, since the
+    mean of nothing is NaN; ``"sum"`` gives 0 and ``"none"`` an empty tensor.
+    If every target equals ``ignore_index`` the mean is NaN, as in torch
+    (finding that out would sync with the device).
+
     Args:
         epsilon: Smoothing mass in [0, 1]; 0 is plain cross-entropy.
         prior: None (uniform), a class distribution (K,), or per-node (N, K).
@@ -71,7 +81,20 @@ class LabelSmoothingLoss(torch.nn.Module):
 
     Example:
         >>> criterion = LabelSmoothingLoss(epsilon=0.1)
-        >>> loss = criterion(torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0]))
+        >>> criterion
+        LabelSmoothingLoss(epsilon=0.1, prior=uniform, reduction='mean', ignore_index=-100)
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]], requires_grad=True)
+        >>> y = torch.tensor([0, 1])
+        >>> loss = criterion(logits, y)
+        >>> round(loss.item(), 4)
+        0.4955
+        >>> torch.allclose(loss, F.cross_entropy(logits, y, label_smoothing=0.1))
+        True
+        >>> loss.backward()  # gradient (softmax(z) - q) / N
+        >>> criterion(logits, y.float())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        TypeError: target must hold int64 class indices (N,) or ...; class labels: use y.long()
     """
 
     prior: torch.Tensor | None
@@ -97,15 +120,18 @@ class LabelSmoothingLoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of ``logits`` (N, K) against ``target`` (N,) or (N, K)."""
+        check_tensor("logits", logits, "float logits (N, K)")
         check_logits("logits", logits)
         num_rows, num_classes = logits.shape
-        check_tensor("target", target)
+        check_tensor("target", target, TARGET_KINDS)
+        _check_float_target("target", target, num_classes)
         if target.is_floating_point():
             _check_soft_target("target", target, logits)
         else:
             check_labels("target", target, num_classes, ignore_index=self.ignore_index,
                          check_range=target.device.type == "cpu")
             check_same_length("logits", logits, "target", target)
+        _check_nonempty_mean("logits", logits, self.reduction)
         if self.prior is not None:
             _check_prior_shape(self.prior, num_rows, num_classes, "logits", logits.shape)
         return _label_smoothing_ce(logits, target, self._epsilon, self.prior,
@@ -147,9 +173,18 @@ class BinaryLabelSmoothingLoss(torch.nn.Module):
         pos_weight: None, or a non-negative weight of the positive term per
             task (T,) (or a number), broadcast as in torch.
 
+    ``reduction="mean"`` over no entries is refused (it would be NaN);
+    ``"sum"`` gives 0 and ``"none"`` an empty tensor.
+
     Shapes:
         - **input:** logits (N,) or (N, T), target of the same shape in [0, 1]
         - **output:** scalar (or the input's shape with ``reduction="none"``)
+
+    Example:
+        >>> criterion = BinaryLabelSmoothingLoss(epsilon=0.2)
+        >>> criterion.smooth(torch.tensor([1.0, 0.0]))  # 1 -> 0.9, 0 -> 0.1
+        tensor([0.9000, 0.1000])
+        >>> loss = criterion(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
     """
 
     pos_weight: torch.Tensor | None
@@ -193,15 +228,16 @@ class BinaryLabelSmoothingLoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of ``logits`` against binary ``target`` of the same shape."""
-        check_tensor("logits", logits)
+        check_tensor("logits", logits, "float logits (N,) or (N, T)")
         if not logits.is_floating_point():
             raise TypeError(f"logits must be a floating-point tensor; got dtype {logits.dtype}")
-        check_tensor("target", target)
+        check_tensor("target", target, "0/1 or [0, 1] targets shaped as logits")
         if target.shape != logits.shape:
             raise ValueError(
                 f"target and logits must have the same shape; "
                 f"got {fmt_shape(target.shape)} and {fmt_shape(logits.shape)}"
             )
+        _check_nonempty_mean("logits", logits, self.reduction, unit="entry")
         if target.device.type == "cpu" and target.numel() > 0:
             lo, hi = float(target.min()), float(target.max())
             if lo < 0 or hi > 1:

@@ -3,7 +3,9 @@ r"""Accuracy and calibration metrics for node classification.
 Every function takes
 
 - ``probs``: a floating ``(N, K)`` tensor whose rows are probability
-  distributions (non-negative, summing to 1 within ``1e-4``), e.g.
+  distributions (non-negative, summing to 1 within ``max(1e-4, (2 + ln K)·eps)``
+  for the dtype's machine epsilon, so float16 and bfloat16 softmax outputs
+  pass; see :func:`graphls._validation.distribution_tolerance`), e.g.
   ``logits.softmax(-1)``; and
 - ``y``: a 1-D integer ``(N,)`` tensor of class indices in ``[0, K)``
   (OGB's ``(N, 1)`` labels must be flattened with ``y.view(-1)`` first),
@@ -11,6 +13,14 @@ Every function takes
 and returns a Python ``float``, computed in float64. The prediction of a
 node is ``argmax_k probs[i, k]`` (the first maximum on ties, as
 ``torch.argmax``) and its confidence is ``max_k probs[i, k]``.
+
+NumPy arrays and (nested) Python lists are accepted wherever a tensor is,
+as scikit-learn users pass them: they go through ``torch.as_tensor`` (a
+float64 array stays float64; a list of Python floats becomes float64).
+Mind the argument order: scores first, labels second (scikit-learn's
+``(y_true, y_score)`` is the reverse); a call whose arguments look swapped
+(1-D labels where the scores go and 2-D floats where the labels go) is
+refused with a message that says so.
 
 Names follow scikit-learn: ``*_score`` is higher-is-better,
 ``*_error``/``*_loss`` lower-is-better; ``brier_score`` (lower is better)
@@ -27,13 +37,14 @@ from typing import NamedTuple
 import torch
 
 from graphls._validation import (
+    as_tensor,
     check_choice,
     check_distribution,
     check_labels,
     check_logits,
     check_positive_int,
     check_same_length,
-    check_tensor,
+    fmt_dtype,
     fmt_shape,
 )
 
@@ -83,18 +94,49 @@ def _check_nonempty(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} must have at least one row; got shape {fmt_shape(t.shape)}")
 
 
-def _check_scores(name: str, scores: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shapes, label range and non-emptiness of ``(N, K)`` scores and ``(N,)`` labels."""
-    s = check_logits(name, scores)
-    t = check_labels("y", y, check_range=False)
+def _check_not_swapped(caller: str, name: str, first: torch.Tensor, y: torch.Tensor, *,
+                       predictions: bool = False) -> None:
+    """Refuse ``caller(y, scores)``, scikit-learn's ``(y_true, y_score)`` order.
+
+    The arguments look swapped when ``name`` is 1-D and ``y`` holds 2-D
+    floating scores (at least two columns, so OGB's ``(N, 1)`` labels are
+    not mistaken for scores), or, where ``name`` must be 2-D scores
+    (``predictions=False``), when ``name`` is 1-D integer labels and ``y`` 1-D
+    floating scores (scikit-learn's binary ``y_score``).
+    """
+    if first.dim() != 1:
+        return
+    two_d_scores = y.dim() == 2 and y.is_floating_point() and y.size(1) >= 2
+    binary_scores = (not predictions and y.dim() == 1 and y.is_floating_point()
+                     and not first.is_floating_point() and first.dtype != torch.bool)
+    if two_d_scores or binary_scores:
+        raise TypeError(
+            f"{name} and y look swapped: got {name} {fmt_dtype(first.dtype)} of shape "
+            f"{fmt_shape(first.shape)} and y {fmt_dtype(y.dtype)} of shape "
+            f"{fmt_shape(y.shape)}; the order is {caller}({name}, y), scores (N, K) first, "
+            f"labels (N,) second (scikit-learn's (y_true, y_score) is the reverse)"
+        )
+
+
+def _check_scores(name: str, scores: object, y: object,
+                  caller: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shapes, label range and non-emptiness of ``(N, K)`` scores and ``(N,)`` labels.
+
+    Array-likes are converted first; the labels come back as int64.
+    """
+    s = as_tensor(name, scores)
+    t = as_tensor("y", y)
+    _check_not_swapped(caller, name, s, t)
+    s = check_logits(name, s)
+    t = check_labels("y", t, check_range=False)
     check_same_length(name, s, "y", t)
     _check_nonempty(name, s)
     check_labels("y", t, s.size(1))
-    return s.detach(), t
+    return s.detach(), t.long()
 
 
-def _check_probs(probs: object, y: object) -> tuple[torch.Tensor, torch.Tensor]:
-    p, t = _check_scores("probs", probs, y)
+def _check_probs(probs: object, y: object, caller: str) -> tuple[torch.Tensor, torch.Tensor]:
+    p, t = _check_scores("probs", probs, y, caller)
     check_distribution("probs", p)
     return p, t
 
@@ -214,14 +256,23 @@ def accuracy_score(probs_or_pred: torch.Tensor, y: torch.Tensor) -> float:
 
     Returns:
         The accuracy in [0, 1].
+
+    Example:
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+        >>> accuracy_score(probs, torch.tensor([0, 1, 1]))
+        0.6666666666666666
+        >>> accuracy_score([1, 0, 0], [1, 0, 1])  # predictions, as lists (scikit-learn style)
+        0.6666666666666666
     """
-    s = check_tensor("probs_or_pred", probs_or_pred)
+    s = as_tensor("probs_or_pred", probs_or_pred)
     if s.dim() == 2:
-        s, t = _check_scores("probs_or_pred", s, y)
+        s, t = _check_scores("probs_or_pred", s, y, "accuracy_score")
         pred = s.argmax(dim=1)
     elif s.dim() == 1:
+        t = as_tensor("y", y)
+        _check_not_swapped("accuracy_score", "probs_or_pred", s, t, predictions=True)
         pred = check_labels("probs_or_pred", s, check_range=False)
-        t = check_labels("y", y)
+        t = check_labels("y", t)
         check_same_length("probs_or_pred", pred, "y", t)
         _check_nonempty("probs_or_pred", pred)
     else:
@@ -253,8 +304,13 @@ def negative_log_likelihood(probs: torch.Tensor, y: torch.Tensor,
 
     Returns:
         The NLL, >= 0 (at most ``-log(eps)``).
+
+    Example:
+        >>> probs = torch.tensor([[0.5, 0.5], [0.2, 0.8]], dtype=torch.float64)
+        >>> round(negative_log_likelihood(probs, torch.tensor([0, 1])), 6)  # -(ln .5 + ln .8) / 2
+        0.458145
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "negative_log_likelihood")
     if eps is None:
         eps = torch.finfo(p.dtype).eps
     elif isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 0.5:
@@ -280,8 +336,13 @@ def brier_score(probs: torch.Tensor, y: torch.Tensor) -> float:
 
     Returns:
         The Brier score.
+
+    Example:
+        >>> probs = torch.tensor([[0.7, 0.2, 0.1], [0.0, 0.0, 1.0]], dtype=torch.float64)
+        >>> round(brier_score(probs, torch.tensor([0, 0])), 6)  # (0.14 + 2) / 2
+        1.07
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "brier_score")
     return _brier(p, t)
 
 
@@ -310,7 +371,7 @@ def reliability_bins(probs: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
         A :class:`ReliabilityBins`; empty bins have NaN confidence and
         accuracy and count 0.
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "reliability_bins")
     num_bins, strategy = _check_binning(num_bins, strategy)
     conf, correct = _conf_correct(p, t)
     edges, count, sum_conf, sum_correct = _bins(conf, correct, num_bins, strategy)
@@ -346,8 +407,22 @@ def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: i
 
     Returns:
         The ECE in [0, 1].
+
+    Example:
+        Confidences 0.9, 0.8, 0.6, 0.7 all fall in the bin (0.5, 1]; two of the
+        four predictions are right, so ECE = |0.5 - 0.75| = 0.25:
+
+        >>> probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7]],
+        ...                      dtype=torch.float64)
+        >>> y = torch.tensor([0, 1, 1, 0])
+        >>> expected_calibration_error(probs, y, num_bins=2)
+        0.25
+        >>> expected_calibration_error(probs.numpy(), [0, 1, 1, 0], num_bins=2)  # array-likes
+        0.25
+        >>> expected_calibration_error(probs.half(), y, num_bins=2)  # float16 rows pass
+        0.25
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "expected_calibration_error")
     num_bins, strategy = _check_binning(num_bins, strategy)
     return _ece_mce(*_conf_correct(p, t), num_bins, strategy)[0]
 
@@ -370,7 +445,7 @@ def maximum_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: in
     Returns:
         The MCE in [0, 1].
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "maximum_calibration_error")
     num_bins, strategy = _check_binning(num_bins, strategy)
     return _ece_mce(*_conf_correct(p, t), num_bins, strategy)[1]
 
@@ -395,16 +470,34 @@ def roc_auc_score(probs: torch.Tensor, y: torch.Tensor) -> float:
 
     Args:
         probs: ``(N, K)`` probabilities (``K >= 2``).
-        y: ``(N,)`` int64 labels.
+        y: ``(N,)`` int64 labels of at least two classes.
 
     Returns:
-        The AUC in [0, 1]; NaN when no class has both a positive and a negative
-        node (e.g. every label the same).
+        The AUC in [0, 1].
+
+    Raises:
+        ValueError: ``y`` holds a single class, for which the AUC is undefined
+            (as scikit-learn). :func:`classification_report`, which the
+            trainer runs on splits that may hold one class, reports NaN there
+            instead of raising.
+
+    Example:
+        >>> probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+        >>> roc_auc_score(probs, torch.tensor([0, 1, 0, 1]))  # 4 pairs: 4 ordered correctly
+        1.0
+        >>> roc_auc_score(probs, torch.tensor([0, 0, 0, 0]))
+        Traceback (most recent call last):
+            ...
+        ValueError: y must hold at least two classes for a ROC AUC; got only class 0 (4 nodes)
     """
-    p, t = _check_probs(probs, y)
+    p, t = _check_probs(probs, y, "roc_auc_score")
     if p.size(1) < 2:
         raise ValueError(f"probs must have at least 2 columns (classes) for a ROC AUC; "
                          f"got shape {fmt_shape(p.shape)}")
+    present = torch.unique(t)
+    if present.numel() < 2:  # then no class has both a positive and a negative node
+        raise ValueError(f"y must hold at least two classes for a ROC AUC; got only class "
+                         f"{int(present[0])} ({t.numel()} nodes)")
     return _auc(p.to(torch.float64), t)
 
 
@@ -420,7 +513,7 @@ def mean_confidence(probs: torch.Tensor) -> float:
     Returns:
         The mean confidence in [1/K, 1].
     """
-    p = check_logits("probs", probs)
+    p = check_logits("probs", as_tensor("probs", probs))
     _check_nonempty("probs", p)
     check_distribution("probs", p)
     return float(p.to(torch.float64).max(dim=1).values.mean())
@@ -443,7 +536,7 @@ def mean_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> float:
     Returns:
         The mean margin.
     """
-    z, t = _check_scores("logits", logits, y)
+    z, t = _check_scores("logits", logits, y, "mean_logit_margin")
     if z.size(1) < 2:
         raise ValueError("logits must have at least 2 classes for a margin; "
                          f"got shape {fmt_shape(z.shape)}")
@@ -465,7 +558,10 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
       :func:`maximum_calibration_error` with ``num_bins`` and ``strategy``.
     - ``confidence``: :func:`mean_confidence`.
     - ``margin``: :func:`mean_logit_margin` (NaN when ``K = 1``).
-    - ``roc_auc``: :func:`roc_auc_score` (NaN when ``K = 1`` or undefined).
+    - ``roc_auc``: :func:`roc_auc_score`, but NaN where that raises: when
+      ``K = 1`` or ``y`` holds a single class (a split of one class is common
+      on small or imbalanced graphs, and the report must still give the
+      other metrics).
 
     Args:
         logits: ``(N, K)`` raw scores.
@@ -477,7 +573,7 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
         ``{"accuracy", "nll", "brier", "ece", "mce", "confidence", "margin",
         "roc_auc"}`` as Python floats.
     """
-    z, t = _check_scores("logits", logits, y)
+    z, t = _check_scores("logits", logits, y, "classification_report")
     num_bins, strategy = _check_binning(num_bins, strategy)
     z = z.detach().to(torch.float64)
     log_probs = z.log_softmax(dim=1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+import graphls.calibration
 from graphls.calibration import TemperatureScaling
 from graphls.metrics import expected_calibration_error
 
@@ -133,8 +137,122 @@ def test_non_finite_logits_fall_back_to_one_with_a_warning():
 
 
 # ---------------------------------------------------------------------------
+# bounds and fallbacks
+# ---------------------------------------------------------------------------
+
+UNBOUNDED = {"min_temperature": 1e-300, "max_temperature": 1e300}
+
+
+def near_constant(seed: int = 1):
+    """Logits of scale 1e-3 and labels independent of them: the NLL falls as T -> infinity."""
+    g = torch.Generator().manual_seed(seed)
+    z = 1e-3 * torch.randn(100, 3, generator=g, dtype=torch.float64)
+    return z, torch.randint(0, 3, (100,), generator=g)
+
+
+def separated():
+    """Small logits that order every node right: the NLL falls as T -> 0."""
+    z = 1e-3 * torch.tensor([[1, 0], [0, 1], [2, 0], [0, 3], [1, -1]], dtype=torch.float64)
+    return z, torch.tensor([0, 1, 0, 1, 0])
+
+
+def test_default_bounds_are_class_attributes():
+    assert (TemperatureScaling.MIN_TEMPERATURE, TemperatureScaling.MAX_TEMPERATURE) == (0.01, 100)
+    scaler = TemperatureScaling()
+    assert (scaler.min_temperature, scaler.max_temperature) == (0.01, 100.0)
+    custom = TemperatureScaling(min_temperature=0.5, max_temperature=3)
+    assert (custom.min_temperature, custom.max_temperature) == (0.5, 3.0)
+
+
+def test_near_constant_logits_hit_the_upper_bound_and_fall_back_to_one():
+    z, y = near_constant()
+    assert TemperatureScaling(**UNBOUNDED).fit(z, y).temperature > 500  # unbounded: 914
+    with pytest.warns(UserWarning, match=r"^temperature scaling: the fitted temperature \S+ "
+                                         r"reached the bound max_temperature=100 \(the logits "
+                                         r"barely inform the labels, so the NLL keeps falling as "
+                                         r"T grows\); using T = 1$"):
+        scaler = TemperatureScaling().fit(z, y)
+    assert scaler.temperature == 1.0
+
+
+def test_separated_validation_nodes_hit_the_lower_bound_and_fall_back_to_one():
+    z, y = separated()
+    assert TemperatureScaling(**UNBOUNDED).fit(z, y).temperature < 1e-6
+    with pytest.warns(UserWarning, match=r"^temperature scaling: the fitted temperature \S+ "
+                                         r"reached the bound min_temperature=0\.01 \(the "
+                                         r"validation nodes are nearly perfectly separated, so the "
+                                         r"NLL keeps falling as T shrinks\); using T = 1$"):
+        scaler = TemperatureScaling().fit(z, y)
+    assert scaler.temperature == 1.0
+
+
+def test_a_fit_that_does_not_lower_the_nll_falls_back_to_one():
+    # constant rows: the NLL is log 3 at every T, so the fit stays where it starts (T = 3)
+    z = torch.arange(10, dtype=torch.float64).view(-1, 1).expand(10, 3)
+    y = torch.arange(10) % 3
+    with pytest.warns(UserWarning, match=r"^temperature scaling: the fitted temperature 3 does not "
+                                         r"lower the validation NLL \(1\.09861\) below that of "
+                                         r"T = 1 \(1\.09861\); using T = 1$"):
+        scaler = TemperatureScaling(temperature=3.0).fit(z, y)
+    assert scaler.temperature == 1.0
+
+
+def test_a_poor_start_that_one_iteration_cannot_mend_falls_back_to_one():
+    z, y = sample(500, 4, temperature=1.0, seed=10)
+    with pytest.warns(UserWarning, match=r"fitted temperature \S+ does not lower the "
+                                         r"validation NLL"):
+        scaler = TemperatureScaling(temperature=50.0).fit(z, y, max_iter=1)
+    assert scaler.temperature == 1.0
+
+
+def test_custom_bounds_are_honoured():
+    z, y = sample(5_000, 5, temperature=2.5, seed=0)
+    with pytest.warns(UserWarning, match=r"reached the bound max_temperature=2 "):
+        assert TemperatureScaling(max_temperature=2.0).fit(z, y).temperature == 1.0
+    z, y = near_constant()
+    wide = TemperatureScaling(max_temperature=1e4).fit(z, y)  # 914 is inside: kept
+    assert wide.temperature == pytest.approx(914.1, rel=1e-4)
+    # a start outside the bounds is clipped into them first
+    assert TemperatureScaling(temperature=1e6).fit(*sample(500, 3, 2.0, seed=11)).temperature \
+        == pytest.approx(TemperatureScaling().fit(*sample(500, 3, 2.0, seed=11)).temperature,
+                         rel=1e-5)
+
+
+@given(st.integers(0, 10_000), st.floats(0.2, 5.0), st.integers(2, 6))
+def test_bounds_leave_ordinary_fits_unchanged_and_silent(seed, temperature, k):
+    z, y = sample(300, k, temperature=temperature, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bounded = TemperatureScaling().fit(z, y).temperature
+    assert bounded == TemperatureScaling(**UNBOUNDED).fit(z, y).temperature
+    assert 0.01 < bounded < 100
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(graphls.calibration)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# ---------------------------------------------------------------------------
 # bad input: one test per message
 # ---------------------------------------------------------------------------
+
+
+def test_nonpositive_min_temperature_rejected():
+    with pytest.raises(ValueError, match=r"^min_temperature must be a finite number > 0; got 0$"):
+        TemperatureScaling(min_temperature=0)
+
+
+def test_min_temperature_type_rejected():
+    with pytest.raises(TypeError, match=r"^min_temperature must be a float; got str '0\.1'$"):
+        TemperatureScaling(min_temperature="0.1")
+
+
+def test_bounds_out_of_order_rejected():
+    with pytest.raises(ValueError, match=r"^max_temperature must be > min_temperature \(1\); "
+                                         r"got 0\.5$"):
+        TemperatureScaling(min_temperature=1.0, max_temperature=0.5)
+
 
 
 def test_nonpositive_temperature_rejected():

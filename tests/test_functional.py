@@ -1,13 +1,20 @@
-"""graphls.functional against torch and brute force (float64), beyond tests/test_label_smoothing.py.
+"""graphls.functional against torch and brute force (float64), and by its properties.
 
 Pinned here: random shapes against torch (value and gradient, every reduction,
-ignored rows), probability-row targets against torch, the ε/(K-1) conversion,
-non-uniform stationary points, NaN-safe ignored prior rows, and
-``neighbor_label_prior`` against a dense reachability reference for every
-``hops`` (chunked or not), its edge direction, and its leakage guarantee.
+ignored rows), probability-row targets against torch, the properties of the
+smoothed targets and the loss (rows are distributions, shift invariance, a
+mixture of two cross-entropies, the closed-form optimum), the ε/(K-1)
+conversion, non-uniform stationary points, ignored rows of a per-node prior,
+and ``neighbor_label_prior`` by hand and against a dense reachability
+reference for every ``hops`` (chunked or not), its edge direction, and its
+leakage guarantee. The modules over these functions are pinned in
+tests/test_losses.py.
 """
 
 from __future__ import annotations
+
+import doctest
+import math
 
 import hypothesis.strategies as st
 import pytest
@@ -128,7 +135,93 @@ def test_ignored_rows_of_a_per_node_prior_may_hold_anything():
     assert bool((grad[~keep] == 0).all())
 
 
+def test_per_node_prior_with_ignored_rows_matches_dropping_them():
+    z, y = _logits(10, 3, seed=4), _labels(10, 3, seed=4, ignored=3)
+    prior = _dist((10, 3), seed=5)
+    keep = y != -100
+    full = label_smoothing_cross_entropy(z, y, 0.4, prior)
+    kept = label_smoothing_cross_entropy(z[keep], y[keep], 0.4, prior[keep])
+    torch.testing.assert_close(full, kept)
+
+
+@given(n=st.integers(1, 10), k=st.integers(2, 7), eps=st.floats(0, 1), seed=st.integers(0, 99),
+       shift=st.floats(-50, 50))
+def test_adding_a_constant_to_a_row_changes_nothing(n, k, eps, seed, shift):
+    z, y = _logits(n, k, seed), _labels(n, k, seed)
+    moved = z.clone()
+    moved[seed % n] += shift
+    a = label_smoothing_cross_entropy(z, y, eps)
+    b = label_smoothing_cross_entropy(moved, y, eps)
+    torch.testing.assert_close(a, b)
+
+
+@given(n=st.integers(1, 10), k=st.integers(2, 7), seed=st.integers(0, 99))
+def test_epsilon_zero_is_plain_cross_entropy(n, k, seed):
+    z, y = _logits(n, k, seed), _labels(n, k, seed)
+    torch.testing.assert_close(label_smoothing_cross_entropy(z, y, 0.0), F.cross_entropy(z, y))
+
+
+@given(n=st.integers(1, 10), k=st.integers(2, 7), eps=st.floats(0, 1), seed=st.integers(0, 99),
+       per_node=st.booleans())
+def test_loss_is_mixture_of_cross_entropies(n, k, eps, seed, per_node):
+    z, y = _logits(n, k, seed), _labels(n, k, seed)
+    prior = _dist((n, k) if per_node else (k,), seed + 2)
+    ce_y = F.cross_entropy(z, y)
+    ce_prior = soft_cross_entropy(z, prior.expand(n, k))
+    torch.testing.assert_close(label_smoothing_cross_entropy(z, y, eps, prior),
+                               (1 - eps) * ce_y + eps * ce_prior)
+
+
+@pytest.mark.parametrize("k", [2, 7])
+@pytest.mark.parametrize("eps", [0.05, 0.3])
+def test_optimal_logits_have_the_finite_closed_form_gap(k, eps):
+    y = torch.tensor([0])
+    q = (1 - eps) * F.one_hot(y, k).double() + eps / k
+    torch.testing.assert_close(smooth_targets(y, k, eps), q.float())
+    z = q.log().clone().requires_grad_()  # softmax(log q) = q: a stationary point
+    label_smoothing_cross_entropy(z, y, eps).backward()
+    torch.testing.assert_close(z.grad, torch.zeros_like(z), atol=1e-12, rtol=0)
+    gap = float(z[0, 0].detach() - z[0, 1].detach())
+    assert gap == pytest.approx(math.log((1 - eps + eps / k) / (eps / k)))
+
+
+def test_probability_targets_match_index_targets_when_one_hot():
+    z, y = _logits(9, 4, seed=3), _labels(9, 4, seed=3)
+    for eps in [0.0, 0.1, 0.5, 1.0]:
+        torch.testing.assert_close(
+            label_smoothing_cross_entropy(z, F.one_hot(y, 4).double(), eps),
+            label_smoothing_cross_entropy(z, y, eps))
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_empty_input_sums_to_zero_or_stays_empty(reduction):
+    z, y, q = torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), torch.zeros(0, 4)
+    for out in (label_smoothing_cross_entropy(z, y, 0.1, reduction=reduction),
+                label_smoothing_cross_entropy(z, q, 0.1, reduction=reduction),
+                soft_cross_entropy(z, q, reduction=reduction)):
+        assert out.shape == (() if reduction == "sum" else (0,))
+        assert float(out.sum()) == 0.0
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(functional)
+    assert result.attempted > 0 and result.failed == 0
+
+
 # -- smoothed targets ------------------------------------------------------------------------------
+
+@given(n=st.integers(1, 12), k=st.integers(2, 8), eps=st.floats(0, 1), seed=st.integers(0, 99),
+       per_node=st.booleans())
+def test_smoothed_targets_are_distributions(n, k, eps, seed, per_node):
+    y = _labels(n, k, seed)
+    prior = _dist((n, k) if per_node else (k,), seed)
+    q = smooth_targets(y, k, eps, prior)
+    assert q.shape == (n, k)
+    assert bool((q >= 0).all())
+    torch.testing.assert_close(q.sum(-1), torch.ones(n, dtype=q.dtype))
+    expected = (1 - eps) * F.one_hot(y, k).double() + eps * prior.expand(n, k)
+    torch.testing.assert_close(q, expected)
+
 
 def test_probability_rows_are_smoothed_towards_the_prior():
     target = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
@@ -202,6 +295,52 @@ def test_neighbor_prior_ignores_every_label_outside_the_mask(seed, n, e, hops, a
     assert torch.equal(a, b)
 
 
+def test_one_hop_by_hand(two_triangles):
+    # triangles {0,1,2}, {3,4,5}, bridge 2-3, isolated 6; train = {0, 1, 3}
+    y = torch.tensor([0, 1, 2, 1, 2, 0, 2])
+    train = torch.tensor([True, True, False, True, False, False, False])
+    p = neighbor_label_prior(two_triangles, y, train, num_classes=3, dtype=torch.float64)
+    expected = torch.tensor([
+        [0, 1, 0],        # node 0: neighbours 1 (train, y=1), 2 (not train)
+        [1, 0, 0],        # node 1: neighbour 0 (y=0)
+        [1 / 3, 2 / 3, 0],  # node 2: neighbours 0 (y=0), 1 (y=1), 3 (y=1)
+        [1 / 3] * 3,      # node 3: neighbours 2, 4, 5 are not training nodes -> uniform
+        [0, 1, 0],        # node 4: neighbour 3 (y=1)
+        [0, 1, 0],        # node 5: neighbour 3 (y=1)
+        [1 / 3] * 3,      # node 6: isolated -> uniform
+    ], dtype=torch.float64)
+    torch.testing.assert_close(p, expected)
+
+
+def test_two_hops_on_a_path_by_hand(path_graph):
+    # path 0-1-2-3, isolated 4; train = {0}: node 2 reaches 0 in two hops, node 3 does not
+    y = torch.tensor([2, 0, 0, 0, 0])
+    train = torch.tensor([True, False, False, False, False])
+    p = neighbor_label_prior(path_graph, y, train, num_classes=3, hops=2, dtype=torch.float64)
+    assert p[1].tolist() == [0, 0, 1] and p[2].tolist() == [0, 0, 1]
+    torch.testing.assert_close(p[3], torch.full((3,), 1 / 3, dtype=torch.float64))
+    torch.testing.assert_close(p[0], torch.full((3,), 1 / 3, dtype=torch.float64))
+
+
+@given(seed=st.integers(0, 500), n=st.integers(2, 25), e=st.integers(0, 60), k=st.integers(2, 5))
+def test_neighbor_prior_is_uniform_without_training_neighbours(seed, n, e, k):
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, n, (2, e), generator=g)
+    y = torch.randint(0, k, (n,), generator=g)
+    train = torch.rand(n, generator=g) < 0.4
+    other = y.clone()
+    other[~train] = torch.randint(0, k, (int((~train).sum()),), generator=g)
+    a = neighbor_label_prior(edge_index, y, train, k)
+    b = neighbor_label_prior(edge_index, other, train, k)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a.sum(-1), torch.ones(n))
+    # nodes with no training in-neighbour get exactly the uniform prior
+    has = torch.zeros(n, dtype=torch.bool)
+    src, dst = edge_index
+    has[dst[train[src] & (src != dst)]] = True
+    torch.testing.assert_close(a[~has], torch.full_like(a[~has], 1 / k))
+
+
 def test_two_hops_by_hand(two_triangles):
     # triangles {0,1,2}, {3,4,5}, bridge 2-3, isolated 6; train = {0, 1, 3}
     y = torch.tensor([0, 1, 2, 1, 2, 0, 2])
@@ -243,7 +382,7 @@ def test_neighbor_prior_dtype_follows_the_default_or_the_argument(path_graph):
         torch.float64
 
 
-# -- bad input (messages not already pinned in tests/test_label_smoothing.py) ---------------------
+# -- bad input ---------------------------------------------------------------------------------
 
 _Z = torch.zeros(3, 4)
 _Y = torch.tensor([0, 1, 2])
@@ -264,11 +403,35 @@ _TRAIN = torch.ones(3, dtype=torch.bool)
          ValueError, r"prior rows must be distributions .*summing to 2"),
         (lambda: label_smoothing_cross_entropy(_Z, _Y, 0.1, torch.full((3,), 1 / 3)),
          ValueError, r"prior must have 4 classes, as logits; got shapes \(3,\) and \(3, 4\)"),
+        (lambda: label_smoothing_cross_entropy(torch.zeros(3, 4), torch.tensor([0, 1, 4])),
+         ValueError, r"target must hold class indices in \[0, 4\); got 4"),
+        (lambda: label_smoothing_cross_entropy(torch.zeros(3, 4), torch.zeros(3, 1).long()),
+         ValueError, r"got shape \(3, 1\); OGB labels: use y.view\(-1\)"),
         (lambda: label_smoothing_cross_entropy(_Z, _Y, float("nan")), ValueError,
          r"epsilon must be in \[0, 1\]; got nan"),
-        (lambda: label_smoothing_cross_entropy(_Z, _Y.float()), ValueError,
+        (lambda: label_smoothing_cross_entropy(_Z, torch.zeros(3, 5)), ValueError,
          r"target probability rows must match logits \(num_nodes, num_classes\); "
-         r"got shapes \(3,\) and \(3, 4\)"),
+         r"got shapes \(3, 5\) and \(3, 4\)"),
+        (lambda: label_smoothing_cross_entropy(_Z, _Y.float()), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 4\); "
+         r"got float32 of shape \(3,\); class labels: use y\.long\(\)$"),
+        (lambda: smooth_targets(_Y.double(), 3, 0.1), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float64 of shape \(3,\); class labels: use y\.long\(\)$"),
+        (lambda: smooth_targets(torch.zeros(2, 2, 3), 3, 0.1), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float32 of shape \(2, 2, 3\)$"),
+        (lambda: soft_cross_entropy(_Z, _Y), TypeError,
+         r"^target_probs must be probability rows \(N, K\); got int64 of shape \(3,\); "
+         r"class indices: use label_smoothing_cross_entropy\(logits, target, epsilon\)$"),
+        (lambda: label_smoothing_cross_entropy(torch.zeros(0, 4), torch.zeros(0).long()),
+         ValueError, r"^logits must have at least one row for reduction='mean'; got shape "
+                     r"\(0, 4\); the mean over no nodes is NaN"),
+        (lambda: soft_cross_entropy(torch.zeros(0, 4), torch.zeros(0, 4)), ValueError,
+         r"^logits must have at least one row for reduction='mean'; got shape \(0, 4\)"),
+        (lambda: label_smoothing_cross_entropy(_Z.numpy(), _Y), TypeError,
+         r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
+         r"use torch\.as_tensor\(logits\)$"),
         (lambda: soft_cross_entropy(_Z, torch.zeros(3, 5)), ValueError,
          r"target_probs probability rows must match logits"),
         (lambda: soft_cross_entropy(_Z, torch.zeros(3, 4), reduction="mean()"), ValueError,
@@ -279,6 +442,9 @@ _TRAIN = torch.ones(3, dtype=torch.bool)
          r"num_classes must be an integer >= 1; got 0"),
         (lambda: smooth_targets(_Y, 3, 0.1, torch.tensor([1.2, -0.2, 0.0])), ValueError,
          r"prior rows must be distributions .*negative entry -0.2"),
+        (lambda: neighbor_label_prior(torch.zeros(2, 0).long(), torch.zeros(3).long(),
+                                      torch.ones(3, dtype=torch.bool), 2, hops=0),
+         ValueError, r"hops must be an integer >= 1; got 0"),
         (lambda: neighbor_label_prior(torch.tensor([0, 1]), _Y, _TRAIN, 3), ValueError,
          r"edge_index must have shape \(2, num_edges\); got shape \(2,\)"),
         (lambda: neighbor_label_prior(torch.tensor([[0], [3]]), _Y, _TRAIN, 3), ValueError,

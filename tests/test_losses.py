@@ -1,26 +1,32 @@
-"""graphls.losses: the modules' state, hand-made binary targets, the ε schedule, bad input.
+"""graphls.losses against torch (float64), by its properties, and its state and bad input.
 
-tests/test_label_smoothing.py pins the multi-class loss against torch and by
-its properties; this file pins what the modules add: the prior as a buffer,
-the checked ``epsilon`` attribute, ``extra_repr``, the binary loss on
-hand-made targets (every reduction, ``pos_weight``, gradient) and
-``EpsilonSchedule`` values.
+Pinned here: :class:`LabelSmoothingLoss` against ``F.cross_entropy`` (value
+and gradient, every reduction, ignored rows) and its gradient
+``(softmax(z) - q) / N`` for any prior; what the modules add (the prior as a
+buffer, the checked ``epsilon`` attribute, ``extra_repr``); the binary loss on
+random and hand-made targets (every reduction, ``pos_weight``, gradient); and
+``EpsilonSchedule`` values. The functional forms are pinned in
+tests/test_functional.py.
 """
 
 from __future__ import annotations
 
+import doctest
 import itertools
 import math
 
 import hypothesis.strategies as st
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given
 
-from graphls.functional import label_smoothing_cross_entropy
+import graphls.losses
+from graphls.functional import label_smoothing_cross_entropy, smooth_targets
 from graphls.losses import BinaryLabelSmoothingLoss, EpsilonSchedule, LabelSmoothingLoss
 
+EPSILONS = [0.0, 0.1, 0.5, 1.0]
 REDUCTIONS = ["mean", "sum", "none"]
 
 
@@ -28,7 +34,50 @@ def _logits(n, k, seed):
     return torch.randn(n, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
+def _data(n, k, seed, ignore=0):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, k, generator=g, dtype=torch.float64) * 3
+    y = torch.randint(0, k, (n,), generator=g)
+    if ignore:
+        y[:ignore] = -100
+    return z, y
+
+
+def _random_prior(shape, seed):
+    g = torch.Generator().manual_seed(seed)
+    p = torch.rand(*shape, generator=g, dtype=torch.float64) + 0.01
+    return p / p.sum(-1, keepdim=True)
+
+
 # -- LabelSmoothingLoss ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("epsilon", EPSILONS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(("n", "k", "ignore"), [(1, 2, 0), (7, 3, 0), (40, 11, 5)])
+def test_uniform_prior_equals_torch_value_and_gradient(epsilon, reduction, n, k, ignore):
+    z, y = _data(n, k, seed=n * k, ignore=ignore)
+    z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
+    ours = LabelSmoothingLoss(epsilon, reduction=reduction)(z1, y)
+    ref = F.cross_entropy(z2, y, label_smoothing=epsilon, reduction=reduction)
+    torch.testing.assert_close(ours, ref)
+    w = torch.randn_like(ref)  # a random cotangent also checks reduction="none"
+    (ours * w).sum().backward()
+    (ref * w).sum().backward()
+    torch.testing.assert_close(z1.grad, z2.grad)
+    functional = label_smoothing_cross_entropy(z, y, epsilon, reduction=reduction)
+    torch.testing.assert_close(functional, ref.detach())
+
+
+@given(n=st.integers(1, 10), k=st.integers(2, 7), eps=st.floats(0, 1), seed=st.integers(0, 99),
+       per_node=st.booleans())
+def test_gradient_is_softmax_minus_target_over_n(n, k, eps, seed, per_node):
+    z, y = _data(n, k, seed)
+    prior = _random_prior((n, k) if per_node else (k,), seed + 1)
+    z.requires_grad_()
+    LabelSmoothingLoss(eps, prior=prior)(z, y).backward()
+    q = smooth_targets(y, k, eps, prior)
+    torch.testing.assert_close(z.grad, (z.detach().softmax(-1) - q) / n)
+
 
 def test_prior_is_a_buffer_that_follows_the_module():
     prior = torch.tensor([0.2, 0.3, 0.5])
@@ -78,7 +127,49 @@ def test_module_checks_the_label_range_on_cpu():
         LabelSmoothingLoss()(torch.zeros(2, 3), torch.tensor([0, -1]))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_priors_are_accepted(dtype):
+    # a softmax in half precision sums to 1 only within a few of its machine epsilons:
+    # three thirds sum to 0.99976 in float16 and 1.00195 in bfloat16
+    prior = torch.zeros(3, dtype=dtype).softmax(-1)
+    assert abs(float(prior.double().sum()) - 1) > 2e-4
+    z, y = _data(5, 3, seed=5)
+    loss = LabelSmoothingLoss(0.2, prior=prior)(z, y)
+    ref = 0.8 * F.cross_entropy(z, y) + 0.2 * F.cross_entropy(z, prior.double().expand(5, 3))
+    torch.testing.assert_close(loss, ref)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_empty_input_sums_to_zero_or_stays_empty(reduction):
+    logits = torch.zeros(0, 3, requires_grad=True)
+    out = LabelSmoothingLoss(0.1, reduction=reduction)(logits, torch.zeros(0, dtype=torch.long))
+    assert out.shape == (() if reduction == "sum" else (0,))
+    assert float(out.detach().sum()) == 0.0
+    out.sum().backward()  # an empty batch gives a zero (empty) gradient, not NaN
+    binary = BinaryLabelSmoothingLoss(0.1, reduction=reduction)
+    binary = binary(torch.zeros(0, 2), torch.zeros(0, 2))
+    assert binary.shape == (() if reduction == "sum" else (0, 2))
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(graphls.losses)
+    assert result.attempted > 0 and result.failed == 0
+
+
 # -- BinaryLabelSmoothingLoss ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("one_sided", [False, True])
+def test_binary_loss_equals_bce_on_smoothed_targets(one_sided):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    y = (torch.rand(6, 4, generator=g) < 0.5).double()
+    eps = 0.2
+    t = y * (1 - eps / 2) if one_sided else y * (1 - eps) + eps / 2
+    ours = BinaryLabelSmoothingLoss(eps, one_sided=one_sided)(z, y)
+    torch.testing.assert_close(ours, F.binary_cross_entropy_with_logits(z, t))
+    if one_sided:  # negatives are not moved
+        assert float(BinaryLabelSmoothingLoss(eps, True).smooth(torch.zeros(3)).abs().sum()) == 0
+
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize(("one_sided", "smoothed"), [(False, [0.9, 0.1]), (True, [0.9, 0.0])])
@@ -113,6 +204,18 @@ def test_binary_loss_accepts_one_dimensional_bool_targets_and_new_epsilon():
 
 
 # -- EpsilonSchedule ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_schedule_endpoints_and_monotone(kind):
+    s = EpsilonSchedule(kind, 0.4, 0.1, num_epochs=11)
+    values = [s(e) for e in range(15)]
+    assert values[0] == pytest.approx(0.4) and values[10] == pytest.approx(0.1)
+    assert values[14] == pytest.approx(0.1)  # clamps after the last epoch
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(values))
+    assert EpsilonSchedule("constant", 0.2, num_epochs=5)(3) == 0.2
+    if kind == "cosine":
+        assert values[5] == pytest.approx(0.25)  # halfway
+
 
 def test_linear_schedule_values():
     s = EpsilonSchedule("linear", 0.0, 0.3, num_epochs=4)
@@ -153,11 +256,48 @@ def test_schedule_drives_the_loss_and_has_a_repr():
     assert EpsilonSchedule("constant", 0.2)(1000) == 0.2
 
 
-# -- bad input (messages not already pinned in tests/test_label_smoothing.py) ---------------------
+# -- bad input ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
+        (lambda: LabelSmoothingLoss(1.5), ValueError, r"epsilon must be in \[0, 1\]; got 1.5"),
+        (lambda: LabelSmoothingLoss(-0.1), ValueError, r"epsilon must be in \[0, 1\]; got -0.1"),
+        (lambda: LabelSmoothingLoss(0.1, prior=torch.tensor([0.5, -0.1, 0.6])), ValueError,
+         r"prior rows must be distributions .*negative entry"),
+        (lambda: LabelSmoothingLoss(0.1, prior=torch.tensor([0.5, 0.1, 0.1])), ValueError,
+         r"prior rows must be distributions .*summing to 0.7"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(3, 4), torch.zeros(2).long()), ValueError,
+         r"logits and target must have the same number of rows; got \(3, 4\) and \(2,\)"),
+        (lambda: LabelSmoothingLoss(prior=torch.full((3,), 1 / 3))(torch.zeros(2, 4),
+                                                                   torch.zeros(2).long()),
+         ValueError, r"prior must have 4 classes"),
+        (lambda: LabelSmoothingLoss(reduction="avg"), ValueError,
+         r"reduction must be one of 'mean', 'sum', 'none'; got 'avg'"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(3, 4), torch.zeros(3, 5)), ValueError,
+         r"target probability rows must match logits"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(5, 3), torch.zeros(5)), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float32 of shape \(5,\); class labels: use y\.long\(\)$"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(5, 3), torch.zeros(5, 1)), TypeError,
+         r"^target must hold int64 class indices \(N,\) or probability rows \(N, 3\); "
+         r"got float32 of shape \(5, 1\); OGB labels: use y\.view\(-1\)\.long\(\)$"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(0, 3), torch.zeros(0).long()), ValueError,
+         r"^logits must have at least one row for reduction='mean'; got shape \(0, 3\); the "
+         r"mean over no nodes is NaN \(reduction='sum' gives 0, 'none' an empty tensor\)$"),
+        (lambda: BinaryLabelSmoothingLoss()(torch.zeros(0, 2), torch.zeros(0, 2)), ValueError,
+         r"^logits must have at least one entry for reduction='mean'; got shape \(0, 2\); "
+         r"the mean over no entries is NaN \(reduction='sum' gives 0, 'none' an empty tensor\)$"),
+        (lambda: LabelSmoothingLoss()(np.zeros((3, 4)), torch.zeros(3).long()), TypeError,
+         r"^logits must be a torch\.Tensor \(float logits \(N, K\)\); got ndarray; "
+         r"use torch\.as_tensor\(logits\)$"),
+        (lambda: LabelSmoothingLoss()(torch.zeros(3, 4), [0, 1, 2]), TypeError,
+         r"^target must be a torch\.Tensor \(int64 class indices \(N,\) or probability rows "
+         r"\(N, K\)\); got list; use torch\.as_tensor\(target\)$"),
+        (lambda: BinaryLabelSmoothingLoss()(torch.zeros(3), [0, 1, 1]), TypeError,
+         r"^target must be a torch\.Tensor \(0/1 or \[0, 1\] targets shaped as logits\); "
+         r"got list; use torch\.as_tensor\(target\)$"),
+        (lambda: EpsilonSchedule("step", 0.1), ValueError, r"kind must be one of"),
         (lambda: LabelSmoothingLoss(prior=torch.full((2, 3), 1 / 3))(torch.zeros(4, 3),
                                                                      torch.zeros(4).long()),
          ValueError, r"prior must have one row per node \(4\), as logits; "

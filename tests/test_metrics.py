@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import numpy as np
@@ -15,6 +16,8 @@ from sklearn.metrics import accuracy_score as sk_accuracy
 from sklearn.metrics import brier_score_loss, log_loss
 from sklearn.metrics import roc_auc_score as sk_roc_auc
 
+import graphls.metrics
+from graphls._validation import distribution_tolerance
 from graphls.metrics import (
     ReliabilityBins,
     accuracy_score,
@@ -451,9 +454,19 @@ def test_probs_must_be_2d():
         negative_log_likelihood(torch.tensor([0.2, 0.3, 0.5]), Y)
 
 
-def test_probs_must_be_a_tensor():
-    with pytest.raises(TypeError, match=r"^probs must be a torch\.Tensor; got ndarray$"):
-        brier_score(P.numpy(), Y)
+def test_probs_must_be_array_like():
+    with pytest.raises(TypeError, match=r"^probs must be a torch\.Tensor, a NumPy array or a "
+                                        r"\(nested\) list of numbers; got str$"):
+        brier_score("0.7, 0.3", Y)
+
+
+def test_swapped_arguments_named_with_the_order():
+    with pytest.raises(TypeError, match=r"^probs and y look swapped: got probs int64 of shape "
+                                        r"\(2,\) and y float64 of shape \(2, 3\); the order is "
+                                        r"brier_score\(probs, y\), scores \(N, K\) first, labels "
+                                        r"\(N,\) second \(scikit-learn's \(y_true, y_score\) is "
+                                        r"the reverse\)$"):
+        brier_score(Y, P)
 
 
 def test_float_labels_rejected():
@@ -523,7 +536,6 @@ def test_roc_auc_perfect_reversed_undefined_and_bad_input():
     y = torch.tensor([0, 0, 1, 1])
     assert roc_auc_score(probs, y) == 1.0
     assert roc_auc_score(probs, 1 - y) == 0.0
-    assert math.isnan(roc_auc_score(probs, torch.zeros(4, dtype=torch.long)))  # one class
     # a class absent from y is skipped in the one-vs-rest mean
     p3 = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]],
                       dtype=torch.float64)
@@ -536,14 +548,35 @@ def test_roc_auc_perfect_reversed_undefined_and_bad_input():
         roc_auc_score(torch.tensor([[0.9, 0.9]]), torch.tensor([0]))  # rows must sum to 1
 
 
+def test_roc_auc_of_a_single_class_rejected():
+    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^y must hold at least two classes for a ROC AUC; "
+                                         r"got only class 1 \(4 nodes\)$"):
+        roc_auc_score(probs, torch.ones(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_classification_report_of_a_single_class_split_gives_nan_auc(k):
+    # the trainer reports every split; a small or imbalanced one may hold one class
+    z, _, _ = random_probs(30, k, seed=24)
+    y = torch.full((30,), k - 1, dtype=torch.long)
+    report = classification_report(z, y)
+    assert math.isnan(report["roc_auc"])
+    assert all(math.isfinite(v) for name, v in report.items() if name != "roc_auc")
+    assert report["brier"] == pytest.approx(brier_score(z.softmax(-1), y), rel=1e-12)
+
+
 @given(st.integers(2, 60), st.integers(2, 4), st.integers(0, 10_000))
 def test_roc_auc_properties(n, k, seed):
     _, probs, y = random_probs(n, k, seed=seed)
-    auc = roc_auc_score(probs, y)
     present = [c for c in range(k) if 0 < int((y == c).sum()) < n]
-    if not present or (k == 2 and 1 not in present):
-        assert math.isnan(auc)
+    if len(set(y.tolist())) < 2:
+        assert not present
+        with pytest.raises(ValueError, match="at least two classes"):
+            roc_auc_score(probs, y)
+        assert math.isnan(classification_report(probs.log(), y)["roc_auc"])
         return
+    auc = roc_auc_score(probs, y)
     assert 0.0 <= auc <= 1.0
     if k == 2:  # swapping the two columns and the labels is the same task
         assert roc_auc_score(probs.flip(1), 1 - y) == pytest.approx(auc, rel=1e-12)
@@ -551,3 +584,112 @@ def test_roc_auc_properties(n, k, seed):
     else:
         assert auc == pytest.approx(np.mean([sk_roc_auc(y.numpy() == c, probs[:, c].numpy())
                                              for c in present]), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# float16 and bfloat16 probabilities
+# ---------------------------------------------------------------------------
+
+def test_distribution_tolerance_follows_the_dtype():
+    assert distribution_tolerance(torch.float64, 40) == 1e-4
+    assert distribution_tolerance(torch.float32, 40) == 1e-4
+    assert distribution_tolerance(torch.float16, 3) == pytest.approx((2 + math.log(3)) * 2**-10)
+    assert distribution_tolerance(torch.bfloat16, 3) == pytest.approx((2 + math.log(3)) * 2**-7)
+
+
+def _half_probs(z: torch.Tensor, dtype: torch.dtype, route: str) -> torch.Tensor:
+    if route == "softmax":
+        return z.to(dtype).softmax(-1)
+    if route == "log_softmax":
+        return z.to(dtype).log_softmax(-1).exp()
+    return z.softmax(-1).to(dtype)  # computed in float32, stored in half
+
+
+@given(st.integers(1, 60), st.integers(2, 300), st.integers(0, 10_000), st.floats(0.0, 30.0),
+       st.sampled_from([torch.float16, torch.bfloat16]),
+       st.sampled_from(["softmax", "log_softmax", "cast"]))
+def test_half_precision_softmax_outputs_are_accepted(n, k, seed, scale, dtype, route):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, k, generator=g) * scale
+    y = torch.randint(0, k, (n,), generator=g)
+    p = _half_probs(z, dtype, route)
+    exact = p.double()  # the same numbers: the metrics compute in float64
+    ece, mce = numpy_ece_mce(exact, y, 15, "uniform")
+    assert expected_calibration_error(p, y) == pytest.approx(ece, rel=1e-10, abs=1e-14)
+    assert maximum_calibration_error(p, y) == pytest.approx(mce, rel=1e-10, abs=1e-14)
+    onehot = np.eye(k)[y.numpy()]
+    assert brier_score(p, y) == pytest.approx(((exact.numpy() - onehot) ** 2).sum(1).mean(),
+                                              rel=1e-12)
+    assert accuracy_score(p, y) == pytest.approx(float((exact.argmax(1) == y).double().mean()))
+    assert negative_log_likelihood(p, y) >= 0.0
+    assert 1 / k - 0.01 <= mean_confidence(p) <= 1.0
+    assert int(reliability_bins(p, y, strategy="quantile").count.sum()) == n
+    if len(set(y.tolist())) >= 2:
+        assert 0.0 <= roc_auc_score(p, y) <= 1.0
+
+
+@pytest.mark.parametrize(("dtype", "row", "summing"),
+                         [(torch.float16, [0.5, 0.49], "0.98999"),
+                          (torch.bfloat16, [0.5, 0.46], "0.960938")])
+def test_half_precision_rows_off_by_more_than_the_tolerance_rejected(dtype, row, summing):
+    with pytest.raises(ValueError, match=r"^probs rows must be distributions \(non-negative, "
+                                         rf"summing to 1\); got a row summing to {summing}$"):
+        expected_calibration_error(torch.tensor([row], dtype=dtype), torch.tensor([0]))
+
+
+# ---------------------------------------------------------------------------
+# NumPy arrays and lists, as scikit-learn users pass them
+# ---------------------------------------------------------------------------
+
+@given(probs_and_labels(), st.sampled_from([np.int64, np.int32]))
+def test_numpy_arrays_give_the_same_metrics_as_tensors(data, label_dtype):
+    probs, y = data
+    p_np, y_np = probs.numpy(), y.numpy().astype(label_dtype)
+    for metric in (accuracy_score, brier_score, negative_log_likelihood,
+                   expected_calibration_error, maximum_calibration_error):
+        assert metric(p_np, y_np) == metric(probs, y)
+    assert accuracy_score(probs.argmax(1).numpy(), y_np) == accuracy_score(probs, y)
+    assert mean_confidence(p_np) == mean_confidence(probs)
+    assert mean_logit_margin(p_np, y_np) == mean_logit_margin(probs, y)
+    assert classification_report(p_np, y_np) == pytest.approx(classification_report(probs, y),
+                                                              nan_ok=True)
+    bins, ref = reliability_bins(p_np, y_np), reliability_bins(probs, y)
+    for a, b in zip(bins, ref, strict=True):
+        torch.testing.assert_close(a, b, equal_nan=True)
+    if len(set(y.tolist())) >= 2:
+        assert roc_auc_score(p_np, y_np) == roc_auc_score(probs, y)
+
+
+def test_lists_of_python_floats_are_float64():
+    rows = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]]
+    assert brier_score(rows, [0, 1]) == brier_score(torch.tensor(rows, dtype=torch.float64), Y)
+    assert negative_log_likelihood(rows, [0, 1]) == pytest.approx(
+        -(math.log(0.7) + math.log(0.8)) / 2, rel=1e-15)  # float32 would be off at 1e-8
+    assert accuracy_score([0, 1, 1], [0, 1, 0]) == pytest.approx(2 / 3)
+    assert expected_calibration_error(np.asarray(rows, dtype=np.float32), np.array([0, 1])) == \
+        expected_calibration_error(P.float(), Y)
+
+
+def test_scikit_learn_argument_order_is_named_for_binary_scores():
+    y_true, y_score = np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.6, 0.3])
+    with pytest.raises(TypeError, match=r"^probs and y look swapped: got probs int64 of shape "
+                                        r"\(4,\) and y float64 of shape \(4,\); the order is "
+                                        r"roc_auc_score\(probs, y\)"):
+        roc_auc_score(y_true, y_score)
+
+
+def test_swapped_predictions_and_scores_named_by_accuracy():
+    with pytest.raises(TypeError, match=r"^probs_or_pred and y look swapped: got probs_or_pred "
+                                        r"int64 of shape \(2,\) and y float64 of shape \(2, 3\); "
+                                        r"the order is accuracy_score\(probs_or_pred, y\)"):
+        accuracy_score(Y.numpy(), P.numpy())
+
+
+def test_ogb_labels_beside_predictions_are_not_called_swapped():
+    with pytest.raises(ValueError, match=r"^y must be 1-D .*OGB labels: use y\.view\(-1\)$"):
+        accuracy_score(Y, Y.view(-1, 1))
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(graphls.metrics)
+    assert result.attempted > 0 and result.failed == 0
