@@ -286,6 +286,8 @@ class TrainResult:
             public model :meth:`model` builds (CPU tensors).
         pseudo_label_round: The kept round of ``pseudo_label_rounds`` (0: the
             first training, without pseudo-labels).
+        temperature_note: Why temperature scaling fell back to T = 1 (the fit
+            reached a bound or did not lower the validation NLL), else ``None``.
     """
 
     config: TrainConfig
@@ -300,6 +302,7 @@ class TrainResult:
     logits: torch.Tensor | None = field(default=None, repr=False)
     state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     pseudo_label_round: int = 0
+    temperature_note: str | None = field(default=None, repr=False)
 
     def model(self) -> torch.nn.Module:
         """The trained model as a public :class:`~graphls.models.GCN` / :class:`~graphls.models.GAT`

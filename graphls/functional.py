@@ -569,6 +569,8 @@ def posterior_label_prior(edge_index: torch.Tensor, y: torch.Tensor, train_mask:
     """
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
     edge_index, labels = _check_graph_labels(edge_index, y, train_mask, num_classes)
+    if not bool(train_mask.any()):
+        raise ValueError("train_mask must select at least one node for a posterior; got none")
     known = train_mask.clone()
     if pseudo_labels is not None:
         check_labels("pseudo_labels", pseudo_labels, check_range=False)

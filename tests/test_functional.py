@@ -20,7 +20,7 @@ import hypothesis.strategies as st
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 
 import graphls.functional as functional
 from graphls.functional import (
@@ -464,3 +464,117 @@ _TRAIN = torch.ones(3, dtype=torch.bool)
 def test_bad_input_is_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------
+# posterior_label_prior (PosteL)
+# ---------------------------------------------------------------------------
+
+def _posterior_reference(edge_index, y, train_mask, k, pseudo=None):
+    """PosteL's posterior written out node by node in numpy float64 (no vectorisation)."""
+    import numpy as np
+
+    n = len(y)
+    known = {i: int(y[i]) for i in range(n) if train_mask[i]}
+    if pseudo is not None:
+        known.update({i: int(pseudo[i]) for i in range(n)
+                      if not train_mask[i] and pseudo[i] >= 0})
+    counts = np.zeros((n, k))
+    for s, d in edge_index.T.tolist():
+        if d in known:
+            counts[s, known[d]] += 1
+    lik = np.zeros((k, k))
+    for i in range(n):
+        if train_mask[i]:
+            lik[int(y[i])] += counts[i]
+    for c in range(k):
+        lik[c] = lik[c] / lik[c].sum() if lik[c].sum() > 0 else np.full(k, 1.0 / k)
+    prior = np.bincount(list(known.values()), minlength=k) / len(known)
+    out = np.zeros((n, k))
+    for i in range(n):
+        log_p = np.full(k, -np.inf)
+        for c in range(k):
+            if prior[c] == 0 or any(counts[i, j] > 0 and lik[c, j] == 0 for j in range(k)):
+                continue
+            log_p[c] = np.log(prior[c]) + sum(counts[i, j] * np.log(lik[c, j])
+                                             for j in range(k) if counts[i, j] > 0)
+        if counts[i].sum() == 0 or np.all(np.isinf(log_p)):
+            out[i] = np.eye(k)[int(y[i])] if train_mask[i] else prior
+        else:
+            out[i] = np.exp(log_p - log_p.max())
+            out[i] /= out[i].sum()
+    return torch.tensor(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 14), e=st.integers(0, 40),
+       k=st.integers(2, 4), with_pseudo=st.booleans())
+def test_posterior_prior_equals_a_node_by_node_reference(seed, n, e, k, with_pseudo):
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, n, (2, e), generator=g)
+    y = torch.randint(0, k, (n,), generator=g)
+    train = torch.rand(n, generator=g) < 0.6
+    pseudo = torch.randint(-1, k, (n,), generator=g) if with_pseudo else None
+    if not train.any():
+        with pytest.raises(ValueError, match="train_mask must select at least one node"):
+            functional.posterior_label_prior(edge_index, y, train, k)
+        return
+    ours = functional.posterior_label_prior(edge_index, y, train, k, pseudo_labels=pseudo,
+                                            dtype=torch.float64)
+    torch.testing.assert_close(ours, _posterior_reference(edge_index, y, train, k, pseudo),
+                               rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ours.sum(-1), torch.ones(n, dtype=torch.float64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 14), e=st.integers(0, 40))
+def test_posterior_prior_reads_no_label_outside_the_training_mask(seed, n, e):
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, n, (2, e), generator=g)
+    y = torch.randint(0, 3, (n,), generator=g)
+    train = torch.rand(n, generator=g) < 0.5
+    scrambled = torch.where(train, y, torch.randint(0, 3, (n,), generator=g))
+    torch.testing.assert_close(functional.posterior_label_prior(edge_index, y, train, 3),
+                               functional.posterior_label_prior(edge_index, scrambled, train, 3))
+
+
+def test_posterior_prior_keeps_high_degree_rows_and_falls_back_to_one_hot():
+    """A hub with 3,000 labelled neighbours: subtracting one global maximum (PosteL's
+    code) underflows its row to 0/0; per-row normalisation keeps it a proper posterior.
+    A training node without labelled neighbours gets its own one-hot label."""
+    g = torch.Generator().manual_seed(0)
+    n = 3002
+    y = (torch.rand(n, generator=g) < 0.5).long()
+    y[0], y[n - 1] = 0, 1
+    leaves = torch.arange(1, n - 1)
+    src = torch.randint(1, n - 1, (6000,), generator=g)
+    dst = torch.randint(1, n - 1, (6000,), generator=g)
+    hub = torch.zeros(n - 2, dtype=torch.long)
+    edge_index = torch.cat([torch.stack([hub, leaves]), torch.stack([leaves, hub]),
+                            torch.stack([src, dst]), torch.stack([dst, src])], 1)
+    train = torch.ones(n, dtype=torch.bool)  # node n - 1 is isolated
+    p = functional.posterior_label_prior(edge_index, y, train, 2, dtype=torch.float64)
+    ref = _posterior_reference(edge_index, y, train, 2)
+    torch.testing.assert_close(p, ref, rtol=1e-9, atol=1e-12)
+    assert float(p[0].min()) > 0.0  # a real posterior, not a one-hot fallback
+    torch.testing.assert_close(p[n - 1], torch.tensor([0.0, 1.0], dtype=torch.float64))
+    # the global-maximum version of the public code loses the hub's row
+    counts = torch.zeros(n, 2, dtype=torch.float64).index_add_(
+        0, edge_index[0], F.one_hot(y[edge_index[1]], 2).double())
+    lik = torch.zeros(2, 2, dtype=torch.float64).index_add_(0, y, counts)
+    log_post = counts @ (lik / lik.sum(1, keepdim=True)).log().T
+    global_max = (log_post - log_post.max()).exp()
+    assert float(global_max[0].sum()) == 0.0  # 0/0 there: PosteL falls back to one-hot
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"num_classes": 1}, ValueError, r"num_classes must be an integer >= 2; got 1"),
+    ({"pseudo_labels": torch.tensor([0, 5, 0])}, ValueError,
+     r"pseudo_labels must be < num_classes \(2\) or negative \(unknown\); got 5"),
+    ({"pseudo_labels": torch.tensor([0, 1])}, ValueError, r"pseudo_labels"),
+])
+def test_posterior_prior_rejects_bad_input(kwargs, error, match):
+    args = {"edge_index": torch.tensor([[0, 1], [1, 2]]), "y": torch.tensor([0, 1, 0]),
+            "train_mask": torch.tensor([True, False, True]), "num_classes": 2, **kwargs}
+    with pytest.raises(error, match=match):
+        functional.posterior_label_prior(**args)

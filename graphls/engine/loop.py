@@ -37,15 +37,17 @@ loss (at the selected epoch) improves, at most ``R`` times; the round of lowest
 validation loss is returned. Members of a batch run their rounds together.
 
 **Evaluation.** Every finished member is evaluated at its selected epoch, raw
-and after temperature scaling fitted on its validation logits, on the
-requested splits (the tuner asks for train and val only, so no test label is
-read during a study).
+and after temperature scaling fitted on its validation logits (where the fit
+falls back to T = 1, its warning is kept as ``temperature_note`` instead of
+being printed once per member), on the requested splits (the tuner asks for
+train and val only, so no test label is read during a study).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -389,7 +391,9 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
         t0 = time.perf_counter()
         logits = all_logits[:, i].contiguous()
         metrics = _split_metrics(logits, graph.y, eval_masks)
-        scaler = TemperatureScaling().fit(logits[val_mask], y_val)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scaler = TemperatureScaling().fit(logits[val_mask], y_val)
         calibrated = _split_metrics(scaler(logits).detach(), graph.y, eval_masks)
         lams = (structural[i] if not members.learn
                 else [float(torch.sigmoid(t[i])) for t in best.logits])
@@ -398,5 +402,6 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
             temperature=float(scaler.temperature), best_epoch=best_epoch[i],
             epochs_run=epochs_run[i], history=history[i], structural=lams,
             wall_time=train_seconds / count + time.perf_counter() - t0, logits=logits.cpu(),
+            temperature_note=str(caught[-1].message) if caught else None,
             state=members.member_state(best_state, i))
     return results

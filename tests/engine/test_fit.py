@@ -330,3 +330,106 @@ def test_weight_decay_scope_follows_the_model_when_built_or_replaced():
     assert "_scope_given" not in TrainConfig().to_dict()
     with pytest.raises(ValueError, match=r"weight_decay_scope must be one of 'first', 'all'"):
         TrainConfig(weight_decay_scope="last")
+
+
+def _tiny(seed: int = 0, n: int = 40):
+    from torch_geometric.data import Data
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.randn(n, 5, generator=g) + F_one_hot(y, 5)
+    edge_index = torch.randint(0, n, (2, 4 * n), generator=g)
+    edge_index = torch.cat([edge_index, edge_index.flip(0)], 1)
+    perm = torch.randperm(n, generator=g)
+    masks = [torch.zeros(n, dtype=torch.bool) for _ in range(3)]
+    for m, idx in zip(masks, (perm[:20], perm[20:30], perm[30:]), strict=True):
+        m[idx] = True
+    return Data(x=x, y=y, edge_index=edge_index, train_mask=masks[0], val_mask=masks[1],
+                test_mask=masks[2])
+
+
+def F_one_hot(y, width):
+    return torch.nn.functional.one_hot(y, width).to(torch.get_default_dtype()) * 2
+
+
+def test_posterior_targets_are_postel_targets(float64):
+    """epsilon = α, prior_weight = 1 - β: the loss targets are PosteL's
+    α[(1 - β) p + β (1 - e_y)/(K - 1)] + (1 - α) e_y, computed here independently."""
+    from graphls.engine.graph import prepare_graph
+    from graphls.engine.members import Members
+    from graphls.functional import posterior_label_prior
+
+    data = _tiny()
+    alpha, beta, k = 0.8, 0.4, 3
+    cfg = TrainConfig(epsilon=alpha, prior="posterior", prior_weight=1 - beta)
+    members = Members(prepare_graph(data, torch.device("cpu"), ("train", "val")), [cfg])
+    train = data.train_mask
+    p = posterior_label_prior(data.edge_index, data.y, train, k, dtype=torch.float64)[train]
+    e = torch.nn.functional.one_hot(data.y[train], k).double()
+    postel = alpha * ((1 - beta) * p + beta / (k - 1) * (1 - e)) + (1 - alpha) * e
+    ours = (1 - alpha) * members.onehot[:, 0] + alpha * members.prior[:, 0]
+    torch.testing.assert_close(ours, postel, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.sum(-1), torch.ones(len(ours)))
+
+
+def test_pseudo_label_rounds_keep_the_round_of_lowest_validation_loss(float64):
+    data = _tiny(seed=1)
+    base = TrainConfig(epochs=30, epsilon=0.8, prior="posterior", prior_weight=0.6,
+                       select="nll", lr=0.05)
+    kept = []
+    for seed in range(6):
+        plain = fit(data, base.replace(seed=seed))
+        rounds = fit(data, base.replace(pseudo_label_rounds=3, seed=seed))
+        assert plain.pseudo_label_round == 0
+        assert 0 <= rounds.pseudo_label_round <= 3
+        kept.append(rounds.pseudo_label_round)
+        if rounds.pseudo_label_round == 0:
+            assert rounds.metrics == plain.metrics
+        else:  # a later round won: its targets came from earlier predictions
+            assert rounds.metrics["val"]["nll"] < plain.metrics["val"]["nll"]
+            assert rounds.wall_time > plain.wall_time  # every round's time counts
+    assert max(kept) >= 1  # the rounds do run (seed 5 keeps round 2 here)
+    from graphls.engine import fit_many
+
+    rounds = fit(data, base.replace(pseudo_label_rounds=3))
+    batch = fit_many(data, [base.replace(pseudo_label_rounds=3, seed=s) for s in (0, 5)])
+    # rounds run in a batch as alone
+    assert batch[0].pseudo_label_round == rounds.pseudo_label_round
+    for split in ("train", "val", "test"):
+        assert batch[0].metrics[split] == pytest.approx(rounds.metrics[split], rel=1e-9)
+
+
+def test_a_diverging_run_stops_with_the_epoch_and_the_cause():
+    from graphls.engine import TrainingDiverged, fit_many
+
+    data = _tiny()
+    with pytest.raises(TrainingDiverged, match=r"at epoch \d+: the weights overflowed; the "
+                                                r"learning rate \(lr=1e\+30\) is the likely"):
+        fit(data, TrainConfig(lr=1e30, epochs=20))
+    out = fit_many(data, [TrainConfig(epochs=5), TrainConfig(lr=1e30, epochs=20, seed=1)],
+                   on_diverge="return")
+    assert out[0] is not None and out[0].epochs_run == 5  # the other member goes on
+    assert isinstance(out[1], TrainingDiverged) and out[1].config.lr == 1e30
+    with pytest.raises(ValueError, match="on_diverge must be one of 'raise', 'return'; got 'x'"):
+        fit_many(data, [TrainConfig(epochs=1)], on_diverge="x")
+
+
+def test_select_nll_keeps_the_epoch_of_lowest_validation_loss():
+    r = fit(_tiny(), TrainConfig(epochs=25, select="nll", lr=0.05))
+    losses = [h["val_nll"] for h in r.history]
+    assert r.best_epoch == losses.index(min(losses))
+
+
+def test_bernnet_recipe_and_its_stopping_rule():
+    cfg = TrainConfig.for_model("gcn", recipe="bernnet", epochs=60, stop_window=5)
+    assert (cfg.hidden, cfg.lr, cfg.weight_decay_scope, cfg.input_dropout, cfg.select) == (
+        64, 0.05, "all", False, "nll")
+    r = fit(_tiny(), cfg)
+    losses = [h["val_nll"] for h in r.history]
+    last = r.epochs_run - 1
+    if r.epochs_run < 60:  # stopped by the rule at the first epoch that breaks it
+        assert last > 5 and losses[last] > np.mean(losses[last - 5:last])
+    for e in range(6, last):
+        assert not losses[e] > np.mean(losses[e - 5:e])
+    with pytest.raises(ValueError, match=r"recipe must be one of 'pyg', 'bernnet'; got 'x'"):
+        TrainConfig.for_model("gcn", recipe="x")
