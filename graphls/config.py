@@ -288,6 +288,9 @@ class TrainResult:
             first training, without pseudo-labels).
         temperature_note: Why temperature scaling fell back to T = 1 (the fit
             reached a bound or did not lower the validation NLL), else ``None``.
+        recall: ``recall[split]``: each class's recall at the selected epoch
+            (:func:`graphls.metrics.recall_per_class`; NaN for a class absent from
+            the split). A 0 is a class the model never predicts for its nodes.
     """
 
     config: TrainConfig
@@ -303,6 +306,7 @@ class TrainResult:
     state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     pseudo_label_round: int = 0
     temperature_note: str | None = field(default=None, repr=False)
+    recall: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def model(self) -> torch.nn.Module:
         """The trained model as a public :class:`~graphls.models.GCN` / :class:`~graphls.models.GAT`
@@ -330,4 +334,5 @@ class TrainResult:
             "structural": self.structural,
             "wall_time": self.wall_time,
             "pseudo_label_round": self.pseudo_label_round,
+            "recall": self.recall,
         }

@@ -59,6 +59,7 @@ __all__ = [
     "mean_confidence",
     "mean_logit_margin",
     "negative_log_likelihood",
+    "recall_per_class",
     "reliability_bins",
     "roc_auc_score",
 ]
@@ -264,21 +265,62 @@ def accuracy_score(probs_or_pred: torch.Tensor, y: torch.Tensor) -> float:
         >>> accuracy_score([1, 0, 0], [1, 0, 1])  # predictions, as lists (scikit-learn style)
         0.6666666666666666
     """
+    pred, t = _predictions(probs_or_pred, y, "accuracy_score")
+    return float((pred == t).to(torch.float64).mean())
+
+
+def _predictions(probs_or_pred: object, y: object, caller: str
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predictions, labels)`` from ``(N, K)`` scores (argmax) or ``(N,)`` predictions."""
     s = as_tensor("probs_or_pred", probs_or_pred)
     if s.dim() == 2:
-        s, t = _check_scores("probs_or_pred", s, y, "accuracy_score")
-        pred = s.argmax(dim=1)
-    elif s.dim() == 1:
+        s, t = _check_scores("probs_or_pred", s, y, caller)
+        return s.argmax(dim=1), t
+    if s.dim() == 1:
         t = as_tensor("y", y)
-        _check_not_swapped("accuracy_score", "probs_or_pred", s, t, predictions=True)
+        _check_not_swapped(caller, "probs_or_pred", s, t, predictions=True)
         pred = check_labels("probs_or_pred", s, check_range=False)
         t = check_labels("y", t)
         check_same_length("probs_or_pred", pred, "y", t)
         _check_nonempty("probs_or_pred", pred)
-    else:
-        raise ValueError("probs_or_pred must be (N,) predictions or (N, K) scores; "
-                         f"got shape {fmt_shape(s.shape)}")
-    return float((pred == t).to(torch.float64).mean())
+        return pred, t
+    raise ValueError("probs_or_pred must be (N,) predictions or (N, K) scores; "
+                     f"got shape {fmt_shape(s.shape)}")
+
+
+def recall_per_class(probs_or_pred: torch.Tensor, y: torch.Tensor,
+                     num_classes: int | None = None) -> list[float]:
+    r"""Recall of each class: the fraction of its nodes predicted as it.
+
+    .. math::
+        \mathrm{recall}_c = \frac{|\{i : y_i = c, \hat y_i = c\}|}{|\{i : y_i = c\}|}
+
+    NaN for a class with no node in ``y`` (scikit-learn's ``recall_score(...,
+    average=None)`` with ``zero_division=nan``). A recall of 0 means the model
+    never predicts that class for its nodes: accuracy can hide it.
+
+    Args:
+        probs_or_pred: ``(N, K)`` scores or ``(N,)`` integer predictions.
+        y: ``(N,)`` int64 labels.
+        num_classes: K (default: the scores' width, else ``max(y, pred) + 1``).
+
+    Returns:
+        K floats.
+
+    Example:
+        >>> recall_per_class([0, 0, 1, 0], [0, 1, 1, 2], num_classes=4)
+        [1.0, 0.5, 0.0, nan]
+    """
+    pred, t = _predictions(probs_or_pred, y, "recall_per_class")
+    scores = as_tensor("probs_or_pred", probs_or_pred)
+    k = (num_classes if num_classes is not None
+         else scores.size(1) if scores.dim() == 2 else int(max(t.max(), pred.max())) + 1)
+    k = check_positive_int("num_classes", k)
+    if int(t.max()) >= k:
+        raise ValueError(f"y must hold labels < num_classes ({k}); got {int(t.max())}")
+    support = torch.bincount(t, minlength=k).to(torch.float64)
+    hits = torch.bincount(t[pred == t], minlength=k).to(torch.float64)
+    return [float(h / n) if n > 0 else float("nan") for h, n in zip(hits, support, strict=True)]
 
 
 def negative_log_likelihood(probs: torch.Tensor, y: torch.Tensor,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import accuracy_score as sk_accuracy
@@ -28,6 +28,7 @@ from graphls.metrics import (
     mean_confidence,
     mean_logit_margin,
     negative_log_likelihood,
+    recall_per_class,
     reliability_bins,
     roc_auc_score,
 )
@@ -693,3 +694,27 @@ def test_ogb_labels_beside_predictions_are_not_called_swapped():
 def test_docstring_examples_run():
     result = doctest.testmod(graphls.metrics)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---------------------------------------------------------------------------
+# recall_per_class
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 60), k=st.integers(2, 6))
+def test_recall_per_class_equals_sklearn(seed, n, k):
+    from sklearn.metrics import recall_score
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, k, (n,), generator=g)
+    probs = torch.rand(n, k, generator=g, dtype=torch.float64).softmax(-1)
+    ours = recall_per_class(probs, y)
+    ref = recall_score(y.numpy(), probs.argmax(-1).numpy(), labels=list(range(k)),
+                       average=None, zero_division=np.nan)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-15, equal_nan=True)
+
+
+def test_recall_per_class_names_bad_input():
+    assert recall_per_class(torch.tensor([0, 0]), torch.tensor([0, 1]), num_classes=3)[1] == 0.0
+    with pytest.raises(ValueError, match=r"y must hold labels < num_classes \(2\); got 2"):
+        recall_per_class(torch.tensor([0, 0]), torch.tensor([0, 2]), num_classes=2)

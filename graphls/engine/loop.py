@@ -60,7 +60,7 @@ from graphls.config import REPORTED, SPLITS, TrainConfig, TrainResult
 from graphls.engine.graph import prepare_graph
 from graphls.engine.members import Members
 from graphls.engine.optim import BatchedAdam
-from graphls.metrics import classification_report, roc_auc_score
+from graphls.metrics import classification_report, recall_per_class, roc_auc_score
 
 __all__ = ["BATCH_FIELDS", "StopMember", "TrainingDiverged", "batch_key", "fit", "fit_many"]
 
@@ -395,6 +395,8 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
             warnings.simplefilter("always")
             scaler = TemperatureScaling().fit(logits[val_mask], y_val)
         calibrated = _split_metrics(scaler(logits).detach(), graph.y, eval_masks)
+        recall = {s: recall_per_class(logits[m].argmax(-1), graph.y[m], graph.num_classes)
+                  for s, m in eval_masks.items()}
         lams = (structural[i] if not members.learn
                 else [float(torch.sigmoid(t[i])) for t in best.logits])
         results[i] = TrainResult(
@@ -402,6 +404,6 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
             temperature=float(scaler.temperature), best_epoch=best_epoch[i],
             epochs_run=epochs_run[i], history=history[i], structural=lams,
             wall_time=train_seconds / count + time.perf_counter() - t0, logits=logits.cpu(),
-            temperature_note=str(caught[-1].message) if caught else None,
+            temperature_note=str(caught[-1].message) if caught else None, recall=recall,
             state=members.member_state(best_state, i))
     return results

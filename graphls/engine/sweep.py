@@ -37,7 +37,13 @@ class SeedSweep:
 
 def summarize(results: Sequence[TrainResult], config: TrainConfig | None = None
               ) -> dict[str, Any]:
-    """Mean ± std (ddof = 1) of every reported metric over ``results``."""
+    """Mean ± std (ddof = 1) of every reported metric over ``results``.
+
+    Also each class's recall per split (``test_recall``: one ``{"mean", "std",
+    "values"}`` per class; NaN for a class absent from the split), the classes
+    whose recall is 0 on some seed (``test_zero_recall``: class -> number of
+    seeds), and how many runs' temperature scaling fell back to T = 1.
+    """
     if not results:
         raise ValueError("results must hold at least one TrainResult; got none")
     config = config or results[0].config
@@ -51,7 +57,13 @@ def summarize(results: Sequence[TrainResult], config: TrainConfig | None = None
                 name: _stats([getattr(r, attr)[split][name] for r in results])
                 for name in REPORTED
             }
+        if all(split in r.recall for r in results):
+            per_seed = np.asarray([r.recall[split] for r in results], dtype=np.float64)
+            out[f"{split}_recall"] = [_stats(column) for column in per_seed.T]
+            out[f"{split}_zero_recall"] = {  # class -> on how many seeds its recall is 0
+                c: int(n) for c, n in enumerate((per_seed == 0).sum(axis=0)) if n}
     out["temperature"] = _stats([r.temperature for r in results])
+    out["temperature_fallbacks"] = sum(r.temperature_note is not None for r in results)
     out["best_epoch"] = _stats([float(r.best_epoch) for r in results])
     out["wall_time"] = _stats([r.wall_time for r in results])
     return out

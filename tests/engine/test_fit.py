@@ -433,3 +433,20 @@ def test_bernnet_recipe_and_its_stopping_rule():
         assert not losses[e] > np.mean(losses[e - 5:e])
     with pytest.raises(ValueError, match=r"recipe must be one of 'pyg', 'bernnet'; got 'x'"):
         TrainConfig.for_model("gcn", recipe="x")
+
+
+def test_results_and_summaries_carry_per_class_recall_and_flag_zeros():
+    from graphls.metrics import recall_per_class
+
+    data = _tiny()
+    sweep = evaluate(data, TrainConfig(epochs=3, lr=1e-4), seeds=2)  # barely trained
+    for r in sweep.results:
+        for split in ("train", "val", "test"):
+            mask = getattr(data, f"{split}_mask")
+            expected = recall_per_class(r.logits[mask], data.y[mask], 3)
+            np.testing.assert_array_equal(r.recall[split], expected)
+    s = sweep.summary()
+    assert len(s["test_recall"]) == 3
+    zero = {c: sum(r.recall["test"][c] == 0 for r in sweep.results) for c in range(3)}
+    assert s["test_zero_recall"] == {c: n for c, n in zero.items() if n}
+    assert s["test_zero_recall"]  # three classes, one predicted: some recall is 0
