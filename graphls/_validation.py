@@ -19,15 +19,21 @@ from numbers import Integral, Real
 import torch
 
 __all__ = [
+    "TARGET_KINDS",
     "as_tensor",
     "check_choice",
     "check_distribution",
+    "check_float_target",
     "check_fraction",
     "check_labels",
     "check_logits",
+    "check_nonempty_mean",
     "check_nonnegative_float",
     "check_positive_int",
+    "check_prior_shape",
+    "check_prior_value",
     "check_same_length",
+    "check_soft_target",
     "check_tensor",
     "distribution_tolerance",
     "fmt_dtype",
@@ -253,4 +259,80 @@ def check_same_length(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor
         raise ValueError(
             f"{name_a} and {name_b} must have the same number of rows; "
             f"got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}"
+        )
+
+
+def check_prior_value(prior: object) -> torch.Tensor:
+    """Check a prior on its own: a floating ``(K,)`` or ``(N, K)`` tensor of distributions."""
+    t = check_tensor("prior", prior)
+    if t.dim() not in (1, 2):
+        raise ValueError(
+            f"prior must be a class distribution (K,) or one row per node (N, K); "
+            f"got shape {fmt_shape(t.shape)}"
+        )
+    return check_distribution("prior", t)
+
+
+def check_prior_shape(prior: torch.Tensor, num_rows: int, num_classes: int,
+                       other: str, other_shape: torch.Size) -> None:
+    """Check that ``prior`` has ``num_classes`` columns and, if per node, ``num_rows`` rows."""
+    if prior.size(-1) != num_classes:
+        raise ValueError(
+            f"prior must have {num_classes} classes, as {other}; "
+            f"got shapes {fmt_shape(prior.shape)} and {fmt_shape(other_shape)}"
+        )
+    if prior.dim() == 2 and prior.size(0) != num_rows:
+        raise ValueError(
+            f"prior must have one row per node ({num_rows}), as {other}; "
+            f"got shapes {fmt_shape(prior.shape)} and {fmt_shape(other_shape)}"
+        )
+
+
+#: What a target may be, for the "must be a torch.Tensor" messages.
+TARGET_KINDS = "int64 class indices (N,) or probability rows (N, K)"
+
+
+def check_float_target(name: str, target: torch.Tensor, num_classes: int) -> None:
+    """Refuse a floating target that cannot be probability rows ``(N, K)``.
+
+    The common case is class labels stored as floats (``y.float()``, a label
+    tensor built from a float array): 1-D, or OGB's ``(N, 1)``.
+    """
+    if not target.is_floating_point():
+        return
+    ogb = target.dim() == 2 and target.size(1) == 1 and num_classes != 1
+    if target.dim() == 2 and not ogb:
+        return  # probability rows; their width is checked against the logits elsewhere
+    hint = ""
+    if target.dim() == 1:
+        hint = "; class labels: use y.long()"
+    elif ogb:
+        hint = "; OGB labels: use y.view(-1).long()"
+    raise TypeError(
+        f"{name} must hold int64 class indices (N,) or probability rows (N, {num_classes}); "
+        f"got {fmt_dtype(target.dtype)} of shape {fmt_shape(target.shape)}{hint}"
+    )
+
+
+def check_nonempty_mean(name: str, t: torch.Tensor, reduction: str, unit: str = "row") -> None:
+    """Refuse ``reduction="mean"`` over no rows (the mean of nothing is NaN).
+
+    A shape check: it never syncs with the device. ``"sum"`` (0) and
+    ``"none"`` (an empty tensor) are well defined and pass.
+    """
+    if reduction == "mean" and (t.size(0) == 0 if unit == "row" else t.numel() == 0):
+        over = "nodes" if unit == "row" else "entries"
+        raise ValueError(
+            f"{name} must have at least one {unit} for reduction='mean'; got shape "
+            f"{fmt_shape(t.shape)}; the mean over no {over} is NaN (reduction='sum' gives 0, "
+            f"'none' an empty tensor)"
+        )
+
+
+def check_soft_target(name: str, target: torch.Tensor, logits: torch.Tensor) -> None:
+    """Check that probability-row targets have the logits' shape ``(N, K)``."""
+    if target.shape != logits.shape:
+        raise ValueError(
+            f"{name} probability rows must match logits (num_nodes, num_classes); "
+            f"got shapes {fmt_shape(target.shape)} and {fmt_shape(logits.shape)}"
         )

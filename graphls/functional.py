@@ -29,13 +29,19 @@ import torch.nn.functional as F
 from torch_geometric.utils import coalesce, remove_self_loops
 
 from graphls._validation import (
+    TARGET_KINDS,
     check_choice,
     check_distribution,
+    check_float_target,
     check_fraction,
     check_labels,
     check_logits,
+    check_nonempty_mean,
     check_positive_int,
+    check_prior_shape,
+    check_prior_value,
     check_same_length,
+    check_soft_target,
     check_tensor,
     fmt_dtype,
     fmt_shape,
@@ -46,89 +52,11 @@ __all__ = [
     "neighbor_label_prior",
     "posterior_label_prior",
     "smooth_targets",
+    "smoothed_cross_entropy",
     "soft_cross_entropy",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-# ---------------------------------------------------------------------------
-# checks shared with graphls.losses
-# ---------------------------------------------------------------------------
-
-def _check_prior_value(prior: object) -> torch.Tensor:
-    """Check a prior on its own: a floating ``(K,)`` or ``(N, K)`` tensor of distributions."""
-    t = check_tensor("prior", prior)
-    if t.dim() not in (1, 2):
-        raise ValueError(
-            f"prior must be a class distribution (K,) or one row per node (N, K); "
-            f"got shape {fmt_shape(t.shape)}"
-        )
-    return check_distribution("prior", t)
-
-
-def _check_prior_shape(prior: torch.Tensor, num_rows: int, num_classes: int,
-                       other: str, other_shape: torch.Size) -> None:
-    """Check that ``prior`` has ``num_classes`` columns and, if per node, ``num_rows`` rows."""
-    if prior.size(-1) != num_classes:
-        raise ValueError(
-            f"prior must have {num_classes} classes, as {other}; "
-            f"got shapes {fmt_shape(prior.shape)} and {fmt_shape(other_shape)}"
-        )
-    if prior.dim() == 2 and prior.size(0) != num_rows:
-        raise ValueError(
-            f"prior must have one row per node ({num_rows}), as {other}; "
-            f"got shapes {fmt_shape(prior.shape)} and {fmt_shape(other_shape)}"
-        )
-
-
-#: What a target may be, for the "must be a torch.Tensor" messages.
-TARGET_KINDS = "int64 class indices (N,) or probability rows (N, K)"
-
-
-def _check_float_target(name: str, target: torch.Tensor, num_classes: int) -> None:
-    """Refuse a floating target that cannot be probability rows ``(N, K)``.
-
-    The common case is class labels stored as floats (``y.float()``, a label
-    tensor built from a float array): 1-D, or OGB's ``(N, 1)``.
-    """
-    if not target.is_floating_point():
-        return
-    ogb = target.dim() == 2 and target.size(1) == 1 and num_classes != 1
-    if target.dim() == 2 and not ogb:
-        return  # probability rows; their width is checked against the logits elsewhere
-    hint = ""
-    if target.dim() == 1:
-        hint = "; class labels: use y.long()"
-    elif ogb:
-        hint = "; OGB labels: use y.view(-1).long()"
-    raise TypeError(
-        f"{name} must hold int64 class indices (N,) or probability rows (N, {num_classes}); "
-        f"got {fmt_dtype(target.dtype)} of shape {fmt_shape(target.shape)}{hint}"
-    )
-
-
-def _check_nonempty_mean(name: str, t: torch.Tensor, reduction: str, unit: str = "row") -> None:
-    """Refuse ``reduction="mean"`` over no rows (the mean of nothing is NaN).
-
-    A shape check: it never syncs with the device. ``"sum"`` (0) and
-    ``"none"`` (an empty tensor) are well defined and pass.
-    """
-    if reduction == "mean" and (t.size(0) == 0 if unit == "row" else t.numel() == 0):
-        over = "nodes" if unit == "row" else "entries"
-        raise ValueError(
-            f"{name} must have at least one {unit} for reduction='mean'; got shape "
-            f"{fmt_shape(t.shape)}; the mean over no {over} is NaN (reduction='sum' gives 0, "
-            f"'none' an empty tensor)"
-        )
-
-
-def _check_soft_target(name: str, target: torch.Tensor, logits: torch.Tensor) -> None:
-    if target.shape != logits.shape:
-        raise ValueError(
-            f"{name} probability rows must match logits (num_nodes, num_classes); "
-            f"got shapes {fmt_shape(target.shape)} and {fmt_shape(logits.shape)}"
-        )
 
 
 def _reduce(per_node: torch.Tensor, reduction: str,
@@ -187,7 +115,7 @@ def smooth_targets(target: torch.Tensor, num_classes: int, epsilon: float,
     epsilon = check_fraction("epsilon", epsilon)
     num_classes = check_positive_int("num_classes", num_classes)
     check_tensor("target", target, TARGET_KINDS)
-    _check_float_target("target", target, num_classes)
+    check_float_target("target", target, num_classes)
     if target.is_floating_point():
         if target.dim() != 2 or target.size(1) != num_classes:
             raise ValueError(
@@ -203,8 +131,8 @@ def smooth_targets(target: torch.Tensor, num_classes: int, epsilon: float,
         base = F.one_hot(target.long(), num_classes).to(dtype)
     if prior is None:
         return base * (1.0 - epsilon) + epsilon / num_classes
-    prior = _check_prior_value(prior)
-    _check_prior_shape(prior, base.size(0), num_classes, "target", target.shape)
+    prior = check_prior_value(prior)
+    check_prior_shape(prior, base.size(0), num_classes, "target", target.shape)
     return base * (1.0 - epsilon) + epsilon * prior
 
 
@@ -246,17 +174,23 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
             f"of shape {fmt_shape(target_probs.shape)}; class indices: use "
             f"label_smoothing_cross_entropy(logits, target, epsilon)"
         )
-    _check_soft_target("target_probs", target_probs, logits)
+    check_soft_target("target_probs", target_probs, logits)
     check_choice("reduction", reduction, REDUCTIONS)
-    _check_nonempty_mean("logits", logits, reduction)
+    check_nonempty_mean("logits", logits, reduction)
     per_node = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
     return _reduce(per_node, reduction)
 
 
-def _label_smoothing_ce(logits: torch.Tensor, target: torch.Tensor, epsilon: float,
+def smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, epsilon: float,
                         prior: torch.Tensor | None, reduction: str,
                         ignore_index: int) -> torch.Tensor:
-    """The loss without checks (``graphls.losses`` checks once and calls this)."""
+    """:func:`label_smoothing_cross_entropy` without its input checks.
+
+    For callers that check their inputs once themselves
+    (:class:`graphls.losses.LabelSmoothingLoss` checks the prior when it is
+    built, not on every call); anyone else should call
+    :func:`label_smoothing_cross_entropy`.
+    """
     logp = F.log_softmax(logits, dim=-1)
     if target.is_floating_point():  # probability rows: no ignore_index, as in torch
         hard = -(target * logp).sum(dim=-1)
@@ -349,23 +283,23 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     check_logits("logits", logits)
     num_rows, num_classes = logits.shape
     check_tensor("target", target, TARGET_KINDS)
-    _check_float_target("target", target, num_classes)
+    check_float_target("target", target, num_classes)
     if target.is_floating_point():
-        _check_soft_target("target", target, logits)
+        check_soft_target("target", target, logits)
         check_distribution("target", target)
         valid = None
     else:
         check_labels("target", target, num_classes, ignore_index=ignore_index)
         check_same_length("logits", logits, "target", target)
         valid = target != ignore_index
-    _check_nonempty_mean("logits", logits, reduction)
+    check_nonempty_mean("logits", logits, reduction)
     if prior is not None:
         prior = check_tensor("prior", prior)
         if prior.dim() not in (1, 2):
-            _check_prior_value(prior)  # raises with the shape message
-        _check_prior_shape(prior, num_rows, num_classes, "logits", logits.shape)
-        _check_prior_value(prior if valid is None or prior.dim() == 1 else prior[valid])
-    return _label_smoothing_ce(logits, target, epsilon, prior, reduction, ignore_index)
+            check_prior_value(prior)  # raises with the shape message
+        check_prior_shape(prior, num_rows, num_classes, "logits", logits.shape)
+        check_prior_value(prior if valid is None or prior.dim() == 1 else prior[valid])
+    return smoothed_cross_entropy(logits, target, epsilon, prior, reduction, ignore_index)
 
 
 # ---------------------------------------------------------------------------

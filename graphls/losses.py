@@ -17,25 +17,22 @@ import torch
 import torch.nn.functional as F
 
 from graphls._validation import (
+    TARGET_KINDS,
     check_choice,
+    check_float_target,
     check_fraction,
     check_labels,
     check_logits,
+    check_nonempty_mean,
     check_positive_int,
+    check_prior_shape,
+    check_prior_value,
     check_same_length,
+    check_soft_target,
     check_tensor,
     fmt_shape,
 )
-from graphls.functional import (
-    REDUCTIONS,
-    TARGET_KINDS,
-    _check_float_target,
-    _check_nonempty_mean,
-    _check_prior_shape,
-    _check_prior_value,
-    _check_soft_target,
-    _label_smoothing_ce,
-)
+from graphls.functional import REDUCTIONS, smoothed_cross_entropy
 
 __all__ = ["BinaryLabelSmoothingLoss", "EpsilonSchedule", "LabelSmoothingLoss"]
 
@@ -106,7 +103,7 @@ class LabelSmoothingLoss(torch.nn.Module):
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.ignore_index = _check_ignore_index(ignore_index)
         if prior is not None:
-            prior = _check_prior_value(prior).detach().clone()
+            prior = check_prior_value(prior).detach().clone()
         self.register_buffer("prior", prior)
 
     @property
@@ -124,17 +121,17 @@ class LabelSmoothingLoss(torch.nn.Module):
         check_logits("logits", logits)
         num_rows, num_classes = logits.shape
         check_tensor("target", target, TARGET_KINDS)
-        _check_float_target("target", target, num_classes)
+        check_float_target("target", target, num_classes)
         if target.is_floating_point():
-            _check_soft_target("target", target, logits)
+            check_soft_target("target", target, logits)
         else:
             check_labels("target", target, num_classes, ignore_index=self.ignore_index,
                          check_range=target.device.type == "cpu")
             check_same_length("logits", logits, "target", target)
-        _check_nonempty_mean("logits", logits, self.reduction)
+        check_nonempty_mean("logits", logits, self.reduction)
         if self.prior is not None:
-            _check_prior_shape(self.prior, num_rows, num_classes, "logits", logits.shape)
-        return _label_smoothing_ce(logits, target, self._epsilon, self.prior,
+            check_prior_shape(self.prior, num_rows, num_classes, "logits", logits.shape)
+        return smoothed_cross_entropy(logits, target, self._epsilon, self.prior,
                                    self.reduction, self.ignore_index)
 
     def extra_repr(self) -> str:
@@ -237,7 +234,7 @@ class BinaryLabelSmoothingLoss(torch.nn.Module):
                 f"target and logits must have the same shape; "
                 f"got {fmt_shape(target.shape)} and {fmt_shape(logits.shape)}"
             )
-        _check_nonempty_mean("logits", logits, self.reduction, unit="entry")
+        check_nonempty_mean("logits", logits, self.reduction, unit="entry")
         if target.device.type == "cpu" and target.numel() > 0:
             lo, hi = float(target.min()), float(target.max())
             if lo < 0 or hi > 1:

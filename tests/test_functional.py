@@ -533,6 +533,7 @@ def test_posterior_prior_reads_no_label_outside_the_training_mask(seed, n, e):
     edge_index = torch.randint(0, n, (2, e), generator=g)
     y = torch.randint(0, 3, (n,), generator=g)
     train = torch.rand(n, generator=g) < 0.5
+    train[0] = True  # a posterior needs one training node
     scrambled = torch.where(train, y, torch.randint(0, 3, (n,), generator=g))
     torch.testing.assert_close(functional.posterior_label_prior(edge_index, y, train, 3),
                                functional.posterior_label_prior(edge_index, scrambled, train, 3))
