@@ -125,22 +125,36 @@ def evaluate(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
         batch_size = default_seed_batch(data, config, len(seed_list))
     else:
         check_positive_int("batch_size", batch_size)
+    chunks = [seed_list[lo:lo + batch_size] for lo in range(0, len(seed_list), batch_size)]
     bar = None
-    if progress:
+    if progress:  # the seeds of a chunk train together: count the chunks' epochs
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(seed_list), desc=f"{config.model} seeds", unit="run", leave=False)
+        what = f"{len(seed_list)} seeds" + (f" in {len(chunks)} batches" if len(chunks) > 1
+                                            else " together")
+        bar = tqdm(total=config.epochs * len(chunks), desc=f"{config.model} {what}",
+                   unit="epoch", leave=False)
     results: list[TrainResult] = []
-    for lo in range(0, len(seed_list), batch_size):
-        chunk = [config.replace(seed=s) for s in seed_list[lo:lo + batch_size]]
-        for r in fit_many(data, chunk):
-            assert r is not None  # no hook, so no member is stopped
+    for k, chunk_seeds in enumerate(chunks):
+        chunk = [config.replace(seed=s) for s in chunk_seeds]
+        hook = None
+        if bar is not None:
+            start = k * config.epochs
+
+            def hook(_member: int, epoch: int, _val: dict[str, float], _start: int = start
+                     ) -> None:
+                if _start + epoch + 1 > bar.n:
+                    bar.update(_start + epoch + 1 - bar.n)
+        for r in fit_many(data, chunk, hook):
+            assert r is not None  # the hook never stops a member
             results.append(r)
             if on_result is not None:
                 on_result(r)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(test_acc=f"{r.metrics['test']['accuracy']:.3f}")
+        if bar is not None:  # early stopping may end a chunk before its last epoch
+            bar.update((k + 1) * config.epochs - bar.n)
+            if "test" in results[0].metrics:
+                mean = np.mean([r.metrics["test"]["accuracy"] for r in results])
+                bar.set_postfix(test_acc=f"{mean:.3f}")
     if bar is not None:
         bar.close()
     return SeedSweep(config, results)

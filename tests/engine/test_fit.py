@@ -450,3 +450,10 @@ def test_results_and_summaries_carry_per_class_recall_and_flag_zeros():
     zero = {c: sum(r.recall["test"][c] == 0 for r in sweep.results) for c in range(3)}
     assert s["test_zero_recall"] == {c: n for c, n in zero.items() if n}
     assert s["test_zero_recall"]  # three classes, one predicted: some recall is 0
+
+
+def test_seed_progress_counts_the_epochs_of_each_batch(capsys):
+    """Seeds train together, so the bar counts epochs of the batch, not finished seeds."""
+    evaluate(_tiny(), TrainConfig(epochs=7), seeds=3, batch_size=2, progress=True)
+    err = capsys.readouterr().err
+    assert "gcn 3 seeds in 2 batches" in err and "14/14" in err and "epoch" in err
