@@ -18,6 +18,8 @@ ROWS: dict[str, str] = {
     "multi": "joint, multi-objective (val acc ↑, val ECE ↓)",
 }
 MODELS = ("gcn", "gat")
+#: The split kinds (``graphls.data.load_dataset(split=...)``), in table order.
+SPLIT_KINDS = ("public", "official", "dense", "fixed", "random")
 #: Split kinds reported over several splits (one training seed each) rather than seeds.
 MULTI_SPLIT = ("dense", "fixed")
 

@@ -94,6 +94,11 @@ def fit_key(block: Block, split_id: int | None, config: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def line_order(record: Mapping[str, Any]) -> tuple[int, int]:
+    """Where a result line sits in its block's file: row (table order), then seed."""
+    return list(ROWS).index(record["row"]), record["seed"]
+
+
 def make_record(settings: Settings, block: Block, row: str, split_id: int | None, seed: int,
                 config: Any, o: Outcome, study: dict[str, Any] | None,
                 params: dict[str, Any]) -> dict[str, Any]:
@@ -228,8 +233,7 @@ def write_records(results: Path, block: Block, records: Sequence[Mapping[str, An
     with _block_lock(results, block):
         old = file_records(path) if path.is_file() else None
         kept = [r for r in old or () if r["row"] not in block.rows]
-        ordered = sorted([*kept, *records],
-                         key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
+        ordered = sorted([*kept, *records], key=line_order)
         if old is None or _unflagged(old) != _unflagged(ordered):
             replace_lines(path, ordered)
         # else every line came back from the cache: leave the file (and git) as it was

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from graphls.config import METRIC_LABELS
-from graphls_bench.blocks import MODELS, MULTI_SPLIT, ROWS, TUNED, Block, split_name
+from graphls_bench.blocks import (
+    MODELS,
+    MULTI_SPLIT,
+    ROWS,
+    SPLIT_KINDS,
+    TUNED,
+    Block,
+    split_name,
+)
 from graphls_bench.records import read_records
 from graphls_bench.references import REF_METRICS, load_references, ref_text, references_for
 from graphls_bench.settings import Settings, load_config
@@ -58,8 +66,7 @@ def _order(settings: Settings, key: tuple[Any, ...]) -> tuple[Any, ...]:
     names = [*_configured_names(), *settings.datasets]
     ds, split, model, noise = key
     return (names.index(ds) if ds in names else len(names), ds,
-            ["public", "official", "dense", "fixed", "random"].index(split)
-            if split in ("public", "official", "dense", "fixed", "random") else 9,
+            SPLIT_KINDS.index(split) if split in SPLIT_KINDS else 9,
             MODELS.index(model) if model in MODELS else 9, noise)
 
 

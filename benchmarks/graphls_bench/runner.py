@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from graphls_bench import studies
-from graphls_bench.blocks import ROWS, TUNED, Block, load_split, shard_units, tuning_split, units
+from graphls_bench.blocks import TUNED, Block, load_split, shard_units, tuning_split, units
 from graphls_bench.figures import draw_figures, figure_blocks
 from graphls_bench.plan import describe_plan, plan
 from graphls_bench.records import (
@@ -20,6 +20,7 @@ from graphls_bench.records import (
     ResultCache,
     append_partial,
     environment,
+    line_order,
     make_record,
     write_records,
 )
@@ -132,7 +133,7 @@ class Runner:
                     self.probs.setdefault((block.name, row), []).append(o.probs)
         if bar is not None:
             bar.close()
-        return sorted(records, key=lambda r: (list(ROWS).index(r["row"]), r["seed"]))
+        return sorted(records, key=line_order)
 
 
 def _bar(items: Sequence[Any], desc: str, show: bool) -> Iterable[Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphls_bench.blocks import MODELS, ROWS
+from graphls_bench.blocks import MODELS, ROWS, SPLIT_KINDS
 from graphls_bench.checks import check_choice, check_fraction, check_positive_int
 
 #: ``benchmarks/``: the default output folder, beside ``configs/``.
@@ -144,7 +144,7 @@ def resolve(config: Mapping[str, Any] | None = None, *, argv: Sequence[str] = ()
     wanted_splits = (split_list(splits) if splits else q.get("splits"))
     if wanted_splits:
         for s in wanted_splits:
-            check_choice("splits", s, ("public", "official", "dense", "fixed", "random"))
+            check_choice("splits", s, SPLIT_KINDS)
         chosen = {n: [s for s in sp if s in wanted_splits] or
                   [s for s in wanted_splits if s in DATASETS[n].splits][:1]
                   for n, sp in chosen.items()}
