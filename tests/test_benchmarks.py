@@ -1,4 +1,5 @@
-"""benchmarks/run.py: settings, plan, verdict rule, RESULTS.md sections, and a real --quick run.
+"""benchmarks/run.py and its package graphls_bench: settings, plan, verdict rule, RESULTS.md
+sections, and a real --quick run.
 
 The ``--quick`` run (Cora public split, GCN, one seed, 3 trials, 10 epochs, all 7 rows plus
 the 40 % label-noise block) trains for real on a copy of ``../shared/datasets`` into
@@ -37,7 +38,37 @@ def _load_bench():
     return module
 
 
-bench = _load_bench()
+bench = _load_bench()  # run.py puts its package, graphls_bench, on sys.path
+
+from graphls_bench.archive import export_study, restore_study  # noqa: E402
+from graphls_bench.blocks import (  # noqa: E402
+    MODELS,
+    ROWS,
+    TUNED,
+    Block,
+    row_objective,
+    shard_units,
+    units,
+)
+from graphls_bench.plan import plan  # noqa: E402
+from graphls_bench.records import (  # noqa: E402
+    SCHEMA,
+    append_partial,
+    fit_key,
+    read_records,
+    write_records,
+)
+from graphls_bench.references import load_references  # noqa: E402
+from graphls_bench.results_md import (  # noqa: E402
+    RESULTS_END,
+    RESULTS_START,
+    render,
+    write_results_md,
+)
+from graphls_bench.runner import Runner, run  # noqa: E402
+from graphls_bench.settings import CONFIGS, load_config, parse_shard  # noqa: E402
+from graphls_bench.stats import MIN_EFFECT, verdict  # noqa: E402
+from graphls_bench.studies import busy_seconds, study_name  # noqa: E402
 
 #: The numbers of issue 5's published references (percent), each must reach RESULTS.md.
 PUBLISHED = ("81.5", "70.3", "83.0", "72.5", "87.14", "87.77", "88.56", "79.86", "81.06",
@@ -78,7 +109,7 @@ def test_quick_writes_one_line_per_row_and_seed_with_provenance(quick):
     lines = _lines(out)
     main = [r for r in lines if r["noise"] == 0]
     noisy = [r for r in lines if r["noise"] > 0]
-    assert sorted(r["row"] for r in main) == sorted(bench.ROWS)
+    assert sorted(r["row"] for r in main) == sorted(ROWS)
     assert sorted(r["row"] for r in noisy) == ["joint", "ls", "plain"]
     assert {r["noise"] for r in noisy} == {0.4}
     assert {(r["dataset"], r["split"], r["model"], r["seed"]) for r in lines} == {
@@ -90,7 +121,7 @@ def test_quick_writes_one_line_per_row_and_seed_with_provenance(quick):
         assert set(r["machine"]) >= {"platform", "nproc"}
         assert r["wall_time"] > 0 and r["epochs"] == 10 and r["quick"] is True
         assert r["config"]["label_noise"] == r["noise"]
-        assert r["trials"] == (3 if r["row"] in bench.TUNED else 0)
+        assert r["trials"] == (3 if r["row"] in TUNED else 0)
 
 
 @pytest.mark.slow
@@ -109,7 +140,7 @@ def test_quick_rows_are_what_they_say(quick):
     assert rows["multi"]["study"]["objective"] == "multi"
     if rows["multi"]["fit_key"] == rows["joint"]["fit_key"]:  # the same trial chosen (here: yes)
         assert rows["multi"]["raw"] == rows["joint"]["raw"]  # one run serves both rows
-    for name in bench.TUNED:
+    for name in TUNED:
         study = rows[name]["study"]
         assert study["budget"] == 3 and study["complete"] + study["pruned"] == 3
         assert study["tuned_on"].startswith("validation")
@@ -120,8 +151,8 @@ def test_quick_rows_are_what_they_say(quick):
 def test_quick_results_md_has_every_row_reference_command_and_figure(quick):
     out, argv = quick
     text = (out / "RESULTS.md").read_text()
-    assert text.count(bench.RESULTS_START) == 1 and text.count(bench.RESULTS_END) == 1
-    for label in bench.ROWS.values():
+    assert text.count(RESULTS_START) == 1 and text.count(RESULTS_END) == 1
+    for label in ROWS.values():
         assert f"| {label} |" in text
     for value in PUBLISHED:
         assert value in text, value
@@ -130,7 +161,7 @@ def test_quick_results_md_has_every_row_reference_command_and_figure(quick):
     # the table's numbers are the result lines' numbers
     plain = next(r for r in _lines(out) if r["row"] == "plain" and r["noise"] == 0)
     acc = f"{100 * plain['test']['accuracy']:.2f} ± 0.00"
-    assert f"| {bench.ROWS['plain']} | 0 | 1 | — | {acc} |" in text
+    assert f"| {ROWS['plain']} | 0 | 1 | — | {acc} |" in text
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert figures == ["landscape-Cora-public-gcn.png", "reliability-Cora-public-gcn.png"]
     for name in figures:
@@ -254,13 +285,13 @@ def test_a_stopped_batched_block_keeps_its_finished_chunks(datasets_root, tmp_pa
             "--seeds", "4", "--epochs", "3", "--noise", "0", "--root", str(datasets_root),
             "--out", str(tmp_path), "--no-progress"]
     with pytest.raises(RuntimeError, match="stopped"):
-        bench.run(bench.parse_settings(argv))
+        run(bench.parse_settings(argv))
     assert calls == [2, 2]  # 4 seeds in chunks of 2: the second chunk failed
     partial = tmp_path / "results" / "Cora-public-gcn.jsonl.partial"
     assert sorted(json.loads(line)["seed"] for line in partial.read_text().splitlines()) == [
         100, 101]
     monkeypatch.setattr(graphls.engine, "fit_many", real)
-    summary = bench.run(bench.parse_settings(argv))
+    summary = run(bench.parse_settings(argv))
     assert summary["fits"] == 2  # seeds 102 and 103 only
     assert sorted((r["seed"], r["reused"]) for r in _lines(tmp_path)) == [
         (100, True), (101, True), (102, False), (103, False)]
@@ -272,21 +303,21 @@ def test_quick_rerun_resumes_studies_and_reuses_results(quick):
     before = _trial_counts(out)
     assert len(before) == 7 and set(before.values()) == {3}  # 5 rows + 2 noisy rows
     files_before = {p.name: p.read_bytes() for p in (out / "results").glob("*.jsonl")}
-    summary = bench.run(bench.parse_settings(argv))
+    summary = run(bench.parse_settings(argv))
     assert _trial_counts(out) == before  # --trials is a study-wide target: nothing added
     assert summary["fits"] == 0  # every fit's result line is reused
     # ... and a block whose every line came back from the cache keeps its file byte for byte
     assert {p.name: p.read_bytes() for p in (out / "results").glob("*.jsonl")} == files_before
     assert not any(r["reused"] for r in _lines(out))
     # raising the budget tops the study up to the new target, and only that study
-    bench.run(bench.parse_settings([*argv, "--rows", "ls", "--noise", "0", "--trials", "4"]))
+    run(bench.parse_settings([*argv, "--rows", "ls", "--noise", "0", "--trials", "4"]))
     after = _trial_counts(out)
     assert after["bench-cora-public-gcn-ls-e10"] == 4
     # the rows that did not run keep their lines (and their RESULTS.md rows)
-    assert sorted(r["row"] for r in _lines(out) if r["noise"] == 0) == sorted(bench.ROWS)
+    assert sorted(r["row"] for r in _lines(out) if r["noise"] == 0) == sorted(ROWS)
     assert bench.main([*argv, "--report-only"]) == 0
     text = (out / "RESULTS.md").read_text()
-    assert all(f"| {label} |" in text for label in bench.ROWS.values())
+    assert all(f"| {label} |" in text for label in ROWS.values())
     assert {k: v for k, v in after.items() if k != "bench-cora-public-gcn-ls-e10"} == {
         k: v for k, v in before.items() if k != "bench-cora-public-gcn-ls-e10"}
 
@@ -315,7 +346,7 @@ def test_quick_studies_are_archived_and_restored_on_a_fresh_checkout(quick, tmp_
     for p in archives:
         (fresh / "results" / "studies" / p.name).write_bytes(p.read_bytes())
     at = argv.index("--out")
-    summary = bench.run(bench.parse_settings([*argv[:at + 1], str(fresh), *argv[at + 2:]]))
+    summary = run(bench.parse_settings([*argv[:at + 1], str(fresh), *argv[at + 2:]]))
     assert summary["fits"] == 0
     assert _trial_counts(fresh) == counts  # restored, not retrained
     for name in counts:
@@ -356,24 +387,24 @@ def test_a_study_archive_round_trips_every_trial_state(tmp_path):
     for source in (study, single):
         path = tmp_path / f"{source.study_name}.jsonl"
         finished = [t for t in source.trials if t.state != TrialState.RUNNING]
-        assert bench.export_study(source, path) == len(finished)
+        assert export_study(source, path) == len(finished)
         url = f"sqlite:///{tmp_path / 'b.db'}"
-        assert bench.restore_study(url, source.study_name, path) == len(finished)
-        assert bench.restore_study(url, source.study_name, path) == 0  # there already
+        assert restore_study(url, source.study_name, path) == len(finished)
+        assert restore_study(url, source.study_name, path) == 0  # there already
         back = optuna.load_study(study_name=source.study_name, storage=url)
         assert back.directions == source.directions and back.user_attrs == source.user_attrs
         assert [_trial_view(t) for t in back.trials] == [_trial_view(t) for t in finished]
-    assert bench.restore_study(url, "absent", tmp_path / "absent.jsonl") == 0
+    assert restore_study(url, "absent", tmp_path / "absent.jsonl") == 0
     # a stale copy (fewer finished trials than the archive) is refused, not resumed
     stale = f"sqlite:///{tmp_path / 'c.db'}"
     optuna.create_study(storage=stale, study_name="s", directions=["maximize", "minimize"])
     with pytest.raises(ValueError, match=r"study 's' has 0 finished trials in sqlite:///.*c\.db "
                                          r"but 3 in its archive .*s\.jsonl; delete the stale "
                                          r"copy \(optuna delete-study --study-name s"):
-        bench.restore_study(stale, "s", tmp_path / "s.jsonl")
+        restore_study(stale, "s", tmp_path / "s.jsonl")
     with pytest.raises(ValueError, match=r"s\.jsonl: cannot restore 'other': it holds "
                                          r"study 's'"):
-        bench.restore_study(url, "other", tmp_path / "s.jsonl")
+        restore_study(url, "other", tmp_path / "s.jsonl")
 
 
 def test_archive_timestamps_are_utc_and_restore_to_optunas_local_times(tmp_path, monkeypatch):
@@ -395,12 +426,12 @@ def test_archive_timestamps_are_utc_and_restore_to_optunas_local_times(tmp_path,
         trial.datetime_complete = datetime(2026, 12, 5, 9, 45, 0)
         study.add_trial(trial)
         path = tmp_path / "s.jsonl"
-        bench.export_study(study, path)
+        export_study(study, path)
         line = json.loads(path.read_text().splitlines()[1])
         assert line["datetime_start"] == "2026-12-05T14:30:00+00:00"
         assert line["datetime_complete"] == "2026-12-05T14:45:00+00:00"
         url = f"sqlite:///{tmp_path / 'b.db'}"
-        assert bench.restore_study(url, "s", path) == 1
+        assert restore_study(url, "s", path) == 1
         back = optuna.load_study(study_name="s", storage=url).trials[0]
         assert (back.datetime_start, back.datetime_complete) == (
             datetime(2026, 12, 5, 9, 30, 0), datetime(2026, 12, 5, 9, 45, 0))
@@ -411,7 +442,7 @@ def test_archive_timestamps_are_utc_and_restore_to_optunas_local_times(tmp_path,
         first["datetime_start"], first["datetime_complete"] = ("2026-12-05T09:30:00",
                                                                "2026-12-05T09:45:00")
         old.write_text(head.replace('"s"', '"old"', 1) + "\n" + json.dumps(first) + "\n")
-        assert bench.restore_study(url, "old", old) == 1
+        assert restore_study(url, "old", old) == 1
         back = optuna.load_study(study_name="old", storage=url).trials[0]
         assert back.datetime_start == datetime(2026, 12, 5, 9, 30, 0)
     finally:
@@ -441,7 +472,7 @@ def test_an_archive_is_snapshot_and_written_under_its_lock(tmp_path):
     path.parent.mkdir()
     counts = []
     with file_lock(path.with_name("s.jsonl.lock")):  # another writer holds it
-        waiter = threading.Thread(target=lambda: counts.append(bench.export_study(study, path)))
+        waiter = threading.Thread(target=lambda: counts.append(export_study(study, path)))
         waiter.start()
         waiter.join(0.5)
         assert waiter.is_alive() and not path.exists()  # waits for the lock
@@ -470,11 +501,11 @@ def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_roo
 
 def test_shards_deal_the_test_runs_round_robin_and_cover_them_once():
     runs = [(k, 100 + k) for k in range(10)]
-    assert bench.parse_shard("2/3") == (2, 3)
-    parts = [bench.shard_units(runs, (k, 3)) for k in (1, 2, 3)]
+    assert parse_shard("2/3") == (2, 3)
+    parts = [shard_units(runs, (k, 3)) for k in (1, 2, 3)]
     assert [[k for k, _ in p] for p in parts] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
     assert sorted(u for p in parts for u in p) == runs
-    assert bench.shard_units(runs, None) == runs
+    assert shard_units(runs, None) == runs
 
 
 @pytest.mark.slow
@@ -495,7 +526,7 @@ def test_sharded_test_runs_stay_partial_until_a_whole_run_writes_the_block(datas
     assert sorted((r["row"], r["split_id"]) for r in lines) == [
         (row, k) for row in ("joint", "plain", "ts") for k in (0, 1, 2)]
     assert {r["seeds"] for r in lines} == {3}  # each line knows the block's full count
-    summary = bench.run(bench.parse_settings(argv))
+    summary = run(bench.parse_settings(argv))
     assert summary["fits"] == 0  # the whole run only gathers the shards' runs
     assert sorted((r["row"], r["split_id"]) for r in _lines(tmp_path)) == sorted(
         (r["row"], r["split_id"]) for r in lines)
@@ -531,7 +562,7 @@ def test_a_study_another_process_holds_waits_until_the_blocks_other_studies_ran(
         return study
 
     monkeypatch.setattr(tuning, "run_study", spy)
-    bench.run(settings)
+    run(settings)
     # ls is passed over (nothing free, no waiting) while structural trains its trial; only
     # then does the run come back to ls and wait for (here: retrain) the held trial
     assert calls == [("ls", False, 1), ("structural", False, 2), ("ls", True, 2),
@@ -590,7 +621,7 @@ def test_quick_settings_are_small_and_write_to_a_temp_folder():
     assert s.datasets == {"Cora": ["public"]} and s.models == ["gcn"]
     assert (s.trials, s.seeds, s.epochs, s.batch_size) == (3, 1, 10, 2)
     assert s.out is None  # made by run(); never the committed benchmarks/ folder
-    assert s.rows == list(bench.ROWS)
+    assert s.rows == list(ROWS)
     assert s.threads == 1 and bench.parse_settings(["--quick", "--threads", "0"]).threads is None
 
 
@@ -657,17 +688,17 @@ def test_main_turns_bad_input_into_exit_status_2(capsys):
 
 
 def test_units_seeds_on_one_split_or_one_seed_per_split():
-    public = bench.Block("Cora", "public", "gcn", 0.0, ("plain",))
-    dense = bench.Block("Cora", "dense", "gcn", 0.0, ("plain",))
-    fixed = bench.Block("Texas", "fixed", "gcn", 0.0, ("plain",))
-    assert bench.units(public, 3) == [(None, 100), (None, 101), (None, 102)]
-    assert bench.units(dense, 12) == [(k, 100 + k) for k in range(12)]
-    assert bench.units(fixed, 12) == [(k, 100 + k) for k in range(10)]  # 10 shipped splits
+    public = Block("Cora", "public", "gcn", 0.0, ("plain",))
+    dense = Block("Cora", "dense", "gcn", 0.0, ("plain",))
+    fixed = Block("Texas", "fixed", "gcn", 0.0, ("plain",))
+    assert units(public, 3) == [(None, 100), (None, 101), (None, 102)]
+    assert units(dense, 12) == [(k, 100 + k) for k in range(12)]
+    assert units(fixed, 12) == [(k, 100 + k) for k in range(10)]  # 10 shipped splits
 
 
 def test_plan_skips_missing_datasets_with_a_note(tmp_path):
     s = bench.parse_settings(["--datasets", "Cora,PubMed", "--root", str(tmp_path)])
-    blocks, skipped = bench.plan(s)
+    blocks, skipped = plan(s)
     assert blocks == []
     assert len(skipped) == 2
     assert skipped[1].startswith(f"PubMed: skipped, its files are missing under "
@@ -677,15 +708,15 @@ def test_plan_skips_missing_datasets_with_a_note(tmp_path):
 def test_plan_noise_blocks_reuse_the_noise_free_main_block(datasets_root):
     s = bench.parse_settings(["--datasets", "Cora", "--models", "gcn", "--noise", "0,0.2",
                               "--root", str(datasets_root)])
-    blocks, skipped = bench.plan(s)
+    blocks, skipped = plan(s)
     assert skipped == []
     names = [b.name for b in blocks]
     assert names == ["Cora-public-gcn", "Cora-dense-gcn", "Cora-public-gcn-noise20"]
     assert blocks[-1].rows == ("plain", "ls", "joint") and blocks[-1].noise == 0.2
     for argv in (["--noise", "0"], ["--splits", "dense"]):  # no noisy rate, or no public split
         s = bench.parse_settings(["--datasets", "Cora", "--root", str(datasets_root), *argv])
-        assert all(b.noise == 0 for b in bench.plan(s)[0])
-        assert {b.split for b in bench.plan(s)[0]} == ({"dense"} if "--splits" in argv else
+        assert all(b.noise == 0 for b in plan(s)[0])
+        assert {b.split for b in plan(s)[0]} == ({"dense"} if "--splits" in argv else
                                                       {"public", "dense"})
 
 
@@ -693,8 +724,8 @@ def test_space_files_fix_one_knob_and_share_the_other_range():
     from graphls.tuning import search_space
 
     spaces = {row: search_space("joint", spec.prior,
-                                bench.CONFIGS / "searchspace" / spec.space_file)
-              for row, spec in bench.TUNED.items()}
+                                CONFIGS / "searchspace" / spec.space_file)
+              for row, spec in TUNED.items()}
     builtin = search_space("joint")
     assert (spaces["ls"]["structural"].low, spaces["ls"]["structural"].high) == (1.0, 1.0)
     assert spaces["ls"]["epsilon"] == builtin["epsilon"]
@@ -705,7 +736,7 @@ def test_space_files_fix_one_knob_and_share_the_other_range():
 
 
 def test_references_name_their_split_and_hold_the_issue_numbers():
-    refs = bench.load_references()
+    refs = load_references()
     values = [r["value"] for r in refs]
     assert all(values.count(v) >= PUBLISHED.count(v) for v in PUBLISHED)
     # every entry has its keys and a known metric, row and model: load_references checks
@@ -716,7 +747,7 @@ def test_references_name_their_split_and_hold_the_issue_numbers():
     # Platonov et al.'s sets are scored as they score them, on the splits our blocks use
     platonov = {(r["dataset"], r["model"]): (r["metric"], r["split"]) for r in refs
                 if r["source"].startswith("Platonov")}
-    configured = bench.load_config()
+    configured = load_config()
     for (ds, _model), (metric, split) in platonov.items():
         assert metric == configured.get("metric", {}).get(ds, "accuracy")
         assert split in configured["datasets"][ds]
@@ -735,24 +766,24 @@ def test_a_bad_reference_is_refused_by_name(tmp_path, field, value, named):
         path.write_text("[[reference]]\n" + "".join(f'{k} = "{v}"\n' for k, v in ref.items()))
 
     write(good)
-    assert bench.load_references(path) == [good]
+    assert load_references(path) == [good]
     write({**good, field: value})
     with pytest.raises(ValueError, match=f"reference.toml, reference 1: .*{re.escape(named)}"):
-        bench.load_references(path)
+        load_references(path)
 
 
 def test_a_roc_auc_reference_sits_in_its_blocks_published_column(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     lines = [{**_record(row, 100 + k, 0.8, 0.1), "dataset": "Tolokers", "split": "fixed",
-              "split_id": k, "model": model} for k in range(2) for model in bench.MODELS
+              "split_id": k, "model": model} for k in range(2) for model in MODELS
              for row in ("plain", "joint")]
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    text = bench.render(bench.parse_settings(["--out", str(tmp_path)]))
+    text = render(bench.parse_settings(["--out", str(tmp_path)]))
     blocks = [b.split("\n## ")[0] for b in text.split("### ")]
     gat = next(b for b in blocks if b.startswith("Tolokers (") and "), GAT" in b.split("\n")[0])
     gcn = next(b for b in blocks if b.startswith("Tolokers (") and "), GCN" in b.split("\n")[0])
-    plain = next(line for line in gat.splitlines() if line.startswith(f"| {bench.ROWS['plain']}"))
+    plain = next(line for line in gat.splitlines() if line.startswith(f"| {ROWS['plain']}"))
     assert plain.endswith("| ROC AUC 83.70 (10 fixed splits shipped with the data; "
                           "Platonov et al., ICLR 2023 (residual GAT with layer norm)) |")
     assert "83.64" in gcn and "83.64" not in gat
@@ -773,23 +804,23 @@ def test_tuning_seconds_count_a_batch_once():
 
     batch = [trial(0, 10), trial(0.1, 10), trial(0.2, 10)]  # claimed together, told together
     one_by_one = [trial(10, 12), trial(12, 15), trial(20, 21)]
-    assert bench.busy_seconds(batch) == pytest.approx(10.0)
-    assert bench.busy_seconds(one_by_one) == pytest.approx(6.0)  # the sum of the durations
-    assert bench.busy_seconds([*one_by_one, *batch, trial(30, None)]) == pytest.approx(16.0)
-    assert bench.busy_seconds([]) == 0.0
+    assert busy_seconds(batch) == pytest.approx(10.0)
+    assert busy_seconds(one_by_one) == pytest.approx(6.0)  # the sum of the durations
+    assert busy_seconds([*one_by_one, *batch, trial(30, None)]) == pytest.approx(16.0)
+    assert busy_seconds([]) == 0.0
 
 
 def test_fit_key_depends_on_config_and_split_not_device():
     from graphls.config import TrainConfig
 
-    b = bench.Block("Cora", "dense", "gcn", 0.0, ("plain",))
+    b = Block("Cora", "dense", "gcn", 0.0, ("plain",))
     c = TrainConfig.for_model("gcn")
-    key = bench.fit_key(b, 0, c)
-    assert key == bench.fit_key(b, 0, c.replace(device="cuda"))
-    assert key != bench.fit_key(b, 1, c)
-    assert key != bench.fit_key(b, 0, c.replace(epsilon=0.1))
-    assert key != bench.fit_key(b, 0, c.replace(seed=1))
-    assert key != bench.fit_key(b, 0, c.replace(select="roc_auc"))
+    key = fit_key(b, 0, c)
+    assert key == fit_key(b, 0, c.replace(device="cuda"))
+    assert key != fit_key(b, 1, c)
+    assert key != fit_key(b, 0, c.replace(epsilon=0.1))
+    assert key != fit_key(b, 0, c.replace(seed=1))
+    assert key != fit_key(b, 0, c.replace(select="roc_auc"))
 
 
 def test_fit_keys_recorded_before_select_existed_still_match():
@@ -799,9 +830,9 @@ def test_fit_keys_recorded_before_select_existed_still_match():
     line = json.loads((REPO / "benchmarks" / "results" / "Cora-dense-gcn.jsonl")
                       .read_text().splitlines()[0])
     assert "select" not in line["config"]  # written before the field existed
-    b = bench.Block(line["dataset"], line["split"], line["model"], line["noise"], ("plain",))
+    b = Block(line["dataset"], line["split"], line["model"], line["noise"], ("plain",))
     config = TrainConfig.from_dict(line["config"])
-    assert bench.fit_key(b, line["split_id"], config) == line["fit_key"]
+    assert fit_key(b, line["split_id"], config) == line["fit_key"]
 
 
 # ---------------------------------------------------------------------------
@@ -812,33 +843,33 @@ def test_verdict_is_the_difference_against_two_standard_errors():
     a, b = [0.80, 0.82, 0.84], [0.70, 0.71, 0.72]
     se = math.sqrt(np.var(a, ddof=1) / 3 + np.var(b, ddof=1) / 3)
     assert np.mean(a) - np.mean(b) > 2 * se
-    v, d = bench.verdict(a, b, higher=True)
+    v, d = verdict(a, b, higher=True)
     assert v == "win" and d == pytest.approx(np.mean(a) - np.mean(b))
-    assert bench.verdict(b, a, higher=True)[0] == "loss"
-    assert bench.verdict(a, b, higher=False)[0] == "loss"  # e.g. ECE: higher is worse
-    assert bench.verdict([0.80, 0.90], [0.81, 0.86], higher=True)[0] == "tie"
-    assert bench.verdict([0.5], [0.4], higher=True)[0] == "win"  # one seed: no error bars
+    assert verdict(b, a, higher=True)[0] == "loss"
+    assert verdict(a, b, higher=False)[0] == "loss"  # e.g. ECE: higher is worse
+    assert verdict([0.80, 0.90], [0.81, 0.86], higher=True)[0] == "tie"
+    assert verdict([0.5], [0.4], higher=True)[0] == "win"  # one seed: no error bars
 
 
 def test_verdict_needs_a_minimum_effect_when_the_seeds_agree():
     # std 0 on both sides: a 0.02-point difference is beyond any multiple of se = 0
     a, b = [0.8502] * 3, [0.8500] * 3
-    assert bench.verdict(a, b, higher=True) == ("tie", pytest.approx(0.0002))
-    assert bench.verdict(a, b, higher=True, min_effect=0.0)[0] == "win"  # the old rule
-    assert bench.verdict(b, a, higher=False)[0] == "tie"
+    assert verdict(a, b, higher=True) == ("tie", pytest.approx(0.0002))
+    assert verdict(a, b, higher=True, min_effect=0.0)[0] == "win"  # the old rule
+    assert verdict(b, a, higher=False)[0] == "tie"
     # exactly the minimum effect (0.1 points) counts, in float too
-    assert bench.MIN_EFFECT == 0.001
-    assert bench.verdict([0.851] * 2, [0.850] * 2, higher=True)[0] == "win"
-    assert bench.verdict([0.850] * 2, [0.851] * 2, higher=True)[0] == "loss"
-    assert bench.verdict([0.850] * 2, [0.851] * 2, higher=False)[0] == "win"  # e.g. ECE
+    assert MIN_EFFECT == 0.001
+    assert verdict([0.851] * 2, [0.850] * 2, higher=True)[0] == "win"
+    assert verdict([0.850] * 2, [0.851] * 2, higher=True)[0] == "loss"
+    assert verdict([0.850] * 2, [0.851] * 2, higher=False)[0] == "win"  # e.g. ECE
     # above the minimum effect but within two standard errors: still a tie
-    assert bench.verdict([0.80, 0.90], [0.81, 0.86], higher=True)[0] == "tie"
+    assert verdict([0.80, 0.90], [0.81, 0.86], higher=True)[0] == "tie"
     # a larger minimum effect turns a clear statistical win into a tie
     a, b = [0.80, 0.82, 0.84], [0.70, 0.71, 0.72]
-    assert bench.verdict(a, b, higher=True, min_effect=0.2)[0] == "tie"
+    assert verdict(a, b, higher=True, min_effect=0.2)[0] == "tie"
     for bad in (-0.001, math.nan, math.inf):
         with pytest.raises(ValueError, match=r"min_effect must be a finite number >= 0, got"):
-            bench.verdict(a, b, higher=True, min_effect=bad)
+            verdict(a, b, higher=True, min_effect=bad)
 
 
 _SCORES = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6)
@@ -847,8 +878,8 @@ _SCORES = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6)
 @hypothesis.settings(max_examples=200, deadline=None)
 @hypothesis.given(_SCORES, _SCORES, st.booleans(), st.sampled_from([0.0, 0.001, 0.05]))
 def test_verdict_is_antisymmetric(a, b, higher, min_effect):
-    v, d = bench.verdict(a, b, higher, min_effect)
-    w, e = bench.verdict(b, a, higher, min_effect)
+    v, d = verdict(a, b, higher, min_effect)
+    w, e = verdict(b, a, higher, min_effect)
     assert {"win": "loss", "loss": "win", "tie": "tie"}[v] == w
     assert d == pytest.approx(-e, abs=1e-12)
     if v != "tie":  # a verdict is never given on a difference below the minimum
@@ -858,11 +889,11 @@ def test_verdict_is_antisymmetric(a, b, higher, min_effect):
 def _record(row: str, seed: int, acc: float, ece: float, noise: float = 0.0) -> dict:
     metrics = {"accuracy": acc, "ece": ece, "nll": 0.5, "brier": 0.2, "confidence": acc}
     study = None
-    if row in bench.TUNED:
+    if row in TUNED:
         study = {"budget": 5, "complete": 4, "pruned": 1, "sampler": "tpe", "pruner": "median"}
-    return {"schema": bench.SCHEMA, "dataset": "Cora", "split": "public", "split_id": None,
-            "model": "gcn", "noise": noise, "row": row, "label": bench.ROWS[row], "seed": seed,
-            "epsilon": 0.1 if row in bench.TUNED else 0.0, "structural": 1.0,
+    return {"schema": SCHEMA, "dataset": "Cora", "split": "public", "split_id": None,
+            "model": "gcn", "noise": noise, "row": row, "label": ROWS[row], "seed": seed,
+            "epsilon": 0.1 if row in TUNED else 0.0, "structural": 1.0,
             "prior": "uniform", "prior_weight": None, "test": metrics, "val": metrics,
             "raw": {"test": metrics}, "calibrated": {"test": {**metrics, "ece": ece / 2}},
             "epochs": 200, "study": study, "command": "python benchmarks/run.py",
@@ -879,17 +910,17 @@ def test_render_computes_mean_and_sample_std_from_the_lines(tmp_path):
               for row in ("plain", "joint")]
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     s = bench.parse_settings(["--out", str(tmp_path)])
-    text = bench.render(s, ["PubMed: skipped, its files are missing"])
+    text = render(s, ["PubMed: skipped, its files are missing"])
     acc = np.array([0.80, 0.82, 0.87])
     cell = f"{100 * acc.mean():.2f} ± {100 * acc.std(ddof=1):.2f}"
-    assert f"| {bench.ROWS['plain']} | 0 | 1 | — | {cell} |" in text
+    assert f"| {ROWS['plain']} | 0 | 1 | — | {cell} |" in text
     assert "| 5 (1 pruned) |" in text
     assert "acc 81.5 (public split; Kipf & Welling, ICLR 2017)" in text
     assert "| 0 % noise | 40 % noise |" in text
     assert "50.00 ± 0.00 / 10.00 ± 0.00" in text
     # joint equals plain on every seed: a tie on accuracy, reported in the closing note
     assert "test accuracy**: wins on 0, ties on 1, loses on 0." in text
-    assert (f"| {bench.ROWS['joint']} vs {bench.ROWS['plain']}, test accuracy | 0 | 1 | 0 |"
+    assert (f"| {ROWS['joint']} vs {ROWS['plain']}, test accuracy | 0 | 1 | 0 |"
             in text)
     assert "- PubMed: skipped, its files are missing" in text
     assert "3 training seeds (100–102, unseen by the search)" in text
@@ -903,10 +934,10 @@ def test_render_orders_blocks_as_configured_whichever_datasets_ran(tmp_path):
              for ds, split in (("Cora", "public"), ("Photo", "dense"), ("Texas", "fixed"))
              for row in ("plain", "joint")]
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    configured = list(bench.load_config()["datasets"])
+    configured = list(load_config()["datasets"])
 
     def order(argv: list[str]) -> list[str]:
-        text = bench.render(bench.parse_settings(["--out", str(tmp_path), *argv]))
+        text = render(bench.parse_settings(["--out", str(tmp_path), *argv]))
         return [line.split()[1] for line in text.splitlines() if line.startswith("### ")
                 and "noise" not in line]
 
@@ -924,26 +955,26 @@ def test_render_adds_a_roc_auc_column_when_lines_have_it(tmp_path):
         r["test"] = {**r["test"], "roc_auc": auc}
     lines[-1]["test"] = {k: v for k, v in lines[-1]["test"].items() if k != "roc_auc"}
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    text = bench.render(bench.parse_settings(["--out", str(tmp_path)]))
+    text = render(bench.parse_settings(["--out", str(tmp_path)]))
     assert "| ECE after TS (%) | ROC AUC (%) | trials | published |" in text
     header = next(line for line in text.splitlines() if "| ROC AUC (%) |" in line)
     table = text.splitlines()
-    plain = next(line for line in table if line.startswith(f"| {bench.ROWS['plain']} |"))
-    joint = next(line for line in table if line.startswith(f"| {bench.ROWS['joint']} |"))
+    plain = next(line for line in table if line.startswith(f"| {ROWS['plain']} |"))
+    joint = next(line for line in table if line.startswith(f"| {ROWS['joint']} |"))
     assert plain.count("|") == joint.count("|") == header.count("|")
     assert "| 80.00 ± 14.14 |" in plain  # mean and sample std of 0.70 and 0.90
     assert "| — |" in joint  # one of its lines predates the metric
     assert "test ROC AUC" not in text  # so no verdict on it either
     lines[-1]["test"]["roc_auc"] = 0.82  # joint 0.60, 0.82 against plain 0.70, 0.90
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    text = bench.render(bench.parse_settings(["--out", str(tmp_path)]))
-    assert (f"| {bench.ROWS['joint']} vs {bench.ROWS['plain']}, test ROC AUC | 0 | 1 | 0 |"
+    text = render(bench.parse_settings(["--out", str(tmp_path)]))
+    assert (f"| {ROWS['joint']} vs {ROWS['plain']}, test ROC AUC | 0 | 1 | 0 |"
             in text)
     # lines without the metric keep the table as it was
     for r in lines:
         r["test"].pop("roc_auc", None)
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    assert "| ROC AUC (%) |" not in bench.render(bench.parse_settings(["--out", str(tmp_path)]))
+    assert "| ROC AUC (%) |" not in render(bench.parse_settings(["--out", str(tmp_path)]))
 
 
 def test_render_lists_every_expected_block_that_lacks_rows(tmp_path):
@@ -953,10 +984,10 @@ def test_render_lists_every_expected_block_that_lacks_rows(tmp_path):
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     s = bench.parse_settings(["--out", str(tmp_path)])
     rows = ("plain", "ts", "joint")
-    expected = [bench.Block("Cora", "public", "gcn", 0.0, rows),  # joint missing
-                bench.Block("Cora", "public", "gcn", 0.4, ("plain",)),  # nothing at 40 %
-                bench.Block("Cora", "public", "gat", 0.0, rows)]  # no line at all
-    text = bench.render(s, [], expected)
+    expected = [Block("Cora", "public", "gcn", 0.0, rows),  # joint missing
+                Block("Cora", "public", "gcn", 0.4, ("plain",)),  # nothing at 40 %
+                Block("Cora", "public", "gat", 0.0, rows)]  # no line at all
+    text = render(s, [], expected)
     section = text.split("## Not run here", 1)[1].split("## Environment", 1)[0]
     notes = [line for line in section.splitlines() if line.startswith("- ")]
     assert notes == [
@@ -967,30 +998,30 @@ def test_render_lists_every_expected_block_that_lacks_rows(tmp_path):
         "- Cora (public split), GAT: not run yet (`python benchmarks/run.py --models gat "
         "--datasets Cora --splits public`)"]
     # with every expected row present there is nothing to list
-    done = bench.Block("Cora", "public", "gcn", 0.0, ("plain", "ts"))
-    assert "## Not run here" not in bench.render(s, [], [done])
+    done = Block("Cora", "public", "gcn", 0.0, ("plain", "ts"))
+    assert "## Not run here" not in render(s, [], [done])
 
 
 def test_blocks_of_a_roc_auc_dataset_tune_and_select_on_validation_auc(tmp_path):
     s = bench.parse_settings(["--datasets", "Minesweeper,Cora", "--models", "gcn",
                               "--noise", "0", "--root", str(tmp_path)])
     assert s.metric == {"Minesweeper": "roc_auc", "Tolokers": "roc_auc"}  # benchmark.toml
-    mine = bench.Block("Minesweeper", "fixed", "gcn", 0.0, tuple(bench.ROWS), "roc_auc")
-    cora = bench.Block("Cora", "public", "gcn", 0.0, tuple(bench.ROWS))
-    runner = bench.Runner(bench.parse_settings(["--out", str(tmp_path)]))
+    mine = Block("Minesweeper", "fixed", "gcn", 0.0, tuple(ROWS), "roc_auc")
+    cora = Block("Cora", "public", "gcn", 0.0, tuple(ROWS))
+    runner = Runner(bench.parse_settings(["--out", str(tmp_path)]))
     assert runner.base_config(mine).select == "roc_auc"
     assert runner.base_config(cora).select == "accuracy"
     # accuracy-tuned rows maximise the block's metric; multi keeps (accuracy, ECE)
-    assert {r: bench.row_objective(spec, mine) for r, spec in bench.TUNED.items()} == {
+    assert {r: row_objective(spec, mine) for r, spec in TUNED.items()} == {
         "ls": "roc_auc", "structural": "roc_auc", "joint": "roc_auc", "joint_prior": "roc_auc",
         "multi": "multi"}
-    assert bench.row_objective(bench.TUNED["joint"], cora) == "accuracy"
+    assert row_objective(TUNED["joint"], cora) == "accuracy"
     # its studies are not the accuracy-tuned studies of the same block
-    assert runner.study_name(mine, "joint") == "bench-minesweeper-fixed-gcn-joint-e200-auc"
-    assert runner.study_name(cora, "joint") == "bench-cora-public-gcn-joint-e200"
+    assert study_name(runner.s, mine, "joint") == "bench-minesweeper-fixed-gcn-joint-e200-auc"
+    assert study_name(runner.s, cora, "joint") == "bench-cora-public-gcn-joint-e200"
     with pytest.raises(ValueError, match=r"metric of Cora must be one of 'accuracy', "
                        r"'roc_auc'; got 'f1'"):
-        bench.parse_settings([], {**bench.load_config(), "metric": {"Cora": "f1"}})
+        bench.parse_settings([], {**load_config(), "metric": {"Cora": "f1"}})
 
 
 def test_render_flags_blocks_selected_on_another_metric(tmp_path):
@@ -1001,8 +1032,8 @@ def test_render_flags_blocks_selected_on_another_metric(tmp_path):
         r["config"] = {"select": "roc_auc"} if r["row"] == "plain" else {}  # joint: older line
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     s = bench.parse_settings(["--out", str(tmp_path)])
-    block = bench.Block("Cora", "public", "gcn", 0.0, ("plain", "ts", "joint"), "roc_auc")
-    text = bench.render(s, [], [block])
+    block = Block("Cora", "public", "gcn", 0.0, ("plain", "ts", "joint"), "roc_auc")
+    text = render(s, [], [block])
     assert "Tuned and selected on **validation ROC AUC**" in text
     section = text.split("## Not run here", 1)[1].split("## Environment", 1)[0]
     assert [line for line in section.splitlines() if line.startswith("- ")] == [
@@ -1014,16 +1045,16 @@ def test_render_flags_blocks_selected_on_another_metric(tmp_path):
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert ("- Cora (public split), GCN: run tuned and selected on validation accuracy; the "
             "benchmark uses ROC AUC for Cora now (`python benchmarks/run.py --models gcn "
-            "--datasets Cora --splits public`)") in bench.render(s, [], [block])
+            "--datasets Cora --splits public`)") in render(s, [], [block])
     for r in lines:
         r["config"] = {"select": "roc_auc"}
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    assert "## Not run here" not in bench.render(s, [], [block])
+    assert "## Not run here" not in render(s, [], [block])
     # an accuracy block with older lines (no select recorded) is up to date
     for r in lines:
         r["config"] = {}
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    text = bench.render(s, [], [bench.Block("Cora", "public", "gcn", 0.0, ("plain", "joint"))])
+    text = render(s, [], [Block("Cora", "public", "gcn", 0.0, ("plain", "joint"))])
     assert "## Not run here" not in text and "validation ROC AUC" not in text
 
 
@@ -1031,33 +1062,33 @@ def test_results_md_keeps_the_speed_section_and_replaces_its_own(tmp_path):
     path = tmp_path / "RESULTS.md"
     speed = "<!-- speed:start -->\nspeed table 1.23 s\n<!-- speed:end -->\n"
     path.write_text("# graphls benchmark results\n\n" + speed)
-    first = f"{bench.RESULTS_START}\nold numbers\n{bench.RESULTS_END}\n"
-    bench.write_results_md(path, first)
+    first = f"{RESULTS_START}\nold numbers\n{RESULTS_END}\n"
+    write_results_md(path, first)
     text = path.read_text()
     assert text.index("old numbers") < text.index("speed table") and speed in text
-    bench.write_results_md(path, f"{bench.RESULTS_START}\nnew numbers\n{bench.RESULTS_END}\n")
+    write_results_md(path, f"{RESULTS_START}\nnew numbers\n{RESULTS_END}\n")
     text = path.read_text()
     assert "old numbers" not in text and "new numbers" in text and speed in text
-    assert text.count(bench.RESULTS_START) == 1
+    assert text.count(RESULTS_START) == 1
     fresh = tmp_path / "new.md"
-    bench.write_results_md(fresh, first)
+    write_results_md(fresh, first)
     assert fresh.read_text().startswith("# graphls benchmark results") and "old numbers" in \
         fresh.read_text()
 
 
 def test_partial_lines_feed_the_cache_and_the_block_file_replaces_them(tmp_path):
-    block = bench.Block("Cora", "public", "gcn", 0.0, ("plain", "joint"))
+    block = Block("Cora", "public", "gcn", 0.0, ("plain", "joint"))
     old = [_record("plain", 100, 0.8, 0.3), _record("ts", 100, 0.8, 0.1)]
     (tmp_path / "Cora-public-gcn.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in old))
     partial = tmp_path / "Cora-public-gcn.jsonl.partial"
     partial.write_text(json.dumps(_record("joint", 100, 0.9, 0.2)) + "\n")
-    assert len(bench.read_records(tmp_path)) == 2
-    assert len(bench.read_records(tmp_path, partial=True)) == 3
+    assert len(read_records(tmp_path)) == 2
+    assert len(read_records(tmp_path, partial=True)) == 3
     new = [_record("plain", 100, 0.7, 0.3), _record("joint", 100, 0.9, 0.2)]
-    bench.write_records(tmp_path, block, new)
+    write_records(tmp_path, block, new)
     assert not partial.exists()
-    rows = [(r["row"], r["test"]["accuracy"]) for r in bench.read_records(tmp_path).values()]
+    rows = [(r["row"], r["test"]["accuracy"]) for r in read_records(tmp_path).values()]
     # plain and joint replaced; ts (not run this time) kept; table order
     assert rows == [("plain", 0.7), ("ts", 0.8), ("joint", 0.9)]
 
@@ -1067,14 +1098,14 @@ def test_block_file_keeps_the_partial_lines_of_rows_another_process_runs(tmp_pat
     file, and must leave the other's ``.partial`` lines (its cache if it stops)."""
     partial = tmp_path / "Cora-public-gcn.jsonl.partial"
     for r in (_record("joint", 100, 0.9, 0.2), _record("multi", 100, 0.85, 0.1)):
-        bench.append_partial(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, ()), r)
-    bench.write_records(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, ("joint",)),
+        append_partial(tmp_path, Block("Cora", "public", "gcn", 0.0, ()), r)
+    write_records(tmp_path, Block("Cora", "public", "gcn", 0.0, ("joint",)),
                         [_record("joint", 100, 0.9, 0.2)])
     assert [json.loads(line)["row"] for line in partial.read_text().splitlines()] == ["multi"]
-    bench.write_records(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, ("multi",)),
+    write_records(tmp_path, Block("Cora", "public", "gcn", 0.0, ("multi",)),
                         [_record("multi", 100, 0.85, 0.1)])
     assert not partial.exists()
-    assert [r["row"] for r in bench.read_records(tmp_path).values()] == ["joint", "multi"]
+    assert [r["row"] for r in read_records(tmp_path).values()] == ["joint", "multi"]
 
 
 def test_concurrent_block_writers_on_disjoint_rows_keep_each_others_lines(tmp_path,
@@ -1086,7 +1117,9 @@ def test_concurrent_block_writers_on_disjoint_rows_keep_each_others_lines(tmp_pa
 
     (tmp_path / "Cora-public-gcn.jsonl").write_text(
         json.dumps(_record("ls", 100, 0.8, 0.3)) + "\n")
-    unflagged, first = bench._unflagged, threading.Event()
+    import graphls_bench.records
+
+    unflagged, first = graphls_bench.records._unflagged, threading.Event()
 
     def slow(records):  # the first writer pauses after reading the file, before writing it
         if not first.is_set():
@@ -1094,10 +1127,10 @@ def test_concurrent_block_writers_on_disjoint_rows_keep_each_others_lines(tmp_pa
             time.sleep(0.5)
         return unflagged(records)
 
-    monkeypatch.setattr(bench, "_unflagged", slow)
+    monkeypatch.setattr(graphls_bench.records, "_unflagged", slow)
 
     def write(row):
-        bench.write_records(tmp_path, bench.Block("Cora", "public", "gcn", 0.0, (row,)),
+        write_records(tmp_path, Block("Cora", "public", "gcn", 0.0, (row,)),
                             [_record(row, 100, 0.9, 0.2)])
 
     a = threading.Thread(target=write, args=("plain",))
@@ -1107,7 +1140,7 @@ def test_concurrent_block_writers_on_disjoint_rows_keep_each_others_lines(tmp_pa
     b.start()
     a.join()
     b.join()
-    assert [r["row"] for r in bench.read_records(tmp_path).values()] == ["plain", "ls", "multi"]
+    assert [r["row"] for r in read_records(tmp_path).values()] == ["plain", "ls", "multi"]
 
 
 def test_read_records_skips_other_writers_lines(tmp_path):
@@ -1115,5 +1148,5 @@ def test_read_records_skips_other_writers_lines(tmp_path):
     (tmp_path / "Cora-public-gcn.jsonl").write_text(
         json.dumps(_record("plain", 100, 0.8, 0.3)) + "\n")
     (tmp_path / "speed.jsonl").write_text(json.dumps({"case": "b", "run": "graphls"}) + "\n")
-    records = bench.read_records(tmp_path, partial=True)
+    records = read_records(tmp_path, partial=True)
     assert [r["row"] for r in records.values()] == ["plain"]
