@@ -1020,7 +1020,7 @@ def test_blocks_of_a_roc_auc_dataset_tune_and_select_on_validation_auc(tmp_path)
     assert study_name(runner.s, mine, "joint") == "bench-minesweeper-fixed-gcn-joint-e200-auc"
     assert study_name(runner.s, cora, "joint") == "bench-cora-public-gcn-joint-e200"
     with pytest.raises(ValueError, match=r"metric of Cora must be one of 'accuracy', "
-                       r"'roc_auc'; got 'f1'"):
+                       r"'roc_auc', 'nll'; got 'f1'"):
         bench.parse_settings([], {**load_config(), "metric": {"Cora": "f1"}})
 
 

@@ -84,11 +84,19 @@ class Outcome:
     probs: Any = None  # {"probs", "probs_ts", "y"} of the test nodes, for figures
 
 
+#: ``TrainConfig`` fields added after the first results, with the value every older result had.
+LATER_FIELDS = {"select": "accuracy", "input_dropout": True, "stop_window": None,
+                "pseudo_label_rounds": 0}
+
+
 def fit_key(block: Block, split_id: int | None, config: Any) -> str:
     """A hash of everything that decides one fit's numbers."""
     cfg = {k: v for k, v in config.to_dict().items() if k != "device"}
-    if cfg.get("select") == "accuracy":  # the default: keys from before the field stay valid
-        del cfg["select"]
+    # fields added after results were recorded, at their defaults, stay out of the hash, so
+    # keys from before them stay valid
+    for name, default in LATER_FIELDS.items():
+        if name in cfg and cfg[name] == default:
+            del cfg[name]
     blob = json.dumps({"dataset": block.dataset, "split": block.split, "split_id": split_id,
                        "config": cfg}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
