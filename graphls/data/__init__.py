@@ -8,13 +8,17 @@ PyG class and are read straight from their ``.npz`` (nothing is written).
 ``load_dataset`` returns one PyG ``Data`` with 1-D boolean ``train_mask``,
 ``val_mask`` and ``test_mask``, 1-D int64 ``y`` and the attributes
 ``num_classes``, ``name`` and ``split`` (plus ``split_index`` for shipped
-fixed splits and ``split_seed`` for seeded random ones).
+fixed splits and BernNet's, ``split_seed`` for seeded random ones).
 
 Splits (``split=None`` picks the dataset's own, the first listed in
 ``DATASETS[name].splits``): ``"public"`` (Planetoid's), ``"official"`` (OGB's),
 ``"fixed"`` (the 10 shipped with the data), ``"random"`` (seeded, per class,
-sparse) and ``"dense"`` (seeded 60/20/20); :mod:`graphls.data.splits` says
-exactly how each is built.
+sparse), ``"dense"`` (seeded 60/20/20) and ``"bernnet"`` (the 10 random
+60/20/20 splits of BernNet and PosteL); :mod:`graphls.data.splits` says
+exactly how each is built. ``"bernnet"`` puts a class smaller than its
+per-class training quota ``round(0.6 N / C)`` wholly into training, so it is
+in no validation or test set: Cora's classes 1 and 6 (14.7 % of the nodes)
+and CiteSeer's class 0 (7.9 %) are never tested under it.
 
 LINKX's Facebook100 graphs (Amherst41, JohnsHopkins55) label some nodes
 ``-1`` (gender unknown). Those nodes are in no mask; their ``y`` is set to 0 so

@@ -127,13 +127,18 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
             ``"ogbn_arxiv"`` and ``"ogbn-arxiv"`` all work).
         root: Datasets folder; None means ``$GRAPHLS_DATA``, else
             ``~/.cache/graphls`` (see :func:`resolve_root`).
-        split: ``"public"``, ``"official"``, ``"fixed"``, ``"random"`` or
-            ``"dense"`` as the dataset allows (``DATASETS[name].splits``);
-            None is the dataset's own (the first listed). ``"public"`` is
-            accepted for ``"official"`` (OGB) and ``"fixed"``.
+        split: ``"public"``, ``"official"``, ``"fixed"``, ``"random"``,
+            ``"dense"`` or ``"bernnet"`` as the dataset allows
+            (``DATASETS[name].splits``); None is the dataset's own (the first
+            listed). ``"public"`` is accepted for ``"official"`` (OGB) and
+            ``"fixed"``. ``"bernnet"`` is BernNet's and PosteL's 60/20/20
+            protocol, which puts every class smaller than its training quota
+            wholly into training, out of validation and test (Cora's classes
+            1 and 6, CiteSeer's class 0; see :mod:`graphls.data.splits`).
         seed: Seed of the ``"random"``/``"dense"`` splits (a ``torch.Generator``;
             the global RNG is untouched).
-        split_index: Which shipped fixed split, 0..9 (``"fixed"`` only).
+        split_index: Which split, 0..9: a shipped one (``"fixed"``) or one of
+            BernNet's ten seeds (``"bernnet"``); other kinds ignore it.
         undirected: Symmetrise ``edge_index`` with ``to_undirected`` (OGB
             arxiv, Actor and chameleon/squirrel ship directed edges; the
             filtered sets ship each edge once). False keeps the edges as shipped.
@@ -148,7 +153,8 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
         ``Data`` with ``x``, ``edge_index``, ``y`` (N,) int64, boolean (N,)
         ``train_mask``/``val_mask``/``test_mask``, ``num_classes`` (int),
         ``name`` (canonical), ``split`` (canonical kind), ``split_index``
-        (``"fixed"``) or ``split_seed`` (``"random"``/``"dense"``), and
+        (``"fixed"``, ``"bernnet"``) and ``split_seed`` (``"random"``,
+        ``"dense"``; ``"bernnet"``: its published seed), and
         ``y_raw`` for LINKX sets (``-1`` = unlabelled, in no mask, ``y`` 0).
 
     Raises:
@@ -174,7 +180,8 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
         y = y.clamp(min=0)
     data.y = y
     data.train_mask, data.val_mask, data.test_mask = select_split(
-        data, info, kind, labelled, seed=seed, split_index=split_index, extra=extra)
+        data, info, kind, labelled, seed=seed, split_index=split_index, num_classes=num_classes,
+        extra=extra)
 
     if undirected:
         data.edge_index = to_undirected(data.edge_index, num_nodes=n)

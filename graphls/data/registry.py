@@ -60,7 +60,7 @@ def _planetoid(name: str, nodes: int, edges: int, features: int, classes: int) -
     parts = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
     files = tuple(f"raw/ind.{name.lower()}.{p}" for p in parts)
     return DatasetInfo(name, "planetoid", "Planetoid", name, files, nodes, edges, features,
-                       classes, ("public", "random", "dense"))
+                       classes, ("public", "random", "dense", "bernnet"))
 
 
 def _geom_gcn(name: str, family: str, pyg_class: str, subdir: str, prefix: str, nodes: int,
@@ -68,7 +68,7 @@ def _geom_gcn(name: str, family: str, pyg_class: str, subdir: str, prefix: str, 
     files = ("raw/out1_node_feature_label.txt", "raw/out1_graph_edges.txt",
              *(f"raw/{prefix}_split_0.6_0.2_{i}.npz" for i in range(10)))
     return DatasetInfo(name, family, pyg_class, subdir, files, nodes, edges, features, 5,
-                       ("fixed",), 10)
+                       ("fixed", "bernnet"), 10)
 
 
 def _ogb(name: str, split_dir: str, extra: tuple[str, ...], nodes: int, edges: int,
@@ -87,11 +87,15 @@ def _npz(name: str, family: str, pyg_class: str, subdir: str, raw: str, nodes: i
                        classes, splits, fixed)
 
 
-_SHCHUR = ("random", "dense")
+_SHCHUR = ("random", "dense", "bernnet")
 
 #: The known datasets, by canonical name. Sizes are those of ``load_dataset``'s
 #: output with ``undirected=True`` (measured on the real files; PubMed and OGB:
 #: the published sizes).
+#: ``"bernnet"`` is offered where BernNet's protocol applies: not for OGB (its
+#: official split is required), Minesweeper and Tolokers (the minority class
+#: would fall wholly into training) or LINKX (unlabelled nodes); see
+#: :mod:`graphls.data.splits`.
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
@@ -109,9 +113,9 @@ DATASETS: dict[str, DatasetInfo] = {
         _geom_gcn("squirrel", "wikipedia", "WikipediaNetwork", "squirrel/geom_gcn",
                   "squirrel", 5201, 396846, 2089),
         _npz("chameleon_filtered", "filtered", "npz", "chameleon_filtered",
-             "chameleon_filtered.npz", 890, 17708, 2325, 5, ("fixed",), 10),
+             "chameleon_filtered.npz", 890, 17708, 2325, 5, ("fixed", "bernnet"), 10),
         _npz("squirrel_filtered", "filtered", "npz", "squirrel_filtered",
-             "squirrel_filtered.npz", 2223, 93996, 2089, 5, ("fixed",), 10),
+             "squirrel_filtered.npz", 2223, 93996, 2089, 5, ("fixed", "bernnet"), 10),
         _npz("Minesweeper", "heterophilous", "HeterophilousGraphDataset", "minesweeper",
              "minesweeper.npz", 10000, 78804, 7, 2, ("fixed",), 10),
         _npz("Tolokers", "heterophilous", "HeterophilousGraphDataset", "tolokers",

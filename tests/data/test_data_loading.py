@@ -16,7 +16,7 @@ def test_list_datasets_marks_availability(datasets_root):
     assert rows["Cora"]["available"] is True
     assert rows["PubMed"]["available"] is False
     assert rows["ogbn-arxiv"]["available"] is False
-    assert rows["Cora"]["splits"] == ["public", "random", "dense"]
+    assert rows["Cora"]["splits"] == ["public", "random", "dense", "bernnet"]
     assert rows["Cora"]["path"] == str(datasets_root / "Cora")
     assert {"name", "nodes", "edges", "features", "classes", "splits", "available"} <= set(
         rows["Cora"])

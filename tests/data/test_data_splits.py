@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import torch
 from data_checks import assert_disjoint_1d, assert_matches_registry, sizes
+from hypothesis import given
+from hypothesis import strategies as st
 
 from graphls.data import DATASETS, load_dataset
+from graphls.data.splits import BERNNET_SEEDS, bernnet_split
 
 
 def test_cora_public_split(datasets_root):
@@ -59,8 +62,8 @@ def test_cora_dense_split(datasets_root):
 
 
 def test_split_not_offered_by_dataset(datasets_root):
-    with pytest.raises(ValueError, match=r"split must be one of 'public', 'random', 'dense' "
-                                         r"for Cora; got 'fixed'"):
+    with pytest.raises(ValueError, match=r"split must be one of 'public', 'random', 'dense', "
+                                         r"'bernnet' for Cora; got 'fixed'"):
         load_dataset("Cora", root=datasets_root, split="fixed")
 
 
@@ -150,3 +153,137 @@ def test_photo_random_is_shchur_20_30_rest(datasets_root):
     assert_disjoint_1d(data)
     dense = load_dataset("Photo", root=datasets_root, split="dense", seed=3)
     assert sum(sizes(dense)) == dense.num_nodes
+
+
+# ---------------------------------------------------------------------------
+# BernNet's splits (He et al. 2021; PosteL, Heo et al. 2026)
+# ---------------------------------------------------------------------------
+
+def _bernnet_reference(y: list[int], num_classes: int, seed: int) -> tuple[list[int], ...]:
+    """BernNet's ``random_planetoid_splits``, written as its code does (lists, not masks)."""
+    rs = np.random.RandomState(seed)
+    percls_trn = int(round(0.6 * len(y) / num_classes))  # noqa: RUF046 - as BernNet writes it
+    val_lb = int(round(0.2 * len(y)))  # noqa: RUF046
+    train_idx: list[int] = []
+    for c in range(num_classes):
+        index = [i for i in range(len(y)) if y[i] == c]
+        if len(index) < percls_trn:
+            train_idx.extend(index)
+        else:
+            train_idx.extend(rs.choice(index, percls_trn, replace=False))
+    rest_index = [i for i in range(len(y)) if i not in train_idx]
+    val_idx = list(rs.choice(rest_index, val_lb, replace=False))
+    test_idx = [i for i in rest_index if i not in val_idx]
+    return sorted(int(i) for i in train_idx), sorted(int(i) for i in val_idx), test_idx
+
+
+def test_bernnet_seeds_are_the_published_ones(reference_splits):
+    for name in ("Cora", "CiteSeer"):
+        z = np.load(reference_splits / f"bernnet-{name}.npz")
+        assert tuple(z["seeds"].tolist()) == BERNNET_SEEDS
+
+
+@pytest.mark.parametrize("name", ["Cora", "CiteSeer"])
+def test_bernnet_splits_are_the_published_ones(datasets_root, reference_splits, name):
+    z = np.load(reference_splits / f"bernnet-{name}.npz")
+    for k in range(10):
+        data = load_dataset(name, root=datasets_root, split="bernnet", split_index=k)
+        assert torch.equal(data.y, torch.from_numpy(z["y"]))  # PyG's node order
+        assert data.split == "bernnet"
+        assert (data.split_index, data.split_seed) == (k, BERNNET_SEEDS[k])
+        for s in ("train", "val", "test"):
+            assert torch.equal(getattr(data, f"{s}_mask"), torch.from_numpy(z[f"{s}_mask"][k])), \
+                (name, k, s)
+
+
+@given(y=st.lists(st.integers(0, 3), min_size=1, max_size=60), seed=st.integers(0, 2**32 - 1))
+def test_bernnet_split_equals_bernnet_code(y, seed):
+    train, val, test = bernnet_split(torch.tensor(y), 4, seed)
+    ref = _bernnet_reference(y, 4, seed)
+    for mask, idx in zip((train, val, test), ref, strict=True):
+        assert mask.dtype == torch.bool and mask.shape == (len(y),)
+        assert mask.nonzero().view(-1).tolist() == idx
+
+
+def test_bernnet_masks_are_disjoint_and_cover_as_the_protocol_says(datasets_root):
+    n, k = 2708, 7
+    per_class, n_val = round(0.6 * n / k), round(0.2 * n)
+    for i in range(10):
+        data = load_dataset("Cora", root=datasets_root, split="bernnet", split_index=i)
+        assert_disjoint_1d(data)
+        assert bool((data.train_mask | data.val_mask | data.test_mask).all())  # every node
+        counts = torch.bincount(data.y, minlength=k)
+        train_counts = torch.bincount(data.y[data.train_mask], minlength=k)
+        assert train_counts.tolist() == [min(int(c), per_class) for c in counts]
+        assert int(data.val_mask.sum()) == n_val
+        assert int(data.test_mask.sum()) == n - int(train_counts.sum()) - n_val
+        # classes below the quota (Cora's 1 and 6) are all training: never validated or tested
+        small = counts < per_class
+        assert small.nonzero().view(-1).tolist() == [1, 6]
+        for m in (data.val_mask, data.test_mask):
+            assert not bool(small[data.y[m]].any())
+
+
+def test_bernnet_removes_citeseer_class_0_from_test(datasets_root):
+    for i in range(10):
+        data = load_dataset("CiteSeer", root=datasets_root, split="bernnet", split_index=i)
+        tested = torch.unique(data.y[data.test_mask]).tolist()
+        assert tested == [1, 2, 3, 4, 5]
+        assert int((data.train_mask & (data.y == 0)).sum()) == 264  # all of class 0
+
+
+def test_bernnet_is_deterministic_and_differs_across_indices(datasets_root):
+    np_state = np.random.get_state()
+    torch_state = torch.random.get_rng_state()
+    splits = [load_dataset("Cora", root=datasets_root, split="bernnet", split_index=i)
+              for i in range(10)]
+    assert torch.equal(torch.random.get_rng_state(), torch_state)  # global RNGs untouched
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state,
+                                                    strict=True))
+    again = load_dataset("Cora", root=datasets_root, split="BERNNET", split_index=4, seed=123)
+    for s in ("train", "val", "test"):  # the same split, whatever `seed` says
+        assert torch.equal(getattr(again, f"{s}_mask"), getattr(splits[4], f"{s}_mask"))
+    for i in range(10):
+        for j in range(i + 1, 10):
+            for s in ("train", "val", "test"):
+                assert not torch.equal(getattr(splits[i], f"{s}_mask"),
+                                       getattr(splits[j], f"{s}_mask")), (i, j, s)
+
+
+@pytest.mark.parametrize("index", [10, -1, 99])
+def test_bernnet_split_index_out_of_range(index):
+    with pytest.raises(ValueError, match=rf"split_index must be in \[0, 9\] for Cora "
+                                         rf"\(10 bernnet splits\); got {index}"):
+        load_dataset("Cora", split="bernnet", split_index=index)
+
+
+def test_bernnet_split_index_must_be_an_integer():
+    with pytest.raises(TypeError, match=r"split_index must be an integer; got float 1.0"):
+        load_dataset("Cora", split="bernnet", split_index=1.0)
+
+
+def test_bernnet_is_offered_where_the_protocol_applies():
+    offered = {name for name, info in DATASETS.items() if "bernnet" in info.splits}
+    assert offered == {"Cora", "CiteSeer", "PubMed", "Cornell", "Texas", "Wisconsin", "Actor",
+                       "chameleon", "squirrel", "chameleon_filtered", "squirrel_filtered",
+                       "Photo", "Computers", "CS", "Physics"}
+    for name, info in DATASETS.items():
+        assert info.splits[0] != "bernnet", name  # never a dataset's default
+    with pytest.raises(ValueError, match=r"split must be one of 'fixed' for Minesweeper; "
+                                         r"got 'bernnet'"):
+        load_dataset("Minesweeper", split="bernnet")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["Computers", "Photo", "chameleon", "Actor", "squirrel",
+                                  "Texas", "Cornell"])
+def test_bernnet_on_postel_datasets(datasets_root, name):
+    data = load_dataset(name, root=datasets_root, split="bernnet", split_index=9)
+    n, k = data.num_nodes, data.num_classes
+    assert_disjoint_1d(data)
+    assert bool((data.train_mask | data.val_mask | data.test_mask).all())
+    counts = torch.bincount(data.y, minlength=k)
+    per_class = round(0.6 * n / k)
+    assert torch.bincount(data.y[data.train_mask], minlength=k).tolist() == [
+        min(int(c), per_class) for c in counts]
+    assert int(data.val_mask.sum()) == round(0.2 * n)
