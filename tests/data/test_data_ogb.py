@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
-from graphls.data import DatasetNotFoundError, _ogb_safe_globals, load_dataset, ogb_evaluate
+from graphls.data import DatasetNotFoundError, load_dataset, ogb_evaluate
+from graphls.data.ogb import ogb_safe_globals
 
 EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [2, 5]])  # once each
 LABELS = np.array([0, 1, 2, 0, 1, 2, 0, 1])
@@ -66,7 +67,7 @@ def test_ogb_reads_the_tiny_layout_with_meta_dict(tmp_path):
         "additional node files": "node_year", "additional edge files": "None",
         "is hetero": "False", "binary": "False",
     }
-    with _ogb_safe_globals():  # torch >= 2.6 loads with weights_only=True
+    with ogb_safe_globals():  # torch >= 2.6 loads with weights_only=True
         ds = PygNodePropPredDataset("ogbn-tiny", meta_dict=meta)
     data = ds[0]
     assert ds.num_classes == 3
