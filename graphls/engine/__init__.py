@@ -38,8 +38,10 @@ from graphls.engine.optim import BatchedAdam
 from graphls.engine.sweep import (
     SEED_BATCH_ELEMENTS,
     SeedSweep,
+    compare,
     default_seed_batch,
     evaluate,
+    paired_difference,
     summarize,
 )
 
@@ -51,10 +53,12 @@ __all__ = [
     "StopMember",
     "TrainingDiverged",
     "batch_key",
+    "compare",
     "default_seed_batch",
     "evaluate",
     "fit",
     "fit_many",
     "make_prior",
+    "paired_difference",
     "summarize",
 ]

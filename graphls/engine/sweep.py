@@ -12,7 +12,12 @@ from graphls._validation import check_positive_int
 from graphls.config import REPORTED, TrainConfig, TrainResult
 from graphls.engine.loop import fit_many
 
-__all__ = ["SEED_BATCH_ELEMENTS", "SeedSweep", "default_seed_batch", "evaluate", "summarize"]
+__all__ = ["SEED_BATCH_ELEMENTS", "SeedSweep", "compare", "default_seed_batch", "evaluate",
+           "paired_difference", "summarize"]
+
+#: Whether a larger value of a reported metric is better (for :func:`compare`'s verdicts).
+HIGHER_IS_BETTER = {"accuracy": True, "roc_auc": True, "confidence": True, "ece": False,
+                    "nll": False, "brier": False}
 
 
 @dataclass
@@ -158,3 +163,63 @@ def evaluate(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
     if bar is not None:
         bar.close()
     return SeedSweep(config, results)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95,
+                      higher_is_better: bool = True) -> dict[str, Any]:
+    r"""The mean paired difference ``a - b`` with its t-interval, and a verdict.
+
+    With :math:`d_s = a_s - b_s` over the ``n`` pairs (the same seeds, or the same
+    splits), :math:`\bar d \pm t_{n-1, (1 + c)/2}\, s_d / \sqrt{n}`. The verdict is
+    ``"better"`` (or ``"worse"``) when the whole interval lies on the good (or
+    bad) side of 0, else ``"no detectable difference"``; with one pair (no
+    interval) it is ``"no detectable difference"``.
+
+    >>> r = paired_difference([0.82, 0.83, 0.82, 0.83], [0.80, 0.80, 0.80, 0.80])
+    >>> round(r["mean"], 3), r["verdict"]
+    (0.025, 'better')
+    """
+    from scipy.stats import t as student_t
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or x.size == 0:
+        raise ValueError(f"a and b must be paired values of the same length (>= 1); got "
+                         f"lengths {x.size} and {y.size}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+    d = x - y
+    n = d.size
+    mean = float(d.mean())
+    if n > 1:
+        half = float(student_t.ppf((1 + confidence) / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
+    else:
+        half = float("inf")
+    low, high = mean - half, mean + half
+    verdict = "no detectable difference"
+    if low > 0 or high < 0:
+        verdict = "better" if (low > 0) == higher_is_better else "worse"
+    return {"mean": mean, "low": low, "high": high, "n": n, "confidence": confidence,
+            "verdict": verdict}
+
+
+def compare(sweep: SeedSweep, baseline: SeedSweep, *, split: str = "test",
+            metrics: Sequence[str] = ("accuracy", "ece"), confidence: float = 0.95
+            ) -> dict[str, dict[str, Any]]:
+    """Paired differences ``sweep - baseline`` seed by seed (:func:`paired_difference`),
+    for ``metrics`` raw and after temperature scaling (``"ece_calibrated"``).
+
+    Raises:
+        ValueError: the two sweeps did not run the same seeds.
+    """
+    if sweep.seeds != baseline.seeds:
+        raise ValueError(f"the sweeps must run the same seeds to be paired; got "
+                         f"{sweep.seeds} and {baseline.seeds}")
+    out = {}
+    for name in metrics:
+        for kind, attr in (("", "metrics"), ("_calibrated", "calibrated")):
+            a = [getattr(r, attr)[split][name] for r in sweep.results]
+            b = [getattr(r, attr)[split][name] for r in baseline.results]
+            out[f"{name}{kind}"] = paired_difference(
+                a, b, confidence=confidence, higher_is_better=HIGHER_IS_BETTER[name])
+    return out
+

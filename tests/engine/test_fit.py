@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
 
 from graphls.config import TrainConfig
 from graphls.engine import StopMember, evaluate, fit, make_prior, summarize
@@ -457,3 +459,41 @@ def test_seed_progress_counts_the_epochs_of_each_batch(capsys):
     evaluate(_tiny(), TrainConfig(epochs=7), seeds=3, batch_size=2, progress=True)
     err = capsys.readouterr().err
     assert "gcn 3 seeds in 2 batches" in err and "14/14" in err and "epoch" in err
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=2, max_size=12))
+def test_paired_difference_is_the_t_interval_of_the_differences(pairs):
+    from scipy import stats
+
+    from graphls.engine import paired_difference
+
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    r = paired_difference(a, b)
+    d = np.subtract(a, b)
+    assert r["mean"] == pytest.approx(d.mean(), abs=1e-12)
+    if d.std(ddof=1) > 0:
+        low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+        assert (r["low"], r["high"]) == pytest.approx((low, high), abs=1e-9)
+    flipped = paired_difference(a, b, higher_is_better=False)["verdict"]
+    assert {r["verdict"], flipped} in ({"better", "worse"}, {"no detectable difference"})
+    assert (r["verdict"] == "better") == (r["low"] > 0)
+
+
+def test_compare_pairs_the_same_seeds_only():
+    from graphls.engine import compare
+
+    data = _tiny()
+    a = evaluate(data, TrainConfig(epochs=5), seeds=3)
+    b = evaluate(data, TrainConfig(epochs=5, epsilon=0.3), seeds=3)
+    out = compare(a, b)
+    assert set(out) == {"accuracy", "accuracy_calibrated", "ece", "ece_calibrated"}
+    diffs = [x.metrics["test"]["ece"] - y.metrics["test"]["ece"]
+             for x, y in zip(a.results, b.results, strict=True)]
+    assert out["ece"]["mean"] == pytest.approx(np.mean(diffs))
+    with pytest.raises(ValueError, match=r"the sweeps must run the same seeds to be paired"):
+        compare(a, evaluate(data, TrainConfig(epochs=5, seed=7), seeds=3))
+    with pytest.raises(ValueError, match=r"a and b must be paired values of the same length"):
+        from graphls.engine import paired_difference
+
+        paired_difference([1.0], [1.0, 2.0])
