@@ -84,6 +84,7 @@ def _open(info: DatasetInfo, root: Path, download: bool) -> tuple[Data, int, dic
     """Return (data, num_classes, extra) from the dataset's own loader, root resolved."""
     ds_dir = dataset_dir(root, info)
     missing = missing_files(ds_dir, info)
+    before = existing_ancestor(root)  # a failed download removes the folders it made, root too
     if not missing:
         processed = ds_dir / "processed"
         read_only = not is_writable(ds_dir) or (processed.is_dir() and not is_writable(processed))
@@ -111,7 +112,7 @@ def _open(info: DatasetInfo, root: Path, download: bool) -> tuple[Data, int, dic
         still = missing_files(dataset_dir(root, info), info)
         if not missing or not still:
             raise
-        prune_empty_dirs(ds_dir, root)
+        prune_empty_dirs(ds_dir, before)
         reason = f"download failed ({type(exc).__name__}: {exc})"
         raise not_found(info, ds_dir, still, " ".join(reason.split())) from exc
     return ds[0], int(ds.num_classes), extra

@@ -123,7 +123,8 @@ def check_split(info: DatasetInfo, split: object) -> str:
 
 
 def check_split_index(info: DatasetInfo, kind: str, split_index: object) -> int:
-    """``split_index`` as an int >= 0, and in range for the split kinds that count splits.
+    """``split_index`` as an int >= 0, in range for the split kinds that count splits,
+    and 0 for the kinds that do not (any other value would be silently ignored).
 
     ``"bernnet"`` names its range for a negative index too; ``"fixed"`` and the
     other kinds say ``>= 0``.
@@ -142,6 +143,11 @@ def check_split_index(info: DatasetInfo, kind: str, split_index: object) -> int:
     split_index = check_positive_int("split_index", split_index, minimum=0)
     if count and split_index >= count:
         raise out_of_range()
+    if not count and split_index != 0:  # it would pick nothing: say so rather than ignore it
+        raise ValueError(f"split_index has no effect with split={kind!r} on {info.name} (only "
+                         f"'fixed' and 'bernnet' splits are numbered); got split_index="
+                         f"{split_index}; use split='fixed' or 'bernnet', or seed for "
+                         "random splits")
     return split_index
 
 
@@ -222,6 +228,10 @@ def bernnet_split(y: torch.Tensor, num_classes: int, seed: int, train: float = 0
         idx = np.flatnonzero(labels == c)  # ascending, as BernNet's list comprehension
         train_mask[idx if idx.size < per_class else rs.choice(idx, per_class, replace=False)] = True
     rest = np.flatnonzero(~train_mask)
+    if rest.size < n_val:
+        raise ValueError(f"the bernnet split needs {n_val} validation nodes (round({val}·{n})) "
+                         f"but its training quotas leave {rest.size} of {n} nodes; the graph "
+                         "is too small or too imbalanced for this protocol")
     val_mask = np.zeros(n, dtype=bool)
     val_mask[rs.choice(rest, n_val, replace=False)] = True
     test_mask = ~train_mask & ~val_mask

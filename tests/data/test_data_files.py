@@ -67,6 +67,10 @@ def test_failed_download_one_line_error(monkeypatch, tmp_path):
         load_dataset("PubMed", root=tmp_path)
     assert time.perf_counter() - start < 5
     assert list(tmp_path.iterdir()) == []  # the empty folders PyG made are removed
+    missing_root = tmp_path / "missing" / "dir"
+    with pytest.raises(DatasetNotFoundError, match=r"download failed"):
+        load_dataset("PubMed", root=missing_root)
+    assert list(tmp_path.iterdir()) == []  # --root /missing/dir is not left behind
 
 
 def test_missing_files_in_read_only_root(tmp_path):
