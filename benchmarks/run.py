@@ -712,7 +712,7 @@ class Runner:
         """
         from optuna.trial import TrialState
 
-        from graphls.tuning import run_study, select_best_trial
+        from graphls.tuning import StudySettings, run_study, select_best_trial
 
         spec = TUNED[row]
         objective = row_objective(spec, block)
@@ -722,14 +722,16 @@ class Runner:
         name = self.study_name(block, row)
         archive = archive_path(self.results, name)
         restore_study(self.s.storage, name, archive)
-        study = run_study(
-            block.dataset, block.model, None, total_trials=self.s.trials, space="joint",
-            objective=objective, storage=self.s.storage,
-            study_name=name, sampler=self.s.sampler,
-            pruner=self.s.pruner, seeds_per_trial=self.s.seeds_per_trial, split=block.split,
-            split_index=split_id or 0, space_file=CONFIGS / "searchspace" / spec.space_file,
-            prior=spec.prior, epochs=self.s.epochs, seed=0, config=base, batch_size=batch,
-            data=data, progress=self.s.progress, callbacks=[_Archiver(archive)], wait=wait)
+        settings = StudySettings(
+            dataset=block.dataset, data=data, split=block.split, split_index=split_id or 0,
+            model=block.model, space="joint",
+            space_file=CONFIGS / "searchspace" / spec.space_file, prior=spec.prior,
+            objective=objective, epochs=self.s.epochs, config=base,
+            seeds_per_trial=self.s.seeds_per_trial, sampler=self.s.sampler,
+            pruner=self.s.pruner, seed=0, batch_size=batch, storage=self.s.storage,
+            study_name=name)
+        study = run_study(settings, n_trials=None, total_trials=self.s.trials,
+                          callbacks=[_Archiver(archive)], wait=wait, progress=self.s.progress)
         if not wait:  # the callback archived every trial it added
             return None
         export_study(study, archive)  # also when no trial was added (a restored study)
