@@ -35,19 +35,38 @@ __all__ = ["REPORT_SEED_BASE", "param_importances", "write_report"]
 REPORT_SEED_BASE = 100
 
 
-def param_importances(study: optuna.Study) -> dict[str, float]:
-    """The parameters' fANOVA importances for the study's (first) value (``{}``: too few
-    completed trials with varied parameters)."""
-    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+def param_importances(study: optuna.Study) -> tuple[dict[str, float], str]:
+    """The parameters' importances for the study's (first) value, and the evaluator's name.
 
-    target = None if len(study.directions) == 1 else (lambda t: t.values[0])
+    fANOVA (Optuna's ``FanovaImportanceEvaluator``, seed 0) where scikit-learn is
+    installed, which its random forest needs; without scikit-learn, PED-ANOVA
+    (Optuna's ``PedAnovaImportanceEvaluator``: which parameters it takes to reach the
+    top 10 % of the trials, no further dependency). For ``multi`` the first value
+    (validation accuracy or ROC AUC) is the target. Too few completed trials with
+    varied parameters give ``{}``.
+    """
+    from optuna.importance import (
+        FanovaImportanceEvaluator,
+        PedAnovaImportanceEvaluator,
+        get_param_importances,
+    )
+
+    multi = len(study.directions) > 1
+    try:
+        evaluator: Any = FanovaImportanceEvaluator(seed=0)
+        name = "fANOVA"
+        target = (lambda t: t.values[0]) if multi else None
+    except ImportError:  # no scikit-learn
+        evaluator = PedAnovaImportanceEvaluator()
+        name = "PED-ANOVA"
+        # PED-ANOVA takes a target as lower-is-better; the first value of multi is maximised
+        target = (lambda t: -t.values[0]) if multi else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0),
-                                              target=target))
+            return dict(get_param_importances(study, evaluator=evaluator, target=target)), name
     except (RuntimeError, ValueError, ZeroDivisionError):
-        return {}
+        return {}, name
 
 
 def _study_data(study: optuna.Study, root: str | os.PathLike | None) -> Any:
@@ -174,8 +193,9 @@ def _plots(study: optuna.Study, out: Path, best: FrozenTrial, title: str) -> Non
         best=(best.params.get("epsilon"), best.params.get("structural")), label=what,
         title=f"{title}: {what} over (ε, λ)")
     target = METRIC_LABELS.get(score_metric(study), score_metric(study))
-    report.plot_importances(param_importances(study), out / "importances.png",
-                            title=f"{title}: importance for validation {target} (fANOVA)")
+    importances, evaluator = param_importances(study)
+    report.plot_importances(importances, out / "importances.png",
+                            title=f"{title}: importance for validation {target} ({evaluator})")
     report.plot_history(
         [t.number for t in trials],
         [t.values[0] if t.values else math.nan for t in trials],

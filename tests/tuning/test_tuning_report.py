@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import optuna
 from tuning_helpers import PNG, quick
 
 from graphls.cli import main
@@ -11,6 +16,7 @@ from graphls.config import TrainConfig
 from graphls.tuning import (
     REPORT_SEED_BASE,
     StudySettings,
+    param_importances,
     run_study,
     select_best_trial,
     write_report,
@@ -64,3 +70,63 @@ def test_multi_objective_report_draws_the_pareto_front(graph, tmp_path):
     summary = (tmp_path / "auc" / "summary.md").read_text()
     assert "![Pareto front (validation ROC AUC vs ECE)](pareto.png)" in summary
     assert "![validation ROC AUC over (ε, λ)](landscape.png)" in summary
+
+
+def test_importances_are_fanova_with_scikit_learn():
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: t.suggest_float("structural", 0, 1)
+                   + 0.01 * t.suggest_float("epsilon", 0, 0.5), n_trials=30)
+    importances, evaluator = param_importances(study)
+    assert evaluator == "fANOVA"
+    assert set(importances) == {"epsilon", "structural"}
+    assert importances["structural"] > 0.9 > importances["epsilon"]
+
+
+NO_SKLEARN = '''
+import json, sys
+import torch_geometric  # torch._dynamo looks modules up when it is imported: before the block
+
+class NoScikitLearn:  # an install without scikit-learn (it is a test-only dependency)
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "sklearn":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+assert "sklearn" not in sys.modules
+sys.meta_path.insert(0, NoScikitLearn())
+import optuna, torch
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+torch.set_num_threads(1)
+sys.path.insert(0, sys.argv[1])
+from tuning_helpers import quick, synthetic
+from graphls.tuning import param_importances, write_report
+
+def f(t):
+    return t.suggest_float("structural", 0, 1) + 0.01 * t.suggest_float("epsilon", 0, 0.5)
+
+single = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+single.optimize(f, n_trials=30)
+multi = optuna.create_study(directions=["maximize", "minimize"],
+                            sampler=optuna.samplers.RandomSampler(0))
+multi.optimize(lambda t: (f(t), t.params["epsilon"]), n_trials=30)
+graph = synthetic()
+study = quick(graph, n_trials=3, epochs=4)
+write_report(study, sys.argv[2], seeds=1, data=graph, progress=False)
+print(json.dumps([param_importances(single), param_importances(multi),
+                  "sklearn" in sys.modules]))
+'''
+
+
+def test_importances_and_the_report_work_without_scikit_learn(tmp_path):
+    """Without scikit-learn (fANOVA's random forest), PED-ANOVA ranks the parameters."""
+    out = subprocess.run([sys.executable, "-c", NO_SKLEARN, str(Path(__file__).parent),
+                          str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    (single, evaluator), (multi, multi_evaluator), imported = json.loads(
+        out.stdout.splitlines()[-1])
+    assert evaluator == multi_evaluator == "PED-ANOVA" and not imported
+    for importances in (single, multi):  # multi: the first value (maximised) is the target
+        assert set(importances) == {"epsilon", "structural"}
+        assert importances["structural"] > 0.9 > importances["epsilon"]
+    png = (tmp_path / "importances.png").read_bytes()
+    assert png[:8] == PNG and len(png) > 5000
