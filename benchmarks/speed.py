@@ -344,16 +344,16 @@ def graphls_study(data: Any, n_trials: int, epochs: int, batch_size: int, pruner
     """``graphls tune`` over the same space: a fresh SQLite study in ``folder``."""
     import optuna
 
-    from graphls.tuning import run_study
+    from graphls.tuning import StudySettings, run_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / f"speed-{time.time_ns()}.db"
     start = time.perf_counter()
-    study = run_study("Cora", data=data, n_trials=n_trials, space="joint",
-                      space_file=SPACE_FILE, epochs=epochs, batch_size=batch_size,
-                      pruner=pruner, seed=seed, storage=f"sqlite:///{db}", progress=False,
-                      n_jobs=n_jobs)
+    settings = StudySettings(dataset="Cora", data=data, space="joint", space_file=SPACE_FILE,
+                             epochs=epochs, batch_size=batch_size, pruner=pruner, seed=seed,
+                             storage=f"sqlite:///{db}")
+    study = run_study(settings, n_trials=n_trials, n_jobs=n_jobs, progress=False)
     seconds = time.perf_counter() - start
     out = _summary(study, seconds, compare_at)
     for path in folder.glob(db.name + "*"):

@@ -14,7 +14,7 @@ import argparse
 
 import optuna
 
-from graphls.tuning import OBJECTIVES, run_study, select_best_trial, write_report
+from graphls.tuning import OBJECTIVES, StudySettings, run_study, select_best_trial, write_report
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -32,9 +32,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = run_study(args.dataset, args.model, args.n_trials, objective=args.objective,
-                      storage=args.storage, root=args.root, split=args.split,
-                      epochs=args.epochs)
+    settings = StudySettings(dataset=args.dataset, root=args.root, split=args.split,
+                             model=args.model, objective=args.objective, epochs=args.epochs,
+                             storage=args.storage)
+    study = run_study(settings, n_trials=args.n_trials)
     best = select_best_trial(study)
     print(f"{study.study_name}: {len(study.trials)} trials; best #{best.number} "
           f"{best.params} -> validation {best.values}")

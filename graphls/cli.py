@@ -325,18 +325,83 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_tune(args: argparse.Namespace) -> int:
-    out = check_writable_dir(args.out) if args.out else None
-    from graphls.tuning import run_tune_command
+def _print_comparison(result: dict[str, Any]) -> None:
+    """A study report's best-vs-baseline table (``write_report``'s result) on stdout."""
+    from graphls import report
+    from graphls.config import TrainConfig
 
-    return run_tune_command(args, out)
+    best = TrainConfig.from_dict(result["best"]["config"] | {"seed": 0})
+    print(report.format_comparison({report.best_label(best.epsilon, best.structural):
+                                    result["best"], report.BASELINE_LABEL: result["baseline"]}))
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    """``graphls tune``: run or resume the study, print its best trial, then the report."""
+    out = check_writable_dir(args.out) if args.out else None
+    from collections import Counter
+
+    from graphls.config import TrainConfig
+    from graphls.tuning import StudySettings, quiet_optuna, run_study, select_best_trial
+
+    config = TrainConfig.for_model(
+        args.model, hidden=args.hidden, layers=args.layers, heads=args.heads,
+        dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
+        weight_decay_scope=args.weight_decay_scope, epochs=args.epochs,
+        patience=args.patience, label_noise=args.noise, noise_kind=args.noise_kind,
+        select=args.select, device=args.device)
+    settings = StudySettings(
+        dataset=args.dataset, root=args.root, split=args.split, split_index=args.split_index,
+        model=args.model, space=args.space, space_file=args.space_file, prior=args.prior,
+        objective=args.objective, epochs=args.epochs, config=config,
+        seeds_per_trial=args.seeds_per_trial, sampler=args.sampler, pruner=args.pruner,
+        seed=args.seed, batch_size=args.batch_size, storage=args.storage,
+        study_name=args.study_name, heartbeat_interval=args.heartbeat_interval,
+        grace_period=args.grace_period)
+    n_trials = args.n_trials
+    if n_trials is None and args.total_trials is None:
+        n_trials = 100
+    quiet_optuna()
+    study = run_study(settings, n_trials=n_trials, timeout=args.timeout, n_jobs=args.n_jobs,
+                      total_trials=args.total_trials, progress=not args.no_progress)
+    counts = Counter(t.state.name.lower() for t in study.get_trials(deepcopy=False))
+    print(f"study {study.study_name}: {sum(counts.values())} trials ("
+          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")")
+    try:
+        best = select_best_trial(study)
+    except ValueError:
+        print("no completed trial yet")
+        return 0
+    values = ", ".join(f"{v:.4f}" for v in best.values)
+    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in best.params.items())
+    print(f"best trial #{best.number}: validation {study.user_attrs['objective']} = {values}; "
+          f"{params}")
+    if args.no_report:
+        return 0
+    return _write_report(study, args, out, seeds=args.report_seeds)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    """``graphls report``: rebuild the report of a stored study from the storage alone."""
     out = check_writable_dir(args.out) if args.out else None
-    from graphls.tuning import run_report_command
+    from graphls.tuning import load_study, quiet_optuna
 
-    return run_report_command(args, out)
+    quiet_optuna()
+    study = load_study(args.storage, args.study_name)
+    return _write_report(study, args, out, seeds=args.seeds)
+
+
+def _write_report(study: Any, args: argparse.Namespace, out: Path | None, *, seeds: int
+                  ) -> int:
+    """Write a study's report to ``out`` (default ``./<study name>``) and print its table."""
+    from graphls.tuning import write_report
+
+    out = out or check_writable_dir(Path(study.study_name))
+    result = write_report(study, out, seeds=seeds, root=args.root, device=args.device,
+                          progress=not args.no_progress)
+    _print_comparison(result)
+    print(f"wrote {out}/best.json, trials.csv, summary.md and plots")
+    return 0
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:

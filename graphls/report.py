@@ -14,6 +14,8 @@ from typing import Any
 import torch
 
 __all__ = [
+    "BASELINE_LABEL",
+    "best_label",
     "format_comparison",
     "plot_history",
     "plot_importances",
@@ -22,6 +24,23 @@ __all__ = [
     "plot_reliability",
     "study_markdown",
 ]
+
+
+#: How tables, legends and summaries name the ε = 0, λ = 1 baseline (plain PyG).
+BASELINE_LABEL = "baseline (ε=0, λ=1)"
+
+
+def best_label(epsilon: float, structural: float | Sequence[float]) -> str:
+    """How tables, legends and summaries name a study's best configuration.
+
+    >>> best_label(0.123456, 0.5), best_label(0.1, (1.0, 0.25))
+    ('best (ε=0.123, λ=0.5)', 'best (ε=0.1, λ=1,0.25)')
+    """
+    if isinstance(structural, (tuple, list)):
+        knob = ",".join(f"{v:.3g}" for v in structural)
+    else:
+        knob = f"{structural:.3g}"
+    return f"best (ε={epsilon:.3g}, λ={knob})"
 
 
 def _pyplot():

@@ -56,16 +56,16 @@ def datasets_root(tmp_path_factory) -> Path:
 def sigterm_next_batch(monkeypatch) -> None:
     """The next batch of trials a study trains first sends SIGTERM to this process, as
     ``kill`` does; later batches train normally."""
-    import graphls.tuning as tuning
+    import graphls.tuning.optimize as optimize
 
-    real = tuning._members
+    real = optimize.train_trials
 
-    def members(*args, **kw):
-        monkeypatch.setattr(tuning, "_members", real)
+    def train_trials(*args, **kw):
+        monkeypatch.setattr(optimize, "train_trials", real)
         os.kill(os.getpid(), signal.SIGTERM)
         return real(*args, **kw)
 
-    monkeypatch.setattr(tuning, "_members", members)
+    monkeypatch.setattr(optimize, "train_trials", train_trials)
 
 
 @pytest.fixture

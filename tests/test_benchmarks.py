@@ -551,11 +551,11 @@ def test_a_study_another_process_holds_waits_until_the_blocks_other_studies_ran(
     storage.record_heartbeat(held._trial_id)
     calls, real = [], tuning.run_study
 
-    def spy(*args, **kw):
-        row = "ls" if kw["study_name"] == ls_name else "structural"
+    def spy(study_settings, **kw):
+        row = "ls" if study_settings.study_name == ls_name else "structural"
         if row == "ls" and kw.get("wait", True):  # the other process gives its trial up now
             storage.set_trial_state_values(held._trial_id, optuna.trial.TrialState.FAIL)
-        study = real(*args, **kw)
+        study = real(study_settings, **kw)
         finished = [t for t in study.get_trials(deepcopy=False) if t.state in (
             optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
         calls.append((row, kw.get("wait", True), len(finished)))

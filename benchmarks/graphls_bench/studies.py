@@ -70,18 +70,19 @@ def run_row_study(settings: Settings, block: Block, row: str, base: Any, data: A
     """``graphls.tuning.run_study`` for ``row`` of ``block``: its space file, objective and
     prior, the settings' budget, sampler and pruner, ``batch`` trials at a time, the
     archive rewritten after every finished trial."""
-    from graphls.tuning import run_study
+    from graphls.tuning import StudySettings, run_study
 
     spec = TUNED[row]
     split_id = tuning_split(block)
-    return run_study(
-        block.dataset, block.model, None, total_trials=settings.trials, space="joint",
-        objective=row_objective(spec, block), storage=settings.storage,
-        study_name=name, sampler=settings.sampler,
-        pruner=settings.pruner, seeds_per_trial=settings.seeds_per_trial, split=block.split,
-        split_index=split_id or 0, space_file=CONFIGS / "searchspace" / spec.space_file,
-        prior=spec.prior, epochs=settings.epochs, seed=0, config=base, batch_size=batch,
-        data=data, progress=settings.progress, callbacks=[Archiver(archive)], wait=wait)
+    study_settings = StudySettings(
+        dataset=block.dataset, data=data, split=block.split, split_index=split_id or 0,
+        model=block.model, space="joint", space_file=CONFIGS / "searchspace" / spec.space_file,
+        prior=spec.prior, objective=row_objective(spec, block), epochs=settings.epochs,
+        config=base, seeds_per_trial=settings.seeds_per_trial, sampler=settings.sampler,
+        pruner=settings.pruner, seed=0, batch_size=batch, storage=settings.storage,
+        study_name=name)
+    return run_study(study_settings, n_trials=None, total_trials=settings.trials,
+                     callbacks=[Archiver(archive)], wait=wait, progress=settings.progress)
 
 
 def best_of(settings: Settings, block: Block, row: str, study: Any, *, archive: Path,

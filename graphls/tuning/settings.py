@@ -1,0 +1,164 @@
+"""What a study searches and where it lives: :class:`StudySettings`, checked when made.
+
+``run_study(settings, n_trials=..., timeout=..., n_jobs=..., callbacks=...)`` reads
+like Optuna's ``Study.optimize(func, n_trials, timeout, n_jobs, callbacks)``: the
+settings say which study (and so which objective) is optimised, the keywords how
+long and by how many processes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from graphls._validation import check_choice, check_positive_int
+from graphls.config import TrainConfig
+from graphls.tuning.objective import OBJECTIVES
+from graphls.tuning.samplers import make_pruner, make_sampler, pruner_settings
+from graphls.tuning.space import SPACES, ParamSpec, search_space
+
+__all__ = ["MODELS", "PRIORS", "StudySettings"]
+
+MODELS = ("gcn", "gat")
+PRIORS = ("uniform", "class", "neighbors")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The settings of one study: what each trial trains and searches, and where it is stored.
+
+    Every trial trains ``config.replace(**params)`` on the training nodes and is
+    scored on the validation nodes (see :mod:`graphls.tuning.objective`). The
+    fields that name the study (dataset, model, space, objective, epochs, split,
+    prior, seeds per trial and the fixed training settings) must agree with a
+    stored study of the same name for it to be resumed.
+
+    What is searched:
+
+    Attributes:
+        dataset: Dataset name for ``graphls.data.load_dataset`` (and the study name).
+        data: A PyG ``Data`` to use instead of loading ``dataset`` (its ``name``, if
+            set, names the study).
+        root: Passed to ``load_dataset``.
+        split: Passed to ``load_dataset`` (``seed`` seeds random splits).
+        split_index: Passed to ``load_dataset``: which shipped fixed split.
+        model: ``"gcn"`` or ``"gat"``.
+        space: ``"joint"`` (ε, λ) or ``"full"`` (also lr, weight decay, dropout, hidden).
+        space_file: A TOML file that overrides or adds ranges
+            (:func:`graphls.tuning.search_space`).
+        prior: Smoothing prior (``"uniform"``, ``"class"``, ``"neighbors"``); a
+            non-uniform one adds ``prior_weight`` to the space.
+        objective: ``"accuracy"``, ``"nll"``, ``"roc_auc"`` or ``"multi"``.
+        epochs: Epoch budget per training run.
+        config: Settings that are not searched (default PyG's example settings for
+            ``model``); ``model``, ``epochs`` and ``prior`` are applied on top, and
+            ``select="roc_auc"`` for the ``roc_auc`` objective.
+        seeds_per_trial: Seeds averaged per trial.
+        sampler: ``tpe``, ``gp``, ``cmaes``, ``random`` or ``grid`` (trial n's sampler is
+            seeded by ``(seed, n)``).
+        pruner: ``median``, ``hyperband``, ``none`` (settings from ``epochs``, see
+            :func:`graphls.tuning.pruner_settings`) or a pruner object. Ignored for
+            ``multi``.
+        seed: Sampler seed, and the seed of random splits.
+        batch_size: Trials claimed together and trained in one model pass
+            (:func:`graphls.engine.fit_many`; each trial is pruned on its own).
+
+    Where the study lives:
+
+    Attributes:
+        storage: URL, journal file or Optuna storage; default ``sqlite:///graphls.db``
+            (:func:`graphls.tuning.open_storage`).
+        study_name: Default ``graphls-<dataset>-<model>-<space>-<objective>``.
+        heartbeat_interval: Seconds between a running trial's heartbeats on RDB
+            storages (``None``: no heartbeats).
+        grace_period: A trial silent for this many seconds is marked FAIL and retried
+            (default ``2 × heartbeat_interval``).
+
+    Raises:
+        ValueError: an unknown choice, a count below 1, a bad space file, or a sampler
+            that cannot serve the objective.
+        TypeError: ``config`` is not a ``TrainConfig`` or ``pruner`` not a name or pruner.
+        FileNotFoundError: ``space_file`` does not exist.
+    """
+
+    dataset: str = "Cora"
+    data: Any = field(default=None, repr=False, compare=False)
+    root: str | os.PathLike | None = None
+    split: str | None = None
+    split_index: int = 0
+    model: str = "gcn"
+    space: str = "joint"
+    space_file: str | os.PathLike | None = None
+    prior: str = "uniform"
+    objective: str = "accuracy"
+    epochs: int = 200
+    config: TrainConfig | None = None
+    seeds_per_trial: int = 1
+    sampler: str = "tpe"
+    pruner: str | optuna.pruners.BasePruner = "median"
+    seed: int = 0
+    batch_size: int = 1
+    storage: str | optuna.storages.BaseStorage | None = None
+    study_name: str | None = None
+    heartbeat_interval: int | None = 60
+    grace_period: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, MODELS)
+        check_choice("space", self.space, SPACES)
+        check_choice("objective", self.objective, OBJECTIVES)
+        check_choice("prior", self.prior, PRIORS)
+        check_positive_int("seeds_per_trial", self.seeds_per_trial)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        for name in ("heartbeat_interval", "grace_period"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
+        if self.config is not None and not isinstance(self.config, TrainConfig):
+            raise TypeError(f"config must be a graphls.config.TrainConfig or None; got "
+                            f"{type(self.config).__name__}")
+        if isinstance(self.pruner, str):
+            pruner_settings(self.pruner, self.epochs)  # an unknown name lists the known ones
+        elif not isinstance(self.pruner, optuna.pruners.BasePruner):
+            raise TypeError(f"pruner must be a name (median, hyperband, none) or an Optuna "
+                            f"pruner; got {type(self.pruner).__name__}")
+        # the space file is read, and the sampler made, now: a mistake fails before a
+        # storage is opened or a dataset loaded
+        make_sampler(self.sampler, self.seed, space=self.specs(), multi=self.multi)
+
+    @property
+    def multi(self) -> bool:
+        """Whether the objective has two values (``multi``: a Pareto front)."""
+        return self.objective == "multi"
+
+    def specs(self) -> dict[str, ParamSpec]:
+        """The searched parameters (:func:`graphls.tuning.search_space`)."""
+        return search_space(self.space, self.prior, self.space_file)
+
+    def train_config(self) -> TrainConfig:
+        """The settings every trial starts from (the searched parameters go on top)."""
+        base = (self.config or TrainConfig.for_model(self.model)).replace(
+            model=self.model, epochs=self.epochs, prior=self.prior)
+        if self.objective == "roc_auc":  # the epoch is kept by the metric the trial is scored on
+            base = base.replace(select="roc_auc")
+        return base
+
+    def make_pruner(self) -> tuple[optuna.pruners.BasePruner, str]:
+        """The pruner and its name as stored with the study (``none`` for ``multi``)."""
+        if self.multi:  # Optuna does not support pruning multi-objective trials
+            return optuna.pruners.NopPruner(), "none"
+        if isinstance(self.pruner, str):
+            return make_pruner(self.pruner, self.epochs), self.pruner
+        return self.pruner, type(self.pruner).__name__
+
+    def load_data(self) -> Any:
+        """``data``, or the dataset loaded with ``root``, ``split``, ``seed``, ``split_index``."""
+        if self.data is not None:
+            return self.data
+        from graphls.data import load_dataset
+
+        return load_dataset(self.dataset, root=self.root, split=self.split, seed=self.seed,
+                            split_index=self.split_index)

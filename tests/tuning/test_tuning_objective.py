@@ -1,0 +1,174 @@
+"""graphls.tuning.objective: validation-only scores, directions, pruning hooks, batched trials."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+from tuning_helpers import PNG, TEXAS, quick, study_table
+
+from graphls.cli import main
+from graphls.config import TrainConfig
+from graphls.engine import fit
+from graphls.tuning import (
+    TRIAL_SEED_BASE,
+    default_study_name,
+    make_pruner,
+    pruner_settings,
+    score_metric,
+    write_report,
+)
+
+
+def test_objective_never_reads_test_labels(graph):
+    scrambled = graph.clone()
+    g = torch.Generator().manual_seed(1)
+    test = scrambled.test_mask
+    scrambled.y = graph.y.clone()
+    scrambled.y[test] = torch.randint(0, 3, (int(test.sum()),), generator=g)
+    # the scramble matters to anything that reads test labels ...
+    cfg = TrainConfig.for_model("gcn", epochs=8)
+    assert (fit(graph, cfg).metrics["test"] != fit(scrambled, cfg).metrics["test"])
+    # ... but not to the study
+    a = quick(graph, n_trials=4, seed=5)
+    b = quick(scrambled, n_trials=4, seed=5)
+    assert study_table(a) == study_table(b)
+    assert len(a.trials) == 4 and all(t.state == TrialState.COMPLETE for t in a.trials)
+    assert set(a.trials[0].user_attrs) >= {"val_accuracy", "val_ece", "val_nll", "val_brier"}
+
+
+def test_objectives_and_directions(graph):
+    nll = quick(graph, n_trials=2, objective="nll")
+    assert nll.direction == optuna.study.StudyDirection.MINIMIZE
+    assert nll.trials[0].value == nll.trials[0].user_attrs["val_nll"]
+    multi = quick(graph, n_trials=2, objective="multi", pruner="median")
+    assert [d.name for d in multi.directions] == ["MAXIMIZE", "MINIMIZE"]
+    t = multi.trials[0]
+    assert t.values == [t.user_attrs["val_accuracy"], t.user_attrs["val_ece"]]
+    assert multi.user_attrs["pruner"] == "none"  # Optuna cannot prune multi-objective trials
+
+
+def test_roc_auc_objective_scores_and_selects_by_validation_auc(graph):
+    seen = []
+    study = quick(graph, n_trials=2, objective="roc_auc", pruner="median")
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert study.study_name == "graphls-synthetic-gcn-joint-roc_auc"
+    assert study.user_attrs["base_config"]["select"] == "roc_auc"
+    for t in study.trials:
+        assert t.value == t.user_attrs["val_roc_auc"]
+        # the trial's value is the AUC of its run with the epoch kept by validation AUC
+        cfg = TrainConfig.for_model("gcn", epochs=8, select="roc_auc", seed=TRIAL_SEED_BASE,
+                                    **t.params)
+        r = fit(graph, cfg, lambda epoch, val: seen.append(val["best_roc_auc"]))
+        assert t.value == pytest.approx(r.metrics["val"]["roc_auc"], rel=1e-12)
+        assert t.value == pytest.approx(max(h["val_roc_auc"] for h in r.history), rel=1e-12)
+        # the pruner saw the running best AUC
+        assert list(t.intermediate_values.values())[-1] == pytest.approx(seen[-1], rel=1e-12)
+    # multi trades the selection metric against ECE: ROC AUC when epochs are kept by it
+    multi = quick(graph, n_trials=2, objective="multi",
+                  config=TrainConfig.for_model("gcn", select="roc_auc"))
+    assert all(t.values == [t.user_attrs["val_roc_auc"], t.user_attrs["val_ece"]]
+               for t in multi.trials)
+    assert score_metric(multi) == "roc_auc" and score_metric(study) == "roc_auc"
+    # other objectives keep accuracy selection and still record the AUC
+    acc = quick(graph, n_trials=1)
+    assert score_metric(acc) == "accuracy"
+    assert acc.user_attrs["base_config"]["select"] == "accuracy"
+    assert 0.0 <= acc.trials[0].user_attrs["val_roc_auc"] <= 1.0
+
+
+def test_tune_command_takes_the_roc_auc_objective(tmp_path, monkeypatch, capsys, datasets_root):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", *TEXAS, "--root", str(datasets_root), "--no-report",
+                 "--objective", "roc_auc", "--n-trials", "2"]) == 0
+    name = default_study_name("Texas", objective="roc_auc")
+    assert f"study {name}: 2 trials" in capsys.readouterr().out
+    study = optuna.load_study(study_name=name, storage="sqlite:///graphls.db")
+    assert study.user_attrs["base_config"]["select"] == "roc_auc"
+    assert all(t.value == t.user_attrs["val_roc_auc"] for t in study.trials)
+    # the report retrains the best configuration and the baseline with the same selection
+    result = write_report(study, tmp_path / "report", seeds=2, root=datasets_root,
+                          progress=False)
+    assert result["best"]["config"]["select"] == result["baseline"]["config"]["select"] \
+        == "roc_auc"
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "![validation ROC AUC over (ε, λ)](landscape.png)" in summary
+    assert (tmp_path / "report" / "landscape.png").read_bytes()[:8] == PNG
+
+
+def test_median_pruner_prunes_but_never_before_the_warmup(graph):
+    epochs = 20
+    warmup = pruner_settings("median", epochs)["n_warmup_steps"]
+    study = quick(graph, n_trials=12, epochs=epochs, sampler="random", seed=0,
+                  pruner=make_pruner("median", epochs, n_startup_trials=3, n_min_trials=1))
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, [t.state for t in study.trials]
+    for t in pruned:
+        assert t.user_attrs["pruned_at_epoch"] >= warmup
+        assert max(t.intermediate_values) == t.user_attrs["pruned_at_epoch"]
+    # the reported value is the running best, so it never decreases
+    for t in study.trials:
+        steps = sorted(t.intermediate_values)
+        vals = [t.intermediate_values[s] for s in steps]
+        assert vals == sorted(vals)
+
+
+class PruneEvenTrials(optuna.pruners.BasePruner):
+    """Prunes every even-numbered trial once it has reported epoch ``at`` or later."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def prune(self, study, trial) -> bool:
+        step = trial.last_step
+        return trial.number % 2 == 0 and step is not None and step >= self.at
+
+
+def test_batched_trials_equal_one_at_a_time_and_prune_each_on_its_own(graph):
+    """--batch-size trains claimed trials together: same params, values and attributes as
+    one trial at a time (the random sampler is seeded per trial number), and a pruned
+    trial leaves the batch while the others finish."""
+    kw = {"n_trials": 6, "sampler": "random", "seed": 3, "epochs": 10, "seeds_per_trial": 2}
+    one = quick(graph, pruner=PruneEvenTrials(4), **kw)
+    batched = quick(graph, pruner=PruneEvenTrials(4), batch_size=4, **kw)
+    states = [t.state for t in batched.trials]
+    assert states == [TrialState.PRUNED, TrialState.COMPLETE] * 3
+    assert [t.user_attrs["pruned_at_epoch"] for t in batched.trials[::2]] == [4] * 3
+    for mine, ref in zip(study_table(batched), study_table(one), strict=True):
+        number, state, params, values, attrs = mine
+        assert (number, state, params) == ref[:3]
+        assert values == pytest.approx(ref[3], rel=1e-5)
+        assert attrs.keys() == ref[4].keys()
+        for key, value in attrs.items():
+            assert value == pytest.approx(ref[4][key], rel=1e-4), key
+    for t, ref in zip(batched.trials, one.trials, strict=True):
+        assert t.intermediate_values == pytest.approx(ref.intermediate_values, rel=1e-6)
+    assert all(t.user_attrs["seeds"] == [0, 1] for t in batched.trials[1::2])
+
+
+def test_epoch_view_prunes_as_trial_should_prune():
+    """A batch judges its members from one read of the study per epoch (EpochView); the
+    median pruner's decisions equal Optuna's own ``trial.should_prune()``."""
+    from graphls.tuning.objective import EpochView
+
+    study = optuna.create_study(direction="maximize",
+                                pruner=make_pruner("median", 20, n_startup_trials=2,
+                                                       n_min_trials=1))
+    for final in (0.5, 0.6, 0.7):  # finished trials with learning curves
+        t = study.ask()
+        for step in range(20):
+            t.report(final * (step + 1) / 20, step)
+        study.tell(t, final)
+    running = [study.ask() for _ in range(3)]
+    decisions = []
+    for step in range(20):
+        view = None
+        for k, t in enumerate(running):
+            value = (0.45 + 0.1 * k) * (step + 1) / 20
+            t.report(value, step)
+            view = view or EpochView(study)  # read once, after the first member's report
+            ours = view.should_prune(t, step, value)
+            assert ours == t.should_prune(), (step, k)
+            decisions.append(ours)
+    assert any(decisions) and not all(decisions)  # the comparison covers both answers

@@ -1,0 +1,145 @@
+"""graphls.tuning.optimize: budgets, rerun semantics, heartbeats, waiting, callbacks, interrupts."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from collections import Counter
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from tuning_helpers import FINISHED, TEXAS, quick
+
+import graphls.tuning.optimize as optimize_module
+from graphls.cli import main
+from graphls.tuning import default_study_name
+
+
+def test_rerunning_the_command_resumes_the_default_storage(tmp_path, monkeypatch, capsys,
+                                                           datasets_root):
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *TEXAS, "--root", str(datasets_root), "--no-report"]
+    assert main([*args, "--n-trials", "3"]) == 0
+    assert main([*args, "--n-trials", "2"]) == 0
+    out = capsys.readouterr().out
+    name = default_study_name("Texas")
+    assert f"study {name}: 5 trials" in out
+    assert (tmp_path / "graphls.db").is_file()
+    rows = sqlite3.connect(tmp_path / "graphls.db").execute(
+        "SELECT COUNT(*) FROM trials JOIN studies USING (study_id) WHERE study_name = ?",
+        (name,)).fetchone()
+    assert rows == (5,)
+
+
+def test_total_trials_is_a_study_wide_target(graph, tmp_path):
+    url = f"sqlite:///{tmp_path / 'budget.db'}"
+    kw = {"storage": url, "study_name": "budget", "n_trials": None}
+    assert len(quick(graph, total_trials=3, **kw).trials) == 3
+    assert len(quick(graph, total_trials=3, **kw).trials) == 3  # already there: adds none
+    study = quick(graph, total_trials=10, **{**kw, "n_trials": 1})  # per-command cap too
+    assert len(study.trials) == 4
+
+
+def _another_workers_trial(graph, tmp_path, grace_period):
+    """A 2-trial SQLite study plus a trial another worker claimed (one heartbeat sent)."""
+    kw = {"storage": f"sqlite:///{tmp_path / 'shared.db'}", "study_name": "shared",
+          "n_trials": None, "heartbeat_interval": 1, "grace_period": grace_period}
+    quick(graph, total_trials=2, **kw)
+    storage = optuna.storages.RDBStorage(kw["storage"], heartbeat_interval=1,
+                                         grace_period=grace_period)
+    trial = optuna.load_study(study_name="shared", storage=storage).ask()
+    params = {"epsilon": trial.suggest_float("epsilon", 0, 0.5),
+              "structural": trial.suggest_float("structural", 0, 1)}
+    storage.record_heartbeat(trial._trial_id)
+    return kw, trial, params
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
+                            "ignore::optuna.exceptions.ExperimentalWarning")
+def test_stale_trial_of_a_dead_worker_is_failed_and_retried(graph, tmp_path):
+    # a worker that claims a trial and dies: heartbeats stop
+    kw, dead, params = _another_workers_trial(graph, tmp_path, grace_period=1)
+    time.sleep(2.2)
+    study = quick(graph, total_trials=4, **kw)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[dead.number].state == TrialState.FAIL
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retry) == 1 and retry[0].params == params and retry[0].state in FINISHED
+    assert sum(t.state in FINISHED for t in trials) == 4
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning",
+                            "ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize("wait", [True, False])
+def test_wait_false_moves_on_from_trials_other_workers_hold(graph, tmp_path, monkeypatch,
+                                                           wait):
+    # another worker holds a trial and is alive: its heartbeat is fresh for 600 s
+    kw, held, _ = _another_workers_trial(graph, tmp_path, grace_period=600)
+    sleeps = []
+    monkeypatch.setattr(optimize_module, "time",
+                        SimpleNamespace(monotonic=time.monotonic, sleep=sleeps.append))
+    # wait=True polls until the held trial ends; the timeout ends the test's wait
+    study = quick(graph, total_trials=4, wait=wait, poll=0.01, timeout=0.5, **kw)
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    # the one free slot was trained either way; the held one is still the other worker's
+    assert states[TrialState.COMPLETE] == 3 and states[TrialState.RUNNING] == 1
+    assert study.trials[held.number].state == TrialState.RUNNING
+    assert (len(sleeps) > 0) is wait
+
+
+def test_wait_must_be_a_bool(graph):
+    with pytest.raises(TypeError, match="wait must be True or False; got str 'no'"):
+        quick(graph, n_trials=1, wait="no")
+
+
+def test_n_jobs_needs_a_storage_other_processes_can_open(graph):
+    with pytest.raises(ValueError, match=r"n_jobs > 1 needs a storage that other processes can "
+                                         r"open .*; got 'InMemoryStorage'"):
+        quick(graph, n_trials=2, n_jobs=2)
+    with pytest.raises(ValueError, match="got 'sqlite:///:memory:'"):
+        quick(graph, n_trials=2, n_jobs=2, storage="sqlite:///:memory:")
+    with pytest.raises(ValueError, match="n_jobs must be an integer >= 1; got 0"):
+        quick(graph, n_trials=2, n_jobs=0)
+
+
+def test_callbacks_see_every_told_trial_once_in_order(graph):
+    seen = []
+    study = quick(graph, n_trials=5, batch_size=2,
+                  callbacks=[lambda s, t: seen.append((s.study_name, t.number, t.state,
+                                                       t.values, t.params))])
+    # one call per trial, after it is told: the stored state and values, batch by batch
+    assert seen == [(study.study_name, t.number, t.state, t.values, t.params)
+                    for t in study.trials]
+    assert [n for _, n, *_ in seen] == [0, 1, 2, 3, 4]
+
+
+def test_a_failing_callback_stops_the_study(graph):
+    def boom(study, trial):
+        raise RuntimeError(f"callback saw trial {trial.number}")
+
+    storage = optuna.storages.InMemoryStorage()
+    with pytest.raises(RuntimeError, match="callback saw trial 0"):
+        quick(graph, n_trials=3, storage=storage, study_name="cb", callbacks=[boom])
+    study = optuna.load_study(study_name="cb", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # told before the call
+
+
+def test_sigterm_ends_tune_in_one_line_and_fails_its_claimed_trials(tmp_path, monkeypatch,
+                                                                    capsys, datasets_root,
+                                                                    sigterm_next_batch):
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *TEXAS, "--root", str(datasets_root), "--no-report", "--batch-size", "2"]
+    before = signal.getsignal(signal.SIGTERM)
+    assert main([*args, "--n-trials", "2"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "graphls tune: interrupted" and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
+    study = optuna.load_study(study_name=default_study_name("Texas"),
+                              storage="sqlite:///graphls.db")
+    # the claimed batch is failed at once, not left RUNNING until its heartbeat is stale
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert main([*args, "--n-trials", "2"]) == 0
+    assert sum(t.state in FINISHED for t in study.get_trials(deepcopy=False)) == 2

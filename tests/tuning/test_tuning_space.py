@@ -1,0 +1,52 @@
+"""graphls.tuning.space: the joint and full spaces, TOML overrides and their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphls.tuning import search_space
+
+
+def test_spaces_name_the_two_knobs_and_grow_as_documented(tmp_path):
+    joint = search_space("joint")
+    assert list(joint) == ["epsilon", "structural"]
+    assert (joint["epsilon"].low, joint["epsilon"].high) == (0.0, 0.5)
+    assert (joint["structural"].low, joint["structural"].high) == (0.0, 1.0)
+    full = search_space("full", prior="neighbors")
+    assert list(full) == ["epsilon", "structural", "lr", "weight_decay", "dropout", "hidden",
+                          "prior_weight"]
+    assert full["lr"].log and (full["lr"].low, full["lr"].high) == (1e-3, 1e-1)
+    assert full["hidden"].choices == (8, 16, 32, 64)
+    toml = tmp_path / "space.toml"
+    toml.write_text("[epsilon]\nhigh = 0.3\n[lr]\nlow = 0.005\nhigh = 0.05\nlog = true\n"
+                    "[structural]\ngrid = [0.0, 1.0]\n")
+    over = search_space("joint", space_file=toml)
+    assert list(over) == ["epsilon", "structural", "lr"]
+    assert over["epsilon"].high == 0.3 and over["lr"].low == 0.005
+    assert over["structural"].grid_values() == [0.0, 1.0]
+    assert over["epsilon"].grid_values() == pytest.approx([0, 0.06, 0.12, 0.18, 0.24, 0.3])
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[epsilon]\nhigh = 1.5\n", r"epsilon.high must be in \[0, 1\]; got 1.5"),
+        ("[epsilon]\nlow = 0.4\nhigh = 0.2\n", "epsilon.low must be <= epsilon.high"),
+        ("[lr]\nlow = 0\nhigh = 0.1\nlog = true\n", r"lr.low must be in \[0, inf\)|lr.low must"),
+        ("[momentum]\nlow = 0\n", "parameter 'momentum' is unknown; known: epsilon"),
+        ("[epsilon]\nmax = 0.3\n", r"epsilon has unknown keys \['max'\]"),
+        ("[hidden]\nchoices = [16, 0]\n", "hidden.choices must be a non-empty list"),
+        ("[epsilon]\nhigh = 0.3\ngrid = [0.9]\n", "epsilon.grid values must lie in the range"),
+        ("[epsilon\n", "is not valid TOML"),
+    ],
+)
+def test_bad_space_files_are_one_clear_error(tmp_path, text, match):
+    toml = tmp_path / "space.toml"
+    toml.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        search_space("joint", space_file=toml)
+
+
+def test_missing_space_file():
+    with pytest.raises(FileNotFoundError, match=r"space file 'nope\.toml' does not exist"):
+        search_space("joint", space_file="nope.toml")
