@@ -33,8 +33,25 @@ class UsageError(ValueError):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help that shows each option's default where it has one (not for None or flags)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or "default:" in text or default is None
+                or default is argparse.SUPPRESS or isinstance(default, bool)
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 class _Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line on stderr and exit status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         # "argument --seeds: --seeds must be ..." -> "--seeds must be ..."
@@ -52,6 +69,19 @@ def _positive_int(name: str) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{name} must be an integer; got {text!r}") from None
         if value < 1:
             raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {value}")
+        return value
+
+    return parse
+
+
+def _nonnegative_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer; got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 0; got {value}")
         return value
 
     return parse
@@ -125,35 +155,51 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--root", default=None,
                    help="dataset root (default: $GRAPHLS_DATA, else ~/.cache/graphls)")
     g.add_argument("--split", default=None,
-                   help="public|random|dense|fixed|official (default: the dataset's own)")
+                   help="public|random|dense|fixed|official|bernnet (default: the dataset's "
+                   "own)")
     g.add_argument("--split-index", type=int, default=0,
-                   help="which shipped fixed split (0-9) for datasets that ship several")
+                   help="which split (0-9): a shipped fixed one, or one of BernNet's (bernnet)")
     g.add_argument("--noise", type=_float_in("--noise", 0.0, 1.0, high_open=True), default=0.0,
                    help="fraction of training labels to flip, in [0, 1)")
-    g.add_argument("--noise-kind", choices=["symmetric", "pair"], default="symmetric")
+    g.add_argument("--noise-kind", choices=["symmetric", "pair"], default="symmetric",
+                   help="how flipped labels are drawn")
 
 
 def _add_model_args(p: argparse.ArgumentParser, *, knobs: bool) -> None:
     g = p.add_argument_group("model and training")
-    g.add_argument("--model", choices=["gcn", "gat"], default="gcn")
+    g.add_argument("--model", choices=["gcn", "gat"], default="gcn", help="the GNN")
+    g.add_argument("--recipe", choices=["pyg", "bernnet"], default="pyg",
+                   help="the settings the options below default to: PyG's examples, or the "
+                   "BernNet/PosteL recipe (64 hidden, lr 0.05, decay on all, no input "
+                   "dropout for GCN, lowest validation loss kept, their stopping rule, "
+                   "1000 epochs)")
     g.add_argument("--hidden", type=_positive_int("--hidden"), default=None,
-                   help="hidden channels (default: PyG example's, 16 GCN / 8 GAT)")
-    g.add_argument("--layers", type=_positive_int("--layers"), default=2)
-    g.add_argument("--heads", type=_positive_int("--heads"), default=8, help="GAT heads")
+                   help="hidden channels (default: the recipe's, pyg: 16 GCN / 8 GAT per head)")
+    g.add_argument("--layers", type=_positive_int("--layers"), default=None,
+                   help="message-passing layers (default: 2)")
+    g.add_argument("--heads", type=_positive_int("--heads"), default=None,
+                   help="GAT heads (default: 8)")
     g.add_argument("--dropout", type=_float_in("--dropout", 0.0, 1.0, high_open=True),
-                   default=None, help="default: 0.5 GCN / 0.6 GAT")
-    g.add_argument("--lr", type=float, default=None, help="default: 0.01 GCN / 0.005 GAT")
-    g.add_argument("--weight-decay", type=float, default=5e-4)
+                   default=None, help="default: the recipe's, pyg: 0.5 GCN / 0.6 GAT")
+    g.add_argument("--input-dropout", action=argparse.BooleanOptionalAction, default=None,
+                   help="drop the input features too (default: yes; bernnet GCN: no)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="default: the recipe's, pyg: 0.01 GCN / 0.005 GAT")
+    g.add_argument("--weight-decay", type=float, default=None, help="default: 5e-4")
     g.add_argument("--weight-decay-scope", choices=["first", "all"], default=None,
                    help="decay the first layer only (PyG's GCN example) or all parameters "
                    "(its GAT example); default: the model's example")
-    g.add_argument("--epochs", type=_positive_int("--epochs"), default=200)
+    g.add_argument("--epochs", type=_positive_int("--epochs"), default=None,
+                   help="maximum epochs (default: 200; bernnet: 1000)")
     g.add_argument("--patience", type=_positive_int("--patience"), default=None,
                    help="early stopping patience in epochs (default: none)")
-    g.add_argument("--select", choices=["accuracy", "roc_auc"], default=None,
+    g.add_argument("--stop-window", type=_positive_int("--stop-window"), default=None,
+                   help="BernNet's stopping rule: past epoch W, stop when the validation loss "
+                   "exceeds the mean of the previous W epochs' (default: none; bernnet: 200)")
+    g.add_argument("--select", choices=["accuracy", "roc_auc", "nll"], default=None,
                    help="validation metric that picks the kept epoch (default accuracy; "
-                   "tune --objective roc_auc implies roc_auc)")
-    g.add_argument("--device", default="cpu")
+                   "bernnet: nll; tune --objective roc_auc implies roc_auc)")
+    g.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     if knobs:
         g.add_argument("--epsilon", type=_float_in("--epsilon", 0.0, 1.0), default=0.0,
                        help="label smoothing ε in [0, 1] (PyTorch convention)")
@@ -162,13 +208,19 @@ def _add_model_args(p: argparse.ArgumentParser, *, knobs: bool) -> None:
         g.add_argument("--learn-structural", action="store_true",
                        help="learn λ per layer, starting from --structural")
         g.add_argument("--epsilon-schedule", choices=["constant", "linear", "cosine"],
-                       default="constant")
+                       default="constant", help="how ε moves over the epochs")
         g.add_argument("--epsilon-start", type=_float_in("--epsilon-start", 0.0, 1.0),
-                       default=None, help="schedule start (ends at --epsilon)")
+                       default=None, help="schedule start (ends at --epsilon); needs "
+                       "--epsilon-schedule linear or cosine")
         g.add_argument("--prior-weight", type=_float_in("--prior-weight", 0.0, 1.0),
-                       default=1.0, help="weight of the class/neighbour prior vs uniform")
-    g.add_argument("--prior", choices=["uniform", "class", "neighbors"], default="uniform",
-                   help="smoothing prior u")
+                       default=None, help="weight of the class/neighbour/posterior prior vs "
+                       "uniform (default: 1; PosteL: --epsilon 0.8 --prior-weight 0.6)")
+    g.add_argument("--prior", choices=["uniform", "class", "neighbors", "posterior"],
+                   default="uniform", help="smoothing prior u (posterior: PosteL's)")
+    g.add_argument("--pseudo-label-rounds", type=_nonnegative_int("--pseudo-label-rounds"),
+                   default=0, help="with --prior posterior: retrain with pseudo-labels while "
+                   "the validation loss improves, at most R times" + (
+                       "" if knobs else " (a study searches 0..R)"))
 
 
 def _add_tune_args(p: argparse.ArgumentParser) -> None:
@@ -180,7 +232,10 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
                    help="study-wide target of finished trials shared by every worker (exact)")
     g.add_argument("--timeout", type=_positive_float("--timeout"), default=None,
                    help="stop claiming trials after S seconds")
-    g.add_argument("--space", choices=["joint", "full"], default="joint")
+    g.add_argument("--space", choices=["joint", "full"], default="joint",
+                   help="what is searched: joint = ε in [0, 0.5] (posterior prior: [0, 1]) and "
+                   "λ in [0, 1]; full adds lr, weight decay, dropout and hidden; a "
+                   "non-uniform prior adds its weight")
     g.add_argument("--space-file", default=None, help="TOML file overriding search ranges")
     g.add_argument("--objective", choices=["accuracy", "nll", "roc_auc", "multi"],
                    default="accuracy", help="validation score of a trial (roc_auc: for "
@@ -192,10 +247,14 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
                    help="default: graphls-<dataset>-<model>-<space>-<objective>")
     g.add_argument("--sampler", default="tpe", help="tpe|gp|cmaes|random|grid")
     g.add_argument("--pruner", default="median", help="median|hyperband|none")
-    g.add_argument("--seeds-per-trial", type=_positive_int("--seeds-per-trial"), default=1)
-    g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1,
-                   help="trials claimed together and trained in one model pass (GCN); "
-                   "each is pruned on its own")
+    g.add_argument("--seeds-per-trial", type=_positive_int("--seeds-per-trial"), default=1,
+                   help="seeds each trial trains and averages (the report uses other, fresh "
+                   "seeds)")
+    g.add_argument("--trial-seeds", choices=["common", "per-trial"], default="common",
+                   help="every trial trains the same seeds, or each trial its own")
+    g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=None,
+                   help="trials claimed together and trained in one model pass, each pruned "
+                   "on its own (default: chosen from the graph's size, 16 on Planetoid)")
     g.add_argument("--n-jobs", type=_positive_int("--n-jobs"), default=1,
                    help="worker processes on this machine sharing the study (each with "
                    "cpu_count / N torch threads); needs a file or database --storage")
@@ -224,10 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "accuracy and calibration")
     _add_data_args(p)
     _add_model_args(p, knobs=True)
-    p.add_argument("--seeds", type=_positive_int("--seeds"), default=10)
+    p.add_argument("--seeds", type=_positive_int("--seeds"), default=10,
+                   help="seeds to train (together) and average")
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--out", default=None, help="write result.json and reliability.png here")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("tune", help="Optuna search over (ε, λ) on validation")
@@ -239,17 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="retrain a study's best configuration and the baseline "
                        "over fresh seeds; write tables and plots")
-    p.add_argument("--storage", default=None, help="default: sqlite:///graphls.db")
-    p.add_argument("--study-name", required=True)
-    p.add_argument("--out", default=None)
-    p.add_argument("--seeds", type=_positive_int("--seeds"), default=10)
-    p.add_argument("--root", default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--storage", default=None,
+                   help="the study's storage URL (default: sqlite:///graphls.db)")
+    p.add_argument("--study-name", required=True, help="the study to report on")
+    p.add_argument("--out", default=None, help="report directory (default: ./<study-name>)")
+    p.add_argument("--seeds", type=_positive_int("--seeds"), default=10,
+                   help="fresh seeds to retrain the best configuration and the baseline on")
+    p.add_argument("--root", default=None,
+                   help="dataset root (default: $GRAPHLS_DATA, else ~/.cache/graphls)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("datasets", help="list known datasets and whether each is available")
-    p.add_argument("--root", default=None)
+    p.add_argument("--root", default=None,
+                   help="dataset root (default: $GRAPHLS_DATA, else ~/.cache/graphls)")
     p.set_defaults(handler=_cmd_datasets)
     return parser
 
@@ -276,32 +340,83 @@ def format_table(summary: dict[str, Any], split: str = "test") -> str:
     return "\n".join(lines)
 
 
+def format_recall(summary: dict[str, Any], split: str = "test") -> str:
+    """Each class's recall (%, mean ± std over seeds), then a warning line for every class
+    whose recall is 0 on some seed: a class the model never predicts, which accuracy hides."""
+    recall = summary[f"{split}_recall"]
+    cells = [f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" if r["mean"] == r["mean"]
+             else "nan" for r in recall]
+    width = max(12, *(len(c) + 2 for c in cells))
+    lines = [f"per-class {split} recall (%, mean ± std over {len(summary['seeds'])} seeds)",
+             f"{'class':8s}" + "".join(f"{c:>{width}d}" for c in range(len(recall))),
+             f"{'recall':8s}" + "".join(f"{c:>{width}s}" for c in cells)]
+    for c, count in sorted(summary.get(f"{split}_zero_recall", {}).items()):
+        lines.append(f"warning: class {c} has {split} recall 0 on {count} of "
+                     f"{len(summary['seeds'])} seeds: the model never predicts it for its nodes")
+    return "\n".join(lines)
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """A ``TrainConfig`` from ``graphls train`` arguments (model defaults from PyG's examples)."""
+    """A ``TrainConfig`` from ``graphls train``/``tune`` arguments: the recipe's settings for
+    the model, then every option given (``tune`` has no ε/λ options: they are searched)."""
     from graphls.config import TrainConfig
 
+    if getattr(args, "epsilon_start", None) is not None and args.epsilon_schedule == "constant":
+        raise UsageError("--epsilon-start needs --epsilon-schedule linear or cosine; got "
+                         "--epsilon-schedule constant, which would ignore it")
+    knobs = {name: getattr(args, name) for name in
+             ("epsilon", "structural", "learn_structural", "epsilon_schedule",
+              "epsilon_start", "prior_weight") if hasattr(args, name)}
+    if "pseudo_label_rounds" in vars(args) and hasattr(args, "epsilon"):  # train: a setting
+        knobs["pseudo_label_rounds"] = args.pseudo_label_rounds
     return TrainConfig.for_model(
-        args.model, hidden=args.hidden, layers=args.layers, heads=args.heads,
-        dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
-        weight_decay_scope=getattr(args, "weight_decay_scope", None), epochs=args.epochs,
-        patience=args.patience, select=getattr(args, "select", None),
-        epsilon=args.epsilon, structural=args.structural,
-        learn_structural=args.learn_structural, prior=args.prior,
-        prior_weight=args.prior_weight, epsilon_schedule=args.epsilon_schedule,
-        epsilon_start=args.epsilon_start, label_noise=args.noise, noise_kind=args.noise_kind,
-        seed=args.seed, device=args.device,
-    )
+        args.model, recipe=args.recipe, hidden=args.hidden, layers=args.layers,
+        heads=args.heads, dropout=args.dropout, input_dropout=args.input_dropout, lr=args.lr,
+        weight_decay=args.weight_decay, weight_decay_scope=args.weight_decay_scope,
+        epochs=args.epochs, patience=args.patience, stop_window=args.stop_window,
+        select=args.select, prior=args.prior, label_noise=args.noise,
+        noise_kind=args.noise_kind, seed=getattr(args, "seed", None), device=args.device,
+        **knobs)
+
+
+def check_device(text: str) -> str:
+    """``text`` as a torch device this machine has, before any data is loaded.
+
+    Raises:
+        UsageError: not a device name, or a device this build or machine lacks.
+    """
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device must be a torch device such as cpu, cuda, cuda:1 or mps; "
+                         f"got {text!r}") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": torch.backends.mps.is_available()}.get(device.type, False)
+    if not available:
+        why = ("this torch build has no CUDA" if device.type == "cuda" and not torch.version.cuda
+               else f"no {device.type} device on this machine")
+        raise UsageError(f"--device {text!r} is not available here ({why}; torch "
+                         f"{torch.__version__}); use --device cpu")
+    if (device.type == "cuda" and device.index is not None
+            and device.index >= torch.cuda.device_count()):
+        raise UsageError(f"--device {text!r}: this machine has {torch.cuda.device_count()} CUDA "
+                         "device(s)")
+    return text
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     """``graphls train``: train over seeds, print the table, write result.json/reliability.png."""
     out = check_writable_dir(args.out) if args.out else None
+    config = config_from_args(args)
+    check_device(args.device)
     import torch
 
+    from graphls import report
     from graphls.data import load_dataset
     from graphls.engine import evaluate
 
-    config = config_from_args(args)
     data = load_dataset(args.dataset, root=args.root, split=args.split, seed=args.seed,
                         split_index=args.split_index)
     sweep = evaluate(data, config, args.seeds, progress=not args.no_progress)
@@ -309,18 +424,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     summary["dataset"] = getattr(data, "name", args.dataset)
     summary["split"] = getattr(data, "split", args.split)
     print(f"{summary['dataset']} ({summary['split']} split), {config.model.upper()}, "
-          f"epsilon={config.epsilon:g}, structural={config.structural}, prior={config.prior}")
+          f"recipe {args.recipe}, epsilon={config.epsilon:g}, structural={config.structural}, "
+          f"prior={config.prior}")
     print(format_table(summary, "test"))
+    print(format_recall(summary))
+    fallbacks = summary["temperature_fallbacks"]
+    if fallbacks:
+        print(f"temperature scaling fell back to T = 1 on {fallbacks} of {len(sweep.results)} "
+              "seeds (the fit reached its bound or did not lower the validation NLL)")
     if out is not None:
         (out / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
-        from graphls.report import plot_reliability
-
         y = data.y.view(-1)
         test = data.test_mask
         probs = [torch.softmax(r.logits[test], -1) for r in sweep.results]
-        plot_reliability({"graphls": (torch.cat(probs), y[test].repeat(len(probs)))},
-                         out / "reliability.png",
-                         title=f"{summary['dataset']} {config.model.upper()} (test, all seeds)")
+        report.plot_reliability({"graphls": (torch.cat(probs), y[test].repeat(len(probs)))},
+                                out / "reliability.png", title=f"{summary['dataset']} "
+                                f"{config.model.upper()} (test, all seeds)")
         print(f"wrote {out / 'result.json'} and {out / 'reliability.png'}")
     return 0
 
@@ -331,8 +450,14 @@ def _print_comparison(result: dict[str, Any]) -> None:
     from graphls.config import TrainConfig
 
     best = TrainConfig.from_dict(result["best"]["config"] | {"seed": 0})
-    print(report.format_comparison({report.best_label(best.epsilon, best.structural):
-                                    result["best"], report.BASELINE_LABEL: result["baseline"]}))
+    rows = {report.best_label(best.epsilon, best.structural): result["best"],
+            report.BASELINE_LABEL: result["baseline"]}
+    if "comparison" in result:
+        print("\n".join(report.comparison_lines(result["comparison"])))
+    print(report.format_comparison(rows))
+    for line in report.recall_lines(rows):
+        if line.startswith("\\n**Warning:**"):
+            print(line.replace("\\n**Warning:**", "warning:"))
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -340,20 +465,16 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     out = check_writable_dir(args.out) if args.out else None
     from collections import Counter
 
-    from graphls.config import TrainConfig
     from graphls.tuning import StudySettings, quiet_optuna, run_study, select_best_trial
 
-    config = TrainConfig.for_model(
-        args.model, hidden=args.hidden, layers=args.layers, heads=args.heads,
-        dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
-        weight_decay_scope=args.weight_decay_scope, epochs=args.epochs,
-        patience=args.patience, label_noise=args.noise, noise_kind=args.noise_kind,
-        select=args.select, device=args.device)
+    config = config_from_args(args)
+    check_device(args.device)
     settings = StudySettings(
         dataset=args.dataset, root=args.root, split=args.split, split_index=args.split_index,
         model=args.model, space=args.space, space_file=args.space_file, prior=args.prior,
-        objective=args.objective, epochs=args.epochs, config=config,
-        seeds_per_trial=args.seeds_per_trial, sampler=args.sampler, pruner=args.pruner,
+        pseudo_label_rounds=args.pseudo_label_rounds, objective=args.objective,
+        epochs=config.epochs, config=config, seeds_per_trial=args.seeds_per_trial,
+        trial_seeds=args.trial_seeds, sampler=args.sampler, pruner=args.pruner,
         seed=args.seed, batch_size=args.batch_size, storage=args.storage,
         study_name=args.study_name, heartbeat_interval=args.heartbeat_interval,
         grace_period=args.grace_period)
@@ -384,6 +505,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     """``graphls report``: rebuild the report of a stored study from the storage alone."""
     out = check_writable_dir(args.out) if args.out else None
+    check_device(args.device)
     from graphls.tuning import load_study, quiet_optuna
 
     quiet_optuna()

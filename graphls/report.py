@@ -16,12 +16,14 @@ import torch
 __all__ = [
     "BASELINE_LABEL",
     "best_label",
+    "comparison_lines",
     "format_comparison",
     "plot_history",
     "plot_importances",
     "plot_landscape",
     "plot_pareto",
     "plot_reliability",
+    "recall_lines",
     "study_markdown",
 ]
 
@@ -312,6 +314,59 @@ def _val_cell(name: str, val: Mapping[str, float]) -> str:
     return f"{label} {100 * value:.2f} %" if scale == 100 else f"{label} {value:.4f}"
 
 
+#: How :func:`comparison_lines` names the paired metrics.
+_PAIRED = {"accuracy": ("test accuracy", 100, "points"), "accuracy_calibrated":
+             ("test accuracy after temperature scaling", 100, "points"),
+             "ece": ("test ECE", 100, "points"), "ece_calibrated":
+             ("test ECE after temperature scaling", 100, "points")}
+
+
+def comparison_lines(comparison: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The verdict (first line) and the paired differences behind it, best minus baseline.
+
+    ``comparison`` is :func:`graphls.engine.compare`'s result. The verdict is
+    accuracy's; each following line gives one metric's mean paired difference, its
+    95 % interval and its own verdict.
+    """
+    acc = comparison["accuracy"]
+    n = acc["n"]
+    verdict = {"better": "better than", "worse": "worse than",
+               "no detectable difference": "not detectably different from"}[acc["verdict"]]
+    lines = [f"Verdict: the tuned configuration is {verdict} the baseline on test accuracy "
+             f"(paired over {n} seeds, 95 % interval)."]
+    for key, (label, scale, unit) in _PAIRED.items():
+        if key not in comparison:
+            continue
+        d = comparison[key]
+        interval = (f"[{scale * d['low']:+.2f}, {scale * d['high']:+.2f}]"
+                    if math.isfinite(d["low"]) else "(one seed: no interval)")
+        lines.append(f"- {label}: {scale * d['mean']:+.2f} {unit}, 95 % interval {interval}: "
+                     f"{d['verdict']}")
+    return lines
+
+
+def recall_lines(rows: Mapping[str, Mapping[str, Any]], split: str = "test") -> list[str]:
+    """A markdown table of each class's recall (%, mean over seeds) per summary, and a
+    warning line for every class whose recall is 0 on some seed (accuracy hides it)."""
+    have = {label: s[f"{split}_recall"] for label, s in rows.items() if f"{split}_recall" in s}
+    if not have:
+        return []
+    k = len(next(iter(have.values())))
+    lines = [f"Per-class {split} recall (%, mean ± std over seeds; nan: no such node):", "",
+             "| class | " + " | ".join(have) + " |", "|---|" + "---:|" * len(have)]
+    for c in range(k):
+        cells = [f"{100 * r[c]['mean']:.1f} ± {100 * r[c]['std']:.1f}"
+                 if math.isfinite(r[c]["mean"]) else "nan" for r in have.values()]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    for label, summary in rows.items():
+        zero = summary.get(f"{split}_zero_recall") or {}
+        for c, count in sorted(zero.items(), key=lambda kv: int(kv[0])):
+            lines.append(f"\n**Warning:** {label}: class {c} has {split} recall 0 on {count} "
+                         f"of {len(summary['seeds'])} seeds: the model never predicts it for "
+                         "its nodes.")
+    return lines
+
+
 def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> str:
     """``summary.md`` of a study report (``result`` is ``best.json``'s content)."""
     counts = result.get("trials", {})
@@ -324,6 +379,7 @@ def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, An
     lines = [
         f"# Study `{result['study_name']}`",
         "",
+        *([*comparison_lines(result["comparison"]), ""] if "comparison" in result else []),
         f"{result['dataset']} ({result.get('split') or 'default'} split), "
         f"{str(result['model']).upper()}, space `{result['space']}`, objective "
         f"`{result['objective']}` on validation; {total} trials ({states}).",
@@ -344,6 +400,9 @@ def study_markdown(result: Mapping[str, Any], rows: Mapping[str, Mapping[str, An
     lines += ["", "ECE uses 15 equal-width confidence bins; temperature scaling is fitted on "
               "the validation split. The baseline is plain PyG (ε = 0, λ = 1) with the "
               "study's fixed settings.", ""]
+    recall = recall_lines(rows)
+    if recall:
+        lines += [*recall, ""]
     from graphls.config import METRIC_LABELS
 
     scored = METRIC_LABELS["roc_auc" if result.get("score_metric") == "roc_auc" else "accuracy"]

@@ -159,3 +159,71 @@ def test_sigterm_as_interrupt_raises_keyboard_interrupt_then_restores_the_handle
     worker.start()
     worker.join()
     assert seen == [before] and errors == []
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--device", "banana"], "--device must be a torch device such as cpu, cuda, cuda:1 or mps; "
+                             "got 'banana'"),
+    (["--epsilon-start", "0.3"], "--epsilon-start needs --epsilon-schedule linear or cosine"),
+    (["--prior-weight", "0.5"], "prior_weight has no effect with prior='uniform'"),
+    (["--pseudo-label-rounds", "2"], "pseudo_label_rounds needs prior='posterior'"),
+    (["--split", "public", "--split-index", "3"], "split_index has no effect with "
+                                                  "split='public'"),
+])
+def test_flags_that_would_do_nothing_or_cannot_run_fail_at_once(argv, match, capsys,
+                                                               datasets_root):
+    start = time.perf_counter()
+    _one_line_error(capsys, ["train", "--root", str(datasets_root), "--epochs", "1",
+                             "--seeds", "1", *argv], match)
+    assert time.perf_counter() - start < 20  # before any training
+
+
+def test_cuda_on_a_build_without_it_is_a_usage_error(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _one_line_error(capsys, ["train", "--device", "cuda"], "--device 'cuda' is not available")
+
+
+def test_every_option_shows_its_default_in_help(capsys):
+    from graphls.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices  # argparse keeps them here
+    for name in ("train", "tune", "report"):
+        text = " ".join(sub[name].format_help().split())
+        for flag in ("--seeds", "--epochs", "--layers", "--weight-decay", "--seed", "--space",
+                     "--seeds-per-trial", "--study-name", "--storage", "--root", "--out"):
+            if f"{flag} " not in text:
+                continue
+            action = next(a for a in sub[name]._actions if flag in a.option_strings)
+            assert action.help, (name, flag)
+        assert "(default: " in text or "default: " in text
+    train = " ".join(sub["train"].format_help().split())
+    assert "--seeds SEEDS seeds to train (together) and average (default: 10)" in train
+    assert "maximum epochs (default: 200; bernnet: 1000)" in train
+    tune = " ".join(sub["tune"].format_help().split())
+    assert "joint = ε in [0, 0.5]" in tune and "full adds lr" in tune
+
+
+def test_recipe_bernnet_and_the_per_class_recall_table(datasets_root, capsys):
+    from graphls.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["train", "--recipe", "bernnet", "--epochs", "40"])
+    cfg = config_from_args(args)
+    assert (cfg.hidden, cfg.lr, cfg.input_dropout, cfg.select, cfg.stop_window, cfg.epochs) == (
+        64, 0.05, False, "nll", 200, 40)
+    assert main(["train", "--dataset", "CiteSeer", "--root", str(datasets_root), "--split",
+                 "dense", "--epochs", "3", "--seeds", "2", "--lr", "0.001",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "per-class test recall (%, mean ± std over 2 seeds)" in out
+    assert "warning: class 0 has test recall 0 on" in out  # barely trained
+
+
+def test_a_diverging_run_exits_1_with_one_line(datasets_root, capsys):
+    status = main(["train", "--root", str(datasets_root), "--epochs", "5", "--seeds", "1",
+                   "--lr", "1e30", "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "TrainingDiverged" in err and "at epoch" in err and "lr=1e+30" in err

@@ -102,67 +102,79 @@ def default_seed_batch(data: Any, config: TrainConfig, count: int) -> int:
     return max(1, min(count, SEED_BATCH_ELEMENTS // max(1, per_member)))
 
 
-def evaluate(data: Any, config: TrainConfig, seeds: int | Sequence[int] = 10, *,
-             batch_size: int | None = None, progress: bool = False,
-             on_result: Callable[[TrainResult], None] | None = None) -> SeedSweep:
-    """Run ``fit`` for each seed (``seeds`` a count from ``config.seed`` on, or a list).
+def evaluate(data: Any, config: TrainConfig | Sequence[TrainConfig],
+             seeds: int | Sequence[int] = 10, *, batch_size: int | None = None,
+             progress: bool = False, on_result: Callable[[TrainResult], None] | None = None
+             ) -> SeedSweep | list[SeedSweep]:
+    """Train ``config`` on each seed (``seeds`` a count from ``config.seed`` on, or a list).
 
     Seeds are trained together, ``batch_size`` at a time, by
     :func:`~graphls.engine.loop.fit_many`: seed ``s``'s result is the run
-    ``fit(data, config.replace(seed=s))`` makes, faster (GCN: several times;
-    GAT: 1.4-1.6x on Cora).
+    ``fit(data, config.replace(seed=s))`` makes, faster (GCN: several times).
+    Given a list of configurations (of one model and width), every
+    (configuration, seed) pair is a member of the same batches and a list of
+    sweeps comes back, one per configuration: a study report trains its best
+    configuration and the baseline this way, in one pass.
 
     Args:
-        batch_size: Seeds per batch; ``None`` chooses by size
-            (:func:`default_seed_batch`: all ten Planetoid seeds at once); 1 is
-            one run after another.
-        progress: Show a tqdm bar on stderr.
+        batch_size: Members per batch; ``None`` chooses by size
+            (:func:`default_seed_batch`: all ten Planetoid seeds at once, twenty for
+            two configurations); 1 is one run after another.
+        progress: Show a tqdm bar on stderr (it counts the epochs of each batch,
+            since a batch's members train together).
         on_result: Called with each finished result (e.g. to log it).
     """
+    configs = [config] if isinstance(config, TrainConfig) else list(config)
+    if not configs:
+        raise ValueError("config must be a TrainConfig or a non-empty list of them; got []")
+    first = configs[0]
     if isinstance(seeds, int):
         check_positive_int("seeds", seeds)
-        seed_list = [config.seed + i for i in range(seeds)]
+        seed_list = [first.seed + i for i in range(seeds)]
     else:
         seed_list = [int(s) for s in seeds]
         if not seed_list:
             raise ValueError("seeds must name at least one seed; got an empty list")
+    members = [c.replace(seed=s) for c in configs for s in seed_list]
     if batch_size is None:
-        batch_size = default_seed_batch(data, config, len(seed_list))
+        batch_size = min(default_seed_batch(data, c, len(members)) for c in configs)
     else:
         check_positive_int("batch_size", batch_size)
-    chunks = [seed_list[lo:lo + batch_size] for lo in range(0, len(seed_list), batch_size)]
+    chunks = [members[lo:lo + batch_size] for lo in range(0, len(members), batch_size)]
+    epochs = [max(c.epochs for c in chunk) for chunk in chunks]
     bar = None
-    if progress:  # the seeds of a chunk train together: count the chunks' epochs
+    if progress:  # the members of a chunk train together: count the chunks' epochs
         from tqdm.auto import tqdm
 
-        what = f"{len(seed_list)} seeds" + (f" in {len(chunks)} batches" if len(chunks) > 1
-                                            else " together")
-        bar = tqdm(total=config.epochs * len(chunks), desc=f"{config.model} {what}",
-                   unit="epoch", leave=False)
+        what = f"{len(seed_list)} seeds" + (f" × {len(configs)} configurations"
+                                            if len(configs) > 1 else "")
+        what += f" in {len(chunks)} batches" if len(chunks) > 1 else " together"
+        bar = tqdm(total=sum(epochs), desc=f"{first.model} {what}", unit="epoch", leave=False)
     results: list[TrainResult] = []
-    for k, chunk_seeds in enumerate(chunks):
-        chunk = [config.replace(seed=s) for s in chunk_seeds]
+    for k, chunk in enumerate(chunks):
         hook = None
         if bar is not None:
-            start = k * config.epochs
+            start = sum(epochs[:k])
 
             def hook(_member: int, epoch: int, _val: dict[str, float], _start: int = start
                      ) -> None:
                 if _start + epoch + 1 > bar.n:
                     bar.update(_start + epoch + 1 - bar.n)
-        for r in fit_many(data, chunk, hook):
-            assert r is not None  # the hook never stops a member
+        for r in fit_many(data, chunk, hook, group=True):
+            assert isinstance(r, TrainResult)  # the hook never stops a member
             results.append(r)
             if on_result is not None:
                 on_result(r)
         if bar is not None:  # early stopping may end a chunk before its last epoch
-            bar.update((k + 1) * config.epochs - bar.n)
+            bar.update(sum(epochs[:k + 1]) - bar.n)
             if "test" in results[0].metrics:
                 mean = np.mean([r.metrics["test"]["accuracy"] for r in results])
                 bar.set_postfix(test_acc=f"{mean:.3f}")
     if bar is not None:
         bar.close()
-    return SeedSweep(config, results)
+    n = len(seed_list)
+    sweeps = [SeedSweep(c, results[i * n:(i + 1) * n]) for i, c in enumerate(configs)]
+    return sweeps[0] if isinstance(config, TrainConfig) else sweeps
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95,

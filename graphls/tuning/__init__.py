@@ -31,7 +31,7 @@ baseline over fresh seeds and reports test numbers. ``graphls tune`` and
 """
 
 from graphls.tuning.objective import OBJECTIVES, TRIAL_SEED_BASE
-from graphls.tuning.optimize import Callback, run_study
+from graphls.tuning.optimize import MAX_TRIAL_BATCH, Callback, default_trial_batch, run_study
 from graphls.tuning.report import REPORT_SEED_BASE, param_importances, write_report
 from graphls.tuning.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler, pruner_settings
 from graphls.tuning.settings import StudySettings
@@ -49,6 +49,7 @@ from graphls.tuning.study import (
 __all__ = [
     "DEFAULT_STORAGE",
     "GRID_POINTS",
+    "MAX_TRIAL_BATCH",
     "MULTI_ACCURACY_TOLERANCE",
     "OBJECTIVES",
     "PRUNERS",
@@ -60,6 +61,7 @@ __all__ = [
     "ParamSpec",
     "StudySettings",
     "default_study_name",
+    "default_trial_batch",
     "file_lock",
     "load_study",
     "make_pruner",

@@ -17,8 +17,16 @@ earliest epoch):
   (first value, tolerance and epoch selection alike).
 
 With ``seeds_per_trial = k`` every trial trains seeds ``TRIAL_SEED_BASE + s``
-for ``s < k`` and averages. No test label is read: every run is
+for ``s < k`` and averages (``trial_seeds="per-trial"``: trial ``n`` trains
+``TRIAL_SEED_BASE + n·k + s`` instead). No test label is read: every run is
 ``fit_many(..., splits=("train", "val"))``.
+
+**The baseline is trial 0.** A new study first runs the baseline (ε = 0, λ = 1,
+no pseudo-label rounds, the other searched parameters at the study's fixed
+settings; :meth:`Objective.baseline`), enqueued, so the search can never report
+a "best" that is worse on validation than the plain model it started from. A
+trial whose training diverges (non-finite loss) fails (``FAIL``) with the reason
+in its ``fail_reason`` user attribute; the study goes on.
 
 **Pruning** (single objective only; Optuna cannot prune multi-objective
 trials, so ``multi`` never prunes). Each epoch reports the running best
@@ -39,7 +47,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from graphls.config import TrainConfig, TrainResult
-from graphls.engine import StopMember, fit_many
+from graphls.engine import StopMember, TrainingDiverged, fit_many
 from graphls.tuning.space import ParamSpec
 
 __all__ = ["OBJECTIVES", "TRIAL_SEED_BASE", "EpochView", "Objective", "directions",
@@ -60,22 +68,39 @@ class Objective:
     """Train one trial's configuration on every trial seed and score it on validation."""
 
     def __init__(self, data: Any, base: TrainConfig, specs: Mapping[str, ParamSpec],
-                 objective: str, seeds_per_trial: int, report: bool) -> None:
+                 objective: str, seeds_per_trial: int, report: bool,
+                 trial_seeds: str = "common") -> None:
         self.data = data
         self.base = base
         self.specs = specs
         self.objective = objective
-        self.seeds = [TRIAL_SEED_BASE + s for s in range(seeds_per_trial)]
+        self.seeds_per_trial = seeds_per_trial
+        self.trial_seeds = trial_seeds
         self.report = report
+
+    def seeds(self, number: int) -> list[int]:
+        """The training seeds of trial ``number``."""
+        first = TRIAL_SEED_BASE + (number * self.seeds_per_trial
+                                   if self.trial_seeds == "per-trial" else 0)
+        return [first + s for s in range(self.seeds_per_trial)]
+
+    def baseline(self) -> dict[str, Any]:
+        """Trial 0's parameters: ε = 0, λ = 1, no pseudo-label rounds, the rest as ``base``."""
+        fixed = {"epsilon": 0.0, "structural": 1.0, "pseudo_label_rounds": 0}
+        out = {}
+        for name in self.specs:
+            value = fixed.get(name, getattr(self.base, name))
+            out[name] = value[0] if isinstance(value, tuple) else value
+        return out
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Sample the trial's parameters, in the order of the search space."""
         return {name: spec.suggest(trial) for name, spec in self.specs.items()}
 
-    def configs(self, params: Mapping[str, Any]) -> list[TrainConfig]:
-        """The trial's training runs: ``base`` with ``params``, once per trial seed."""
+    def configs(self, params: Mapping[str, Any], number: int = 0) -> list[TrainConfig]:
+        """Trial ``number``'s training runs: ``base`` with ``params``, once per trial seed."""
         config = self.base.replace(**params)
-        return [config.replace(seed=seed) for seed in self.seeds]
+        return [config.replace(seed=seed) for seed in self.seeds(number)]
 
     def score(self, trial: optuna.Trial, results: Sequence[TrainResult]) -> list[float]:
         """Store the validation metrics (mean over seeds) on ``trial``; return its values."""
@@ -86,7 +111,7 @@ class Objective:
                       for m in ("ece", "nll", "brier")})
         attrs["best_epoch"] = float(np.mean([r.best_epoch for r in results]))
         attrs["fit_seconds"] = float(sum(r.wall_time for r in results))
-        attrs["seeds"] = self.seeds
+        attrs["seeds"] = [r.config.seed for r in results]
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if self.objective == "accuracy":
@@ -169,7 +194,7 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
     configs: list[TrainConfig] = []
     owner: list[tuple[int, int]] = []  # member -> (trial, seed position)
     for t, p in enumerate(params):
-        for k, config in enumerate(objective.configs(p)):
+        for k, config in enumerate(objective.configs(p, trials[t].number)):
             configs.append(config)
             owner.append((t, k))
     held: list[EpochView | int | None] = [None, None]  # (view, its epoch)
@@ -195,14 +220,21 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
                 pruned[t] = True
                 raise StopMember from None
 
-    results = fit_many(objective.data, configs, on_epoch, splits=("train", "val"), group=True)
+    results = fit_many(objective.data, configs, on_epoch, splits=("train", "val"), group=True,
+                       on_diverge="return")
     outcomes: list[tuple[TrialState, list[float] | None]] = []
     for t, trial in enumerate(trials):
         if pruned[t]:
             outcomes.append((TrialState.PRUNED, None))
             continue
+        failed = [r for r, (owner_t, _) in zip(results, owner, strict=True)
+                  if owner_t == t and isinstance(r, TrainingDiverged)]
+        if failed:
+            trial.set_user_attr("fail_reason", f"TrainingDiverged: {failed[0]}")
+            outcomes.append((TrialState.FAIL, None))
+            continue
         # only a pruned trial's members stop early, so every member here has a result
         mine = [r for r, (owner_t, _) in zip(results, owner, strict=True)
-                if owner_t == t and r is not None]
+                if owner_t == t and isinstance(r, TrainResult)]
         outcomes.append((TrialState.COMPLETE, objective.score(trial, mine)))
     return outcomes

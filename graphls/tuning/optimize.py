@@ -35,6 +35,8 @@ import optuna
 from optuna.trial import TrialState
 
 from graphls._validation import check_positive_int
+from graphls.config import TrainConfig
+from graphls.engine import default_seed_batch
 from graphls.tuning.objective import Objective, directions, train_trials
 from graphls.tuning.samplers import make_sampler
 from graphls.tuning.settings import StudySettings
@@ -43,7 +45,7 @@ from graphls.tuning.storage import StorageHandle, open_storage
 from graphls.tuning.study import FINISHED, default_study_name, open_study, study_user_attrs
 from graphls.tuning.workers import Workers
 
-__all__ = ["WORKER", "Callback", "run_study"]
+__all__ = ["MAX_TRIAL_BATCH", "WORKER", "Callback", "default_trial_batch", "run_study"]
 
 #: Which process ran a trial (``host:pid``), recorded as the trial's ``worker`` user attribute.
 WORKER = f"{platform.node()}:{os.getpid()}"
@@ -81,6 +83,21 @@ class _Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+#: The most trials :func:`default_trial_batch` claims together.
+MAX_TRIAL_BATCH = 16
+
+
+def default_trial_batch(data: Any, config: TrainConfig, seeds_per_trial: int = 1) -> int:
+    """How many trials a study claims and trains together when ``batch_size`` is not given.
+
+    As many as keep the batch's members (trials × seeds) within the engine's memory cap
+    (:func:`graphls.engine.default_seed_batch`), at most :data:`MAX_TRIAL_BATCH`: 16 on
+    Planetoid-sized graphs, fewer on large ones, 1 where one member is all that fits.
+    """
+    members = default_seed_batch(data, config, MAX_TRIAL_BATCH * seeds_per_trial)
+    return max(1, min(MAX_TRIAL_BATCH, members // seeds_per_trial))
 
 
 def _sampler_seed(seed: int, number: int) -> int:
@@ -146,7 +163,8 @@ def _optimize(study: optuna.Study, handle: StorageHandle, objective: Objective, 
                     raise
             for t, (state, values) in zip(trials, outcomes, strict=True):
                 try:
-                    frozen = study.tell(t, values, state=state)
+                    frozen = study.tell(t, values if state == TrialState.COMPLETE else None,
+                                        state=state)
                 except (RuntimeError, ValueError) as exc:  # failed by another worker as stale
                     warnings.warn(f"trial {t.number} could not be recorded: {exc}",
                                   stacklevel=2)
@@ -191,6 +209,9 @@ def _claim(study: optuna.Study, handle: StorageHandle, objective: Objective, *, 
             return [] if handle.heartbeat is not None and running > 0 else None
     claims = []
     multi = len(study.directions) > 1
+    if sampler != "grid" and not study.get_trials(deepcopy=False):
+        # a new study: the baseline is trial 0 (the grid holds ε = 0, λ = 1 already)
+        study.enqueue_trial(objective.baseline(), user_attrs={"baseline": True})
     for _ in range(take):
         number = len(study.get_trials(deepcopy=False))
         # A fresh sampler seeded by (seed, trial number): the draws of trial n do not depend on
@@ -203,7 +224,10 @@ def _claim(study: optuna.Study, handle: StorageHandle, objective: Objective, *, 
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = study.ask()
         trial.set_user_attr("worker", WORKER)
-        claims.append((trial, objective.suggest(trial)))
+        with warnings.catch_warnings():
+            # the baseline may lie outside a narrowed range: it is the study's fixed setting
+            warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+            claims.append((trial, objective.suggest(trial)))
     return claims
 
 
@@ -302,7 +326,9 @@ def run_study(settings: StudySettings, *, n_trials: int | None = 100,
     # Learning curves are reported for every single-objective study (also unpruned ones: the
     # dashboard shows them); Optuna does not accept reports from multi-objective trials.
     fn = Objective(data, base, specs, settings.objective, settings.seeds_per_trial,
-                   report=not settings.multi)
+                   report=not settings.multi, trial_seeds=settings.trial_seeds)
+    batch_size = (settings.batch_size if settings.batch_size is not None
+                  else default_trial_batch(data, base, settings.seeds_per_trial))
     workers: Workers | None = None
     if n_jobs > 1:
         # The workers share one study-wide target: what is finished now plus n_trials.
@@ -318,6 +344,6 @@ def run_study(settings: StudySettings, *, n_trials: int | None = 100,
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         _optimize(study, handle, fn, sampler=settings.sampler, seed=settings.seed,
                   n_trials=n_trials, total_trials=total_trials, timeout=timeout,
-                  batch_size=settings.batch_size, progress=progress, poll=poll,
+                  batch_size=batch_size, progress=progress, poll=poll,
                   shared=workers is not None, callbacks=callbacks, wait=wait)
     return study

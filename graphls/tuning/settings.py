@@ -15,15 +15,16 @@ from typing import Any
 import optuna
 
 from graphls._validation import check_choice, check_positive_int
-from graphls.config import TrainConfig
+from graphls.config import PRIORS, TrainConfig
 from graphls.tuning.objective import OBJECTIVES
 from graphls.tuning.samplers import make_pruner, make_sampler, pruner_settings
 from graphls.tuning.space import SPACES, ParamSpec, search_space
 
-__all__ = ["MODELS", "PRIORS", "StudySettings"]
+__all__ = ["MODELS", "PRIORS", "TRIAL_SEEDS", "StudySettings"]
 
 MODELS = ("gcn", "gat")
-PRIORS = ("uniform", "class", "neighbors")
+#: How trials pick their training seeds (:attr:`StudySettings.trial_seeds`).
+TRIAL_SEEDS = ("common", "per-trial")
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,22 @@ class StudySettings:
         space: ``"joint"`` (ε, λ) or ``"full"`` (also lr, weight decay, dropout, hidden).
         space_file: A TOML file that overrides or adds ranges
             (:func:`graphls.tuning.search_space`).
-        prior: Smoothing prior (``"uniform"``, ``"class"``, ``"neighbors"``); a
-            non-uniform one adds ``prior_weight`` to the space.
+        prior: Smoothing prior (``"uniform"``, ``"class"``, ``"neighbors"``,
+            ``"posterior"``); a non-uniform one adds ``prior_weight`` to the space
+            (``"posterior"`` also widens ε to [0, 1], PosteL's α = 0.8 included).
+        pseudo_label_rounds: With ``prior="posterior"``: also search the number of
+            pseudo-label rounds in ``0..pseudo_label_rounds`` (0: not searched).
         objective: ``"accuracy"``, ``"nll"``, ``"roc_auc"`` or ``"multi"``.
-        epochs: Epoch budget per training run.
+        epochs: Epoch budget per training run (``None``: ``config``'s, 200 for PyG's
+            example settings).
         config: Settings that are not searched (default PyG's example settings for
             ``model``); ``model``, ``epochs`` and ``prior`` are applied on top, and
             ``select="roc_auc"`` for the ``roc_auc`` objective.
         seeds_per_trial: Seeds averaged per trial.
+        trial_seeds: ``"common"``: every trial trains seeds ``TRIAL_SEED_BASE + s``
+            (``s < seeds_per_trial``), so trials differ only by their parameters;
+            ``"per-trial"``: trial ``n`` trains seeds ``TRIAL_SEED_BASE +
+            n·seeds_per_trial + s``, so no configuration is ranked by one lucky seed.
         sampler: ``tpe``, ``gp``, ``cmaes``, ``random`` or ``grid`` (trial n's sampler is
             seeded by ``(seed, n)``).
         pruner: ``median``, ``hyperband``, ``none`` (settings from ``epochs``, see
@@ -65,6 +74,9 @@ class StudySettings:
         seed: Sampler seed, and the seed of random splits.
         batch_size: Trials claimed together and trained in one model pass
             (:func:`graphls.engine.fit_many`; each trial is pruned on its own).
+            ``None`` (the default) chooses from the graph's size
+            (:func:`graphls.tuning.default_trial_batch`: 16 on Planetoid-sized graphs,
+            fewer on large ones, 1 on ogbn-products-sized ones).
 
     Where the study lives:
 
@@ -94,13 +106,15 @@ class StudySettings:
     space_file: str | os.PathLike | None = None
     prior: str = "uniform"
     objective: str = "accuracy"
-    epochs: int = 200
+    epochs: int | None = None
     config: TrainConfig | None = None
     seeds_per_trial: int = 1
+    trial_seeds: str = "common"
+    pseudo_label_rounds: int = 0
     sampler: str = "tpe"
     pruner: str | optuna.pruners.BasePruner = "median"
     seed: int = 0
-    batch_size: int = 1
+    batch_size: int | None = None
     storage: str | optuna.storages.BaseStorage | None = None
     study_name: str | None = None
     heartbeat_interval: int | None = 60
@@ -112,14 +126,29 @@ class StudySettings:
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("prior", self.prior, PRIORS)
         check_positive_int("seeds_per_trial", self.seeds_per_trial)
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        for name in ("heartbeat_interval", "grace_period"):
-            if getattr(self, name) is not None:
-                check_positive_int(name, getattr(self, name))
+        check_choice("trial_seeds", self.trial_seeds, TRIAL_SEEDS)
+        check_positive_int("pseudo_label_rounds", self.pseudo_label_rounds, minimum=0)
+        if self.pseudo_label_rounds and self.prior != "posterior":
+            raise ValueError(f"pseudo_label_rounds needs prior='posterior'; got "
+                             f"pseudo_label_rounds={self.pseudo_label_rounds} with "
+                             f"prior={self.prior!r}")
         if self.config is not None and not isinstance(self.config, TrainConfig):
             raise TypeError(f"config must be a graphls.config.TrainConfig or None; got "
                             f"{type(self.config).__name__}")
+        if self.epochs is None:
+            config = self.config or TrainConfig.for_model(self.model)
+            object.__setattr__(self, "epochs", config.epochs)
+        check_positive_int("epochs", self.epochs)
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size)
+        for name in ("heartbeat_interval", "grace_period"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
+        if (self.heartbeat_interval is not None and self.grace_period is not None
+                and self.grace_period < self.heartbeat_interval):
+            raise ValueError(f"grace_period must be at least heartbeat_interval "
+                             f"({self.heartbeat_interval} s), or every live trial would be "
+                             f"failed between two heartbeats; got {self.grace_period}")
         if isinstance(self.pruner, str):
             pruner_settings(self.pruner, self.epochs)  # an unknown name lists the known ones
         elif not isinstance(self.pruner, optuna.pruners.BasePruner):
@@ -136,7 +165,8 @@ class StudySettings:
 
     def specs(self) -> dict[str, ParamSpec]:
         """The searched parameters (:func:`graphls.tuning.search_space`)."""
-        return search_space(self.space, self.prior, self.space_file)
+        return search_space(self.space, self.prior, self.space_file,
+                            pseudo_label_rounds=self.pseudo_label_rounds)
 
     def train_config(self) -> TrainConfig:
         """The settings every trial starts from (the searched parameters go on top)."""

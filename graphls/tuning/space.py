@@ -2,8 +2,10 @@
 
 ``joint``: ``epsilon`` ∈ [0, 0.5], ``structural`` ∈ [0, 1]. ``full`` adds ``lr`` ∈
 [1e-3, 1e-1] (log), ``weight_decay`` ∈ [1e-6, 1e-2] (log), ``dropout`` ∈ [0, 0.8]
-and ``hidden`` ∈ {8, 16, 32, 64}. A non-uniform ``prior`` (``class`` or
-``neighbors``) adds ``prior_weight`` ∈ [0, 1]. A TOML file overrides or adds
+and ``hidden`` ∈ {8, 16, 32, 64}. A non-uniform ``prior`` (``class``,
+``neighbors`` or ``posterior``) adds ``prior_weight`` ∈ [0, 1]; ``posterior``
+widens ``epsilon`` to [0, 1] (PosteL's α is 0.8) and, when asked,
+adds ``pseudo_label_rounds`` ∈ {0, ..., R}. A TOML file overrides or adds
 ranges, one table per parameter::
 
     [epsilon]
@@ -40,7 +42,7 @@ SPACES = ("joint", "full")
 GRID_POINTS = 6
 #: The ``TrainConfig`` fields a space can search.
 SUPPORTED_PARAMS = ("epsilon", "structural", "lr", "weight_decay", "dropout", "hidden",
-                    "prior_weight")
+                    "prior_weight", "pseudo_label_rounds")
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,10 @@ _BUILTIN: dict[str, ParamSpec] = {
     "dropout": ParamSpec("dropout", 0.0, 0.8),
     "hidden": ParamSpec("hidden", choices=(8, 16, 32, 64)),
     "prior_weight": ParamSpec("prior_weight", 0.0, 1.0),
+    "pseudo_label_rounds": ParamSpec("pseudo_label_rounds", choices=(0, 1, 2, 3)),
 }
+#: The smallest value a categorical parameter may take.
+_MIN_CHOICE = {"pseudo_label_rounds": 0}
 # (low, high, high_open) that a range of each float parameter must stay within.
 _LIMITS = {"epsilon": (0.0, 1.0, False), "structural": (0.0, 1.0, False),
            "dropout": (0.0, 1.0, True), "prior_weight": (0.0, 1.0, False),
@@ -107,17 +112,23 @@ _LIMITS = {"epsilon": (0.0, 1.0, False), "structural": (0.0, 1.0, False),
 
 
 def search_space(space: str = "joint", prior: str = "uniform",
-                 space_file: str | os.PathLike | None = None) -> dict[str, ParamSpec]:
+                 space_file: str | os.PathLike | None = None, *,
+                 pseudo_label_rounds: int = 0) -> dict[str, ParamSpec]:
     """The searched parameters, in order: ``joint`` or ``full``, the prior weight, TOML overrides.
 
     Args:
         space: ``"joint"`` (ε, λ) or ``"full"`` (also lr, weight_decay, dropout, hidden).
-        prior: A non-uniform prior (``"class"``, ``"neighbors"``) adds ``prior_weight``.
+        prior: A non-uniform prior (``"class"``, ``"neighbors"``, ``"posterior"``) adds
+            ``prior_weight``; ``"posterior"`` searches ``epsilon`` over [0, 1].
         space_file: TOML file with one table per parameter (keys ``low``, ``high``,
             ``log``, ``choices``, ``grid``); a table for a parameter not in the space adds it.
+        pseudo_label_rounds: With ``prior="posterior"``, also search
+            ``pseudo_label_rounds`` in ``0..pseudo_label_rounds`` (0: not searched).
 
     Raises:
-        ValueError: unknown space, parameter or key, or a range outside the parameter's limits.
+        ValueError: unknown space, parameter or key, a range outside the parameter's limits,
+            or a parameter that would do nothing (``prior_weight`` under a uniform prior,
+            ``pseudo_label_rounds`` without the posterior prior).
         FileNotFoundError: ``space_file`` does not exist.
     """
     check_choice("space", space, SPACES)
@@ -127,8 +138,20 @@ def search_space(space: str = "joint", prior: str = "uniform",
     if prior != "uniform":
         names.append("prior_weight")
     specs = {n: _BUILTIN[n] for n in names}
+    if prior == "posterior":
+        specs["epsilon"] = ParamSpec("epsilon", 0.0, 1.0)
+        if pseudo_label_rounds:
+            specs["pseudo_label_rounds"] = ParamSpec(
+                "pseudo_label_rounds", choices=tuple(range(pseudo_label_rounds + 1)))
     if space_file is not None:
         for name, table in _read_toml(space_file).items():
+            idle = ((name == "prior_weight" and prior == "uniform")
+                    or (name == "pseudo_label_rounds" and prior != "posterior"))
+            if idle:
+                needs = ("posterior" if name == "pseudo_label_rounds"
+                         else "class, neighbors or posterior")
+                raise ValueError(f"space file {str(space_file)!r}: {name} has no effect with "
+                                 f"prior={prior!r}; use --prior {needs} or drop the table")
             specs[name] = _override(specs.get(name) or _BUILTIN.get(name), name, table,
                                     str(space_file))
     return specs
@@ -168,11 +191,12 @@ def _override(base: ParamSpec | None, name: str, table: Any, where: str) -> Para
                               "log": base.log, "choices": base.choices, "grid": base.grid}
     if "choices" in table:
         choices = table["choices"]
+        least = _MIN_CHOICE.get(name, 1)
         if (not isinstance(choices, list) or not choices
-                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= least
                            for c in choices)):
             raise ValueError(f"space file {where!r}: {name}.choices must be a non-empty list of "
-                             f"integers >= 1; got {choices!r}")
+                             f"integers >= {least}; got {choices!r}")
         fields["choices"] = tuple(choices)
     elif base.choices is not None and ({"low", "high", "log"} & set(table)):
         raise ValueError(f"space file {where!r}: {name} is categorical; give choices = [...]")

@@ -125,7 +125,7 @@ def _worker(url: str, root: Path, study: str, total: int, epochs: int) -> subpro
     cmd = [sys.executable, "-m", "graphls.cli", "tune", "--dataset", "Cora", "--root",
            str(root), "--storage", url, "--study-name", study, "--total-trials", str(total),
            "--epochs", str(epochs), "--no-report", "--no-progress",
-           "--heartbeat-interval", "1", "--grace-period", "3"]
+           "--heartbeat-interval", "1", "--grace-period", "3", "--batch-size", "1"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=ENV)
 

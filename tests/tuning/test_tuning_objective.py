@@ -172,3 +172,34 @@ def test_epoch_view_prunes_as_trial_should_prune():
             assert ours == t.should_prune(), (step, k)
             decisions.append(ours)
     assert any(decisions) and not all(decisions)  # the comparison covers both answers
+
+
+def test_the_baseline_is_trial_0_and_the_best_is_never_worse_on_validation(graph):
+    study = quick(graph, n_trials=5, seed=3)
+    first = study.trials[0]
+    assert first.params == {"epsilon": 0.0, "structural": 1.0}
+    assert first.user_attrs["baseline"] is True
+    assert study.best_value >= first.value
+    assert all("baseline" not in t.user_attrs for t in study.trials[1:])
+    resumed = quick(graph, n_trials=2, seed=3, storage=study._storage,
+                    study_name=study.study_name)
+    assert sum("baseline" in t.user_attrs for t in resumed.trials) == 1  # only once
+
+
+def test_trial_seeds_common_or_per_trial(graph):
+    common = quick(graph, n_trials=3, seeds_per_trial=2)
+    assert [t.user_attrs["seeds"] for t in common.trials] == [[0, 1]] * 3
+    own = quick(graph, n_trials=3, seeds_per_trial=2, trial_seeds="per-trial")
+    assert [t.user_attrs["seeds"] for t in own.trials] == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(graph, tmp_path):
+    space = tmp_path / "lr.toml"
+    space.write_text("[lr]\nlow = 1e20\nhigh = 1e30\nlog = true\n")
+    study = quick(graph, n_trials=3, space_file=space, batch_size=2)
+    states = [t.state for t in study.trials]
+    # the baseline keeps the study's lr (0.01); every sampled lr diverges
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL]
+    for t in study.trials[1:]:
+        assert t.user_attrs["fail_reason"].startswith("TrainingDiverged: ")
+        assert "at epoch" in t.user_attrs["fail_reason"]

@@ -143,3 +143,21 @@ def test_sigterm_ends_tune_in_one_line_and_fails_its_claimed_trials(tmp_path, mo
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
     assert main([*args, "--n-trials", "2"]) == 0
     assert sum(t.state in FINISHED for t in study.get_trials(deepcopy=False)) == 2
+
+
+def test_trials_are_batched_by_default_from_the_graph_size(graph):
+    from torch_geometric.data import Data
+
+    from graphls.config import TrainConfig
+    from graphls.tuning import MAX_TRIAL_BATCH, default_trial_batch
+
+    cfg = TrainConfig()
+    assert default_trial_batch(graph, cfg) == MAX_TRIAL_BATCH == 16
+    assert default_trial_batch(graph, cfg, seeds_per_trial=3) == 16
+    huge = Data(x=graph.x[:1], num_nodes=10**8)
+    assert default_trial_batch(huge, cfg) == 1
+    study = quick(graph, n_trials=5, batch_size=None)
+    assert len(study.trials) == 5
+    # claimed together: every trial started before the first one finished
+    first_end = min(t.datetime_complete for t in study.trials)
+    assert all(t.datetime_start <= first_end for t in study.trials)

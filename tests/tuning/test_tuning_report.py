@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 from tuning_helpers import PNG, quick
 
 from graphls.cli import main
@@ -130,3 +131,21 @@ def test_importances_and_the_report_work_without_scikit_learn(tmp_path):
         assert importances["structural"] > 0.9 > importances["epsilon"]
     png = (tmp_path / "importances.png").read_bytes()
     assert png[:8] == PNG and len(png) > 5000
+
+
+def test_report_opens_with_the_paired_verdict_and_shows_per_class_recall(graph, tmp_path,
+                                                                       capsys):
+    import numpy as np
+
+    study = quick(graph, n_trials=3, epochs=6)
+    result = write_report(study, tmp_path, seeds=3, data=graph, progress=False)
+    cmp = result["comparison"]
+    assert set(cmp) == {"accuracy", "accuracy_calibrated", "ece", "ece_calibrated"}
+    best = result["best"]["test"]["accuracy"]["values"]
+    base = result["baseline"]["test"]["accuracy"]["values"]
+    assert cmp["accuracy"]["mean"] == pytest.approx(np.mean(np.subtract(best, base)))
+    summary = (tmp_path / "summary.md").read_text().splitlines()
+    assert summary[2].startswith("Verdict: the tuned configuration is ")
+    assert summary[3].startswith("- test accuracy: ") and "95 % interval" in summary[3]
+    text = "\n".join(summary)
+    assert "Per-class test recall" in text and "| class |" in text

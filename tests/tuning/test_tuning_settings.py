@@ -40,7 +40,7 @@ def test_bad_tune_input_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, ex
         ({"objective": "f1"}, ValueError,
          "objective must be one of 'accuracy', 'nll', 'roc_auc', 'multi'; got 'f1'"),
         ({"prior": "label"}, ValueError,
-         "prior must be one of 'uniform', 'class', 'neighbors'; got 'label'"),
+         "prior must be one of 'uniform', 'class', 'neighbors', 'posterior'; got 'label'"),
         ({"epochs": 0}, ValueError, "epochs must be an integer >= 1; got 0"),
         ({"seeds_per_trial": 0}, ValueError, "seeds_per_trial must be an integer >= 1; got 0"),
         ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1; got 0"),

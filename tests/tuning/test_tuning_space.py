@@ -50,3 +50,23 @@ def test_bad_space_files_are_one_clear_error(tmp_path, text, match):
 def test_missing_space_file():
     with pytest.raises(FileNotFoundError, match=r"space file 'nope\.toml' does not exist"):
         search_space("joint", space_file="nope.toml")
+
+
+def test_posterior_prior_widens_epsilon_and_can_search_rounds():
+    specs = search_space("joint", "posterior", pseudo_label_rounds=2)
+    assert (specs["epsilon"].low, specs["epsilon"].high) == (0.0, 1.0)  # PosteL's α is 0.8
+    assert "prior_weight" in specs and specs["pseudo_label_rounds"].choices == (0, 1, 2)
+    assert "pseudo_label_rounds" not in search_space("joint", "posterior")
+
+
+def test_a_table_that_would_do_nothing_is_refused(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text("[prior_weight]\nlow = 0.2\n")
+    with pytest.raises(ValueError, match=r"prior_weight has no effect with prior='uniform'; use "
+                                         r"--prior class, neighbors or posterior"):
+        search_space("joint", "uniform", f)
+    f.write_text("[pseudo_label_rounds]\nchoices = [0, 1]\n")
+    with pytest.raises(ValueError, match=r"pseudo_label_rounds has no effect with "
+                                         r"prior='class'; use --prior posterior"):
+        search_space("joint", "class", f)
+    assert search_space("joint", "posterior", f)["pseudo_label_rounds"].choices == (0, 1)
