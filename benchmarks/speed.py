@@ -1,6 +1,6 @@
 """Speed, side by side: PyG's example code vs graphls (issue 6).
 
-    python benchmarks/speed.py [--case all|a|b|c|g] [--root DIR] [--seeds 10] [--repeats 3]
+    python benchmarks/speed.py [--case all|a|b|c|g|d] [--root DIR] [--seeds 10] [--repeats 3]
                                [--a-plain-trials 15] [--a-trials 128] [--batch-size 16]
                                [--c-epochs 5] [--threads 1] [--quick] [--out benchmarks]
 
@@ -32,6 +32,13 @@ and ``graphls.models.GCN(cached=True)`` fed ``edge_index``. Each variant runs in
 its own fresh process (peak resident memory is that process's ``ru_maxrss``);
 seconds per epoch are the median of ``--c-epochs`` epochs after one warm-up.
 Its table goes between ``<!-- speed-c:start -->`` and ``<!-- speed-c:end -->``.
+
+(d) As (c) at ogbn-products' size (2,449,029 nodes, 61,859,140 random edges made
+undirected, 100 dense features, 47 classes) with OGB's products GCN (3 layers, 256
+hidden, no batch norm): PyG through CSR vs graphls, each in its own process (a variant
+killed for memory is reported as such). ``--case all`` leaves it out: it needs
+about 20 GiB and tens of minutes; run ``--case d`` on its own. Its table goes
+between ``<!-- speed-d:start -->`` and ``<!-- speed-d:end -->``.
 
 (g) As (b) for GAT (PyG's ``examples/gat.py``: 8 heads of 8, dropout 0.6, lr
 0.005, weight decay 5e-4): the PyG loop, ``graphls.engine.fit`` one seed at a
@@ -475,10 +482,11 @@ GIB = 1024 ** 3
 
 
 def arxiv_like_graph(nodes: int, edges: int, features: int, classes: int,
-                     seed: int = 0) -> dict[str, torch.Tensor]:
+                     seed: int = 0, train: float = 90_941 / 169_343) -> dict[str, torch.Tensor]:
     """Random ``edges`` directed edges made undirected, N(0, 1) features, uniform labels.
 
-    The train mask holds 53.7 % of the nodes at random (ogbn-arxiv's 90,941 of 169,343).
+    The train mask holds a ``train`` share of the nodes at random (default ogbn-arxiv's
+    90,941 of 169,343; ogbn-products: 196,615 of 2,449,029).
     """
     from torch_geometric.utils import to_undirected
 
@@ -488,13 +496,14 @@ def arxiv_like_graph(nodes: int, edges: int, features: int, classes: int,
         "x": torch.randn(nodes, features, generator=g),
         "edge_index": to_undirected(edge_index, num_nodes=nodes),
         "y": torch.randint(classes, (nodes,), generator=g),
-        "train_mask": torch.rand(nodes, generator=g) < 90_941 / 169_343,
+        "train_mask": torch.rand(nodes, generator=g) < train,
     }
 
 
 def pyg_arxiv_gcn(in_channels: int, hidden_channels: int, out_channels: int, num_layers: int,
-                  dropout: float) -> torch.nn.Module:
-    """The GCN of PyG's / OGB's ogbn-arxiv example (``examples/nodeproppred/arxiv/gnn.py``)."""
+                  dropout: float, batch_norm: bool = True) -> torch.nn.Module:
+    """The GCN of PyG's / OGB's ogbn-arxiv example (``examples/nodeproppred/arxiv/gnn.py``);
+    without batch norm, the full-batch GCN of OGB's ogbn-products example."""
     from torch_geometric.nn import GCNConv
 
     class GCN(torch.nn.Module):
@@ -511,7 +520,8 @@ def pyg_arxiv_gcn(in_channels: int, hidden_channels: int, out_channels: int, num
         def forward(self, x, adj_t):
             for i, conv in enumerate(self.convs[:-1]):
                 x = conv(x, adj_t)
-                x = self.bns[i](x)
+                if batch_norm:
+                    x = self.bns[i](x)
                 x = F.relu(x)
                 x = F.dropout(x, p=self.dropout, training=self.training)
             x = self.convs[-1](x, adj_t)
@@ -547,11 +557,12 @@ def c_worker(spec: dict) -> dict:
     if variant == "graphls":
         from graphls.models import GCN
 
-        model = GCN(x.size(1), C_HIDDEN, C_LAYERS, spec["classes"], batch_norm=True,
-                    dropout=C_DROPOUT, cached=True)
+        model = GCN(x.size(1), C_HIDDEN, C_LAYERS, spec["classes"],
+                    batch_norm=spec.get("batch_norm", True), dropout=C_DROPOUT, cached=True)
         adj, log_probs = graph["edge_index"], False
     else:
-        model = pyg_arxiv_gcn(x.size(1), C_HIDDEN, spec["classes"], C_LAYERS, C_DROPOUT)
+        model = pyg_arxiv_gcn(x.size(1), C_HIDDEN, spec["classes"], C_LAYERS, C_DROPOUT,
+                              batch_norm=spec.get("batch_norm", True))
         adj, log_probs = graph["edge_index"], True
         if variant == "pyg-csr":  # as the example: T.ToSparseTensor(), edge_index dropped
             from torch_geometric.data import Data
@@ -664,9 +675,85 @@ def run_c(args: argparse.Namespace, command: str) -> dict:
             "time_ratio": time_ratio, "memory_ratio": memory_ratio, "results": results}
 
 
+PRODUCTS_SHAPE = {"nodes": 2_449_029, "edges": 61_859_140, "features": 100, "classes": 47}
+PRODUCTS_TRAIN = 196_615 / 2_449_029
+D_START, D_END = "<!-- speed-d:start -->", "<!-- speed-d:end -->"
+D_VARIANTS = {"pyg-csr": C_VARIANTS["pyg-csr"], "graphls": C_VARIANTS["graphls"]}
+
+
+def run_d(args: argparse.Namespace, command: str) -> dict:
+    """(d): (c) at ogbn-products' size, without batch norm (OGB's products GCN), PyG through
+    CSR vs graphls, each in its own process; a variant killed for memory is reported so."""
+    shape = dict(PRODUCTS_SHAPE)
+    if args.quick:
+        shape["edges"] = round(shape["edges"] * QUICK_NODES / shape["nodes"])
+        shape["nodes"] = QUICK_NODES
+    results: dict[str, dict] = {}
+    failed: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        start = time.perf_counter()
+        graph = arxiv_like_graph(**shape, train=PRODUCTS_TRAIN)
+        entries = graph["edge_index"].size(1)
+        torch.save(graph, Path(tmp) / "graph.pt")
+        del graph
+        build = time.perf_counter() - start
+        for variant in D_VARIANTS:
+            try:
+                results[variant] = run_c_variant({
+                    "variant": variant, "graph": str(Path(tmp) / "graph.pt"),
+                    "classes": shape["classes"], "threads": args.threads, "warmup": 1,
+                    "epochs": args.c_epochs, "batch_norm": False})
+            except RuntimeError as exc:  # e.g. killed by the kernel for memory (status -9)
+                failed[variant] = " ".join(str(exc).split())[:300]
+    lines = [
+        "## Speed (issue 25, part d): one training epoch on an ogbn-products-shaped graph",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Machine: {machine()}; git {git_sha()}; {args.threads} torch thread(s)  ",
+        f"Synthetic graph: {shape['nodes']:,} nodes, {shape['edges']:,} random directed edges "
+        f"made undirected ({entries:,} directed entries), {shape['features']} dense N(0, 1) "
+        f"features, {shape['classes']} random classes, {100 * PRODUCTS_TRAIN:.1f} % of the "
+        f"nodes in the train mask (built in {build:.0f} s). Model: OGB's ogbn-products "
+        "full-batch GCN: 3 layers, 256 hidden, dropout 0.5, no batch norm, Adam (lr 0.01). "
+        f"Seconds per epoch: median of {args.c_epochs} epochs after one warm-up; each "
+        "variant in its own fresh process; memory is resident set size (`ru_maxrss`).",
+        "",
+        "| run | s / epoch | time vs PyG CSR | peak RSS (GiB) | peak vs PyG CSR "
+        "| RSS before training (GiB) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    base = results.get("pyg-csr")
+    for variant, r in results.items():
+        rel_t = f"{r['median_seconds'] / base['median_seconds']:.2f}x" if base else "-"
+        rel_m = f"{r['peak_bytes'] / base['peak_bytes']:.2f}x" if base else "-"
+        lines.append(f"| {D_VARIANTS[variant]} | {r['median_seconds']:.1f} | {rel_t} "
+                     f"| {r['peak_bytes'] / GIB:.2f} | {rel_m} "
+                     f"| {r['rss_before_training_bytes'] / GIB:.2f} |")
+    for variant, why in failed.items():
+        lines.append(f"| {D_VARIANTS[variant]} | did not finish: {why} | | | | |")
+    ours = results.get("graphls")
+    if ours and base:
+        t, m = ours["median_seconds"] / base["median_seconds"], ours["peak_bytes"] / base[
+            "peak_bytes"]
+        lines += ["", f"Targets (graphls vs PyG through CSR): time <= 0.70x, peak memory "
+                  f"<= 1.00x; measured {t:.2f}x and {m:.2f}x: "
+                  f"{'met' if t <= 0.7 and m <= 1.0 else 'not met'}."]
+    out = Path(args.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    with (out / "results" / "speed.jsonl").open("a") as fh:
+        for variant, r in results.items():
+            fh.write(json.dumps({"case": "d", "run": D_VARIANTS[variant], **r, **shape,
+                                 "undirected_edges": entries, "threads": args.threads,
+                                 "git": git_sha(), "machine": machine(),
+                                 "torch": torch.__version__}) + "\n")
+    write_section(out / "RESULTS.md", "\n".join(lines), D_START, D_END)
+    print("\n".join(lines))
+    return {"results": results, "failed": failed}
+
+
 # --- command line -------------------------------------------------------------------------
 
-CASES = {"a": run_a, "b": run_b, "c": run_c, "g": run_g}
+CASES = {"a": run_a, "b": run_b, "c": run_c, "g": run_g, "d": run_d}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -689,6 +776,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--c-epochs", type=int, default=5,
                         help="(c): measured epochs per variant, after one warm-up")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tmp", default=None,
+                        help="(d): folder for the saved graph (several GB; default: the "
+                             "system's temporary folder)")
     parser.add_argument("--quick", action="store_true",
                         help="(b), (g): 2 seeds, 20 epochs, 1 repeat; (c): 5,000 nodes, 2 epochs")
     parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and results/")
@@ -707,7 +797,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    cases = list(CASES) if args.case == "all" else [args.case]
+    cases = [c for c in CASES if c != "d"] if args.case == "all" else [args.case]
     return {case: CASES[case](args, command) for case in cases}
 
 
