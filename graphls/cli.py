@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -546,6 +547,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
+def _warning_printer(prog: str) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints one line, ``PROG COMMAND: warning: message``,
+    without Python's ``file:line: Category`` prefix and echoed source line."""
+    stream = sys.stderr
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        print(f"{prog}: warning: {' '.join(str(message).split())}", file=file or stream)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``graphls`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -555,7 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     prog = f"{PROG} {args.command}"
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(prog)
             return int(args.handler(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, PermissionError) as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from graphls.cli import main, sigterm_as_interrupt
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -227,3 +230,45 @@ def test_a_diverging_run_exits_1_with_one_line(datasets_root, capsys):
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "TrainingDiverged" in err and "at epoch" in err and "lr=1e+30" in err
+
+
+def _quiet_env(home) -> dict[str, str]:
+    """The environment of a user's shell: no pytest marker (PyG stays silent under
+    pytest), no warning filter, no $GRAPHLS_DATA, a fresh home and this checkout first."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_CURRENT_TEST", "PYTHONWARNINGS", "GRAPHLS_DATA")}
+    return env | {"HOME": str(home), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def test_a_first_train_on_a_read_only_root_prints_one_line_about_the_copy(tmp_path,
+                                                                         datasets_root):
+    """The first load of a read-only root: one line about the writable copy on stderr (no
+    ``file:line: UserWarning`` prefix or echoed source), no PyG "Processing..."/"Done!",
+    no torch sparse-beta or invariant-check notes."""
+    import shutil
+
+    ro = tmp_path / "ro"
+    shutil.copytree(datasets_root / "Cora", ro / "Cora")
+    for p in [ro, *ro.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        out = subprocess.run([sys.executable, "-m", "graphls.cli", "train", "--dataset", "Cora",
+                              "--root", str(ro), "--epochs", "2", "--seeds", "1",
+                              "--no-progress"], capture_output=True, text=True, timeout=300,
+                             env=_quiet_env(home), cwd=tmp_path)
+    finally:
+        for p in [ro, *ro.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert out.returncode == 0, out.stderr
+    assert "test (mean ± std over 1 seeds" in out.stdout
+    for noise in ("Warning:", "beta", "implicitly disabled", "Processing...", "Done!",
+                  "data = load_dataset"):
+        assert noise not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    copies = home / ".cache" / "graphls" / "copies"
+    assert re.fullmatch(rf"graphls train: warning: {re.escape(str(ro / 'Cora'))} is read-only; "
+                        rf"loading Cora from a writable copy at {re.escape(str(copies))}/\w+/Cora",
+                        lines[0]), lines[0]

@@ -6,7 +6,11 @@ The filtered chameleon/squirrel sets have no PyG class and are read from their
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +63,18 @@ def _open_pyg(info: DatasetInfo, root: Path) -> tuple[Any, dict[str, Any]]:
     raise AssertionError(info.family)  # pragma: no cover - registry and loaders agree
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep a dataset class's chatter (PyG's "Processing..." / "Done!", OGB's
+    progress) off stdout and stderr; warnings raised meanwhile are shown afterwards."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        yield
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+
+
 def _read_filtered(info: DatasetInfo, root: Path) -> Data:
     """Read a Platonov et al. ``*_filtered.npz`` (no PyG class; writes nothing)."""
     import numpy as np
@@ -107,7 +123,10 @@ def _open(info: DatasetInfo, root: Path, download: bool) -> tuple[Data, int, dic
         if info.family == "filtered":
             data = _read_filtered(info, root)
             return data, int(data.y.max()) + 1, {}
-        ds, extra = _open_pyg(info, root)
+        # Files present: nothing to say. A download keeps PyG's and OGB's own lines
+        # (which file, its progress), since it may take a while.
+        with contextlib.nullcontext() if missing else _quiet():
+            ds, extra = _open_pyg(info, root)
     except (Exception, SystemExit) as exc:  # OGB exits when a download is declined
         still = missing_files(dataset_dir(root, info), info)
         if not missing or not still:
@@ -148,7 +167,10 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
             as in Kipf & Welling and PyG's examples/gcn.py and gat.py (it
             moves Cora's GCN accuracy by about a point and its confidence by
             much more), off elsewhere.
-        download: Let PyG/OGB download missing raw files into ``root``.
+        download: Let PyG/OGB download missing raw files into ``root``. A
+            download shows PyG's and OGB's own messages (the files, their
+            progress); with the files present, their "Processing..." /
+            "Done!" lines are kept off stdout and stderr.
 
     Returns:
         ``Data`` with ``x``, ``edge_index``, ``y`` (N,) int64, boolean (N,)
