@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list known datasets and whether each is available")
     p.add_argument("--root", default=None,
                    help="dataset root (default: $GRAPHLS_DATA, else ~/.cache/graphls)")
+    p.add_argument("--copy-from", default=None, metavar="DIR",
+                   help="instead of the list: copy the raw files of every known dataset in "
+                   "DIR (e.g. ../shared/datasets) into the root and say so in one line")
     p.set_defaults(handler=_cmd_datasets)
     return parser
 
@@ -528,8 +531,21 @@ def _write_report(study: Any, args: argparse.Namespace, out: Path | None, *, see
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-    from graphls.data import list_datasets
+    from graphls.data import copy_datasets, list_datasets, resolve_root
 
+    if args.copy_from is not None:
+        try:
+            copied = copy_datasets(args.copy_from, args.root)
+        except ValueError as exc:  # the argument is --copy-from here
+            text = str(exc)
+            raise UsageError(f"--copy-from{text[len('source'):]}" if text.startswith("source ")
+                             else text) from None
+        root = resolve_root(args.root)
+        where = ("where graphls looks by default" if args.root is None
+                 else f"pass --root {root} to use them")
+        print(f"{len(copied)} datasets from {args.copy_from} are in {root} "
+              f"({sum(copied.values())} copied now), {where}")
+        return 0
     rows = list_datasets(args.root)
     head = ["dataset", "nodes", "edges", "features", "classes", "splits", "local"]
     table = [[str(r["name"]), f"{r['nodes']:,}", f"{r['edges']:,}", str(r["features"]),
