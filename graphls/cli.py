@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list known datasets and whether each is available")
     p.add_argument("--root", default=None,
                    help="dataset root (default: $GRAPHLS_DATA, else ~/.cache/graphls)")
+    p.add_argument("--copy-from", default=None, metavar="DIR",
+                   help="instead of the list: copy the raw files of every known dataset in "
+                   "DIR (e.g. ../shared/datasets) into the root and say so in one line")
     p.set_defaults(handler=_cmd_datasets)
     return parser
 
@@ -527,8 +531,21 @@ def _write_report(study: Any, args: argparse.Namespace, out: Path | None, *, see
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-    from graphls.data import list_datasets
+    from graphls.data import copy_datasets, list_datasets, resolve_root
 
+    if args.copy_from is not None:
+        try:
+            copied = copy_datasets(args.copy_from, args.root)
+        except ValueError as exc:  # the argument is --copy-from here
+            text = str(exc)
+            raise UsageError(f"--copy-from{text[len('source'):]}" if text.startswith("source ")
+                             else text) from None
+        root = resolve_root(args.root)
+        where = ("where graphls looks by default" if args.root is None
+                 else f"pass --root {root} to use them")
+        print(f"{len(copied)} datasets from {args.copy_from} are in {root} "
+              f"({sum(copied.values())} copied now), {where}")
+        return 0
     rows = list_datasets(args.root)
     head = ["dataset", "nodes", "edges", "features", "classes", "splits", "local"]
     table = [[str(r["name"]), f"{r['nodes']:,}", f"{r['edges']:,}", str(r["features"]),
@@ -546,6 +563,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
+def _warning_printer(prog: str) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints one line, ``PROG COMMAND: warning: message``,
+    without Python's ``file:line: Category`` prefix and echoed source line."""
+    stream = sys.stderr
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        print(f"{prog}: warning: {' '.join(str(message).split())}", file=file or stream)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``graphls`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -555,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     prog = f"{PROG} {args.command}"
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(prog)
             return int(args.handler(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, PermissionError) as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)

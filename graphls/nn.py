@@ -34,7 +34,10 @@ optimizer does. θ is initialised to ``logit(clamp(structural, 1e-4, 1 - 1e-4))`
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -50,6 +53,20 @@ __all__ = ["StructuralGATConv", "StructuralGCNConv", "TransposedCSR", "csr_matmu
 
 #: Initial values of a learnable λ are clamped into this range before the logit.
 STRUCTURAL_LOGIT_EPS = 1e-4
+
+
+@contextlib.contextmanager
+def _quiet_sparse() -> Iterator[None]:
+    """Without torch's once-per-process notes on making a CSR tensor.
+
+    "Sparse CSR tensor support is in beta" and, for a constructor not told
+    ``check_invariants`` (PyG's ``to_torch_csr_tensor``), "Sparse invariant checks
+    are implicitly disabled": the CSR tensors here are built from coalesced indices.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message=".*[Ss]parse invariant checks are implicitly")
+        yield
 
 
 class _CSRMatmul(torch.autograd.Function):
@@ -98,7 +115,8 @@ class TransposedCSR:
 
     def get(self) -> Tensor:
         if self._t is None:
-            t = self.adj.transpose(0, 1).to_sparse_csr()
+            with _quiet_sparse():
+                t = self.adj.transpose(0, 1).to_sparse_csr()
             a = self.adj
             symmetric = (torch.equal(t.crow_indices(), a.crow_indices())
                          and torch.equal(t.col_indices(), a.col_indices())
@@ -265,7 +283,8 @@ class StructuralGCNConv(_StructuralMixin, GCNConv):
         elif edge_weight is None:
             edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype, device=edge_index.device)
         # x's dtype: a sparse product does not promote (PyG's messages would, w_ij * x_j)
-        adj_t = to_torch_csr_tensor(edge_index.flip(0), edge_weight.to(x.dtype), size=(n, n))
+        with _quiet_sparse():
+            adj_t = to_torch_csr_tensor(edge_index.flip(0), edge_weight.to(x.dtype), size=(n, n))
         if self.normalize:
             self._cached_edge_index = (adj_t, None)
         self._cached_csr = (original, given, adj_t)

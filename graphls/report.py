@@ -45,6 +45,48 @@ def best_label(epsilon: float, structural: float | Sequence[float]) -> str:
     return f"best (ε={epsilon:.3g}, λ={knob})"
 
 
+def _title(ax: Any, title: str | None) -> None:
+    """``title`` over ``ax`` (10 pt); :func:`_tight_layout` wraps it if it is too wide."""
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def _tight_layout(fig: Any) -> None:
+    """``fig.tight_layout()``, with every axes title wrapped at spaces (measured, not
+    guessed) where it would reach past the figure's left or right edge."""
+    import textwrap
+
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        text = " ".join(ax.title.get_text().split())
+        for _ in range(4):  # each pass re-measures after the layout has moved the axes
+            box = ax.title.get_window_extent(renderer)
+            if box.x0 >= 0 and box.x1 <= fig.bbox.width:
+                break
+            center = (box.x0 + box.x1) / 2  # the title is centred over its axes
+            room = 2 * min(center, fig.bbox.width - center) * 0.96
+            longest = max(len(line) for line in ax.title.get_text().splitlines())
+            width = max(12, int(longest * room / box.width))
+            ax.title.set_text(textwrap.fill(text, width=width, break_long_words=False))
+            fig.tight_layout()
+
+
+def _importance_text(value: float) -> str:
+    """An importance as a bar label: two decimals, or two significant digits below 0.01.
+
+    >>> [_importance_text(v) for v in (0.9962, 0.05, 0.0038, 0.00091, 3e-6, 0.0)]
+    ['1.00', '0.05', '0.0038', '0.00091', '<0.0001', '0']
+    """
+    if value <= 0:
+        return "0" if value == 0 else f"{value:.2g}"
+    if value >= 0.01:
+        return f"{value:.2f}"
+    if value >= 1e-4:
+        return f"{value:.2g}"
+    return "<0.0001"
+
+
 def _pyplot():
     import matplotlib
 
@@ -57,6 +99,9 @@ def _pyplot():
 def plot_reliability(curves: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
                      path: str | Path, *, num_bins: int = 15, title: str | None = None) -> Path:
     """Reliability diagram: per-bin accuracy vs confidence, one line per entry of ``curves``.
+
+    Below it, the fraction of nodes in each confidence bin: one bar per entry, side by
+    side in each bin and in its line's colour, with a legend.
 
     Args:
         curves: ``label -> (probs (N, K), y (N,))``.
@@ -73,28 +118,33 @@ def plot_reliability(curves: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     fig, (ax, axh) = plt.subplots(2, 1, figsize=(5.2, 6.2), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
-    for label, (probs, y) in curves.items():
+    width = 0.9 / num_bins / max(1, len(curves))  # the histograms side by side in each bin
+    for i, (label, (probs, y)) in enumerate(curves.items()):
         bins = reliability_bins(probs, y, num_bins=num_bins)
         conf = torch.as_tensor(bins.confidence, dtype=torch.float64)
         acc = torch.as_tensor(bins.accuracy, dtype=torch.float64)
         count = torch.as_tensor(bins.count, dtype=torch.float64)
         keep = count > 0
         ece = expected_calibration_error(probs, y, num_bins=num_bins)
-        ax.plot(conf[keep].numpy(), acc[keep].numpy(), marker="o", ms=4,
-                label=f"{label} (ECE {100 * ece:.1f}%)")
+        (line,) = ax.plot(conf[keep].numpy(), acc[keep].numpy(), marker="o", ms=4,
+                          label=f"{label} (ECE {100 * ece:.1f}%)")
         edges = torch.as_tensor(bins.edges, dtype=torch.float64)
-        centers = ((edges[:-1] + edges[1:]) / 2).numpy()
-        axh.bar(centers, (count / count.sum()).numpy(), width=(1 / num_bins) * 0.9,
-                alpha=0.5, label=label)
+        left = edges[:-1] + 0.05 / num_bins + i * width
+        axh.bar(left.numpy(), (count / count.sum()).numpy(), width=width, align="edge",
+                color=line.get_color(), alpha=0.8, label=label)
     ax.set_ylabel("accuracy in bin")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, title)
     axh.set_xlabel(f"confidence ({num_bins} equal-width bins)")
-    axh.set_ylabel("fraction")
-    fig.tight_layout()
+    axh.set_ylabel("fraction of nodes")
+    # the legend in a band above the tallest bar, so it hides none of them
+    top = max((b.get_height() for b in axh.patches), default=1.0)
+    axh.set_ylim(0, 1.2 * top + 0.12 * top * (len(curves) + 1))
+    axh.legend(loc="upper left", fontsize=7, ncol=1, frameon=False, borderaxespad=0.2,
+               handlelength=1.2, labelspacing=0.2)
+    _tight_layout(fig)
     path = Path(path)
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -107,7 +157,7 @@ def plot_reliability(curves: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
 
 def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
-    fig.tight_layout()
+    _tight_layout(fig)
     fig.savefig(path, dpi=120)
     _pyplot().close(fig)
     return path
@@ -178,14 +228,16 @@ def plot_landscape(epsilon: Sequence[float], structural: Sequence[float],
     ax.set_ylim(-0.04, 1.04)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7,
               frameon=False)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, title)
     return _save(fig, path)
 
 
 def plot_importances(importances: Mapping[str, float], path: str | Path, *,
                      title: str | None = None) -> Path:
     """Horizontal bars of parameter importances (fractions summing to 1).
+
+    Each bar is labelled with its value: two decimals, or two significant digits below
+    0.01 (``0.0038``, not ``0.00``).
 
     An empty mapping (too few completed trials to estimate them) draws a note instead.
     """
@@ -196,15 +248,14 @@ def plot_importances(importances: Mapping[str, float], path: str | Path, *,
         values = [float(importances[n]) for n in names]
         ax.barh(names, values, color="tab:blue")
         for i, val in enumerate(values):
-            ax.text(val, i, f" {val:.2f}", va="center", fontsize=8)
+            ax.text(val, i, f" {_importance_text(val)}", va="center", fontsize=8)
         ax.set_xlim(0, max(1.0, max(values) * 1.15))
         ax.set_xlabel("importance (fraction of the objective's variance)")
     else:
         ax.text(0.5, 0.5, "not enough completed trials with varied parameters\n"
                 "to estimate importances", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, title)
     return _save(fig, path)
 
 
@@ -235,8 +286,7 @@ def plot_history(numbers: Sequence[int], values: Sequence[float], path: str | Pa
     ax.set_xlabel("trial number")
     ax.set_ylabel(label)
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, title)
     return _save(fig, path)
 
 
@@ -264,8 +314,7 @@ def plot_pareto(accuracy: Sequence[float], ece: Sequence[float], path: str | Pat
     ax.set_xlabel("validation ECE (%, 15 equal-width bins) ↓")
     ax.set_ylabel(f"{label} (%) ↑")
     ax.legend(fontsize=7)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, title)
     return _save(fig, path)
 
 

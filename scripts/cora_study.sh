@@ -11,9 +11,11 @@ if [ ! -x .venv/bin/graphls ]; then
   .venv/bin/python -m pip install --quiet torch==2.13.0   # CPU build first
   .venv/bin/python -m pip install --quiet -e ".[test]"
 fi
-# Raw datasets: $GRAPHLS_DATA, else ../shared/datasets when present (read-only
-# roots are copied to ~/.cache/graphls/copies), else ~/.cache/graphls (download).
+# Raw datasets: $GRAPHLS_DATA when set; else ../shared/datasets, when present, is
+# copied (once, 52 MB) into ~/.cache/graphls, where every graphls command looks by
+# default, so `graphls datasets` and `graphls train --dataset Cora` work next
+# without --root; else PyG downloads them there.
 if [ -z "${GRAPHLS_DATA:-}" ] && [ -d ../shared/datasets/Cora/raw ]; then
-  export GRAPHLS_DATA="$(cd ../shared/datasets && pwd)"
+  .venv/bin/graphls datasets --copy-from ../shared/datasets
 fi
 exec .venv/bin/graphls tune --dataset Cora --model gcn --n-trials 30 --batch-size 10 --out runs/cora-study "$@"

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from graphls.cli import main, sigterm_as_interrupt
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -227,3 +230,113 @@ def test_a_diverging_run_exits_1_with_one_line(datasets_root, capsys):
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "TrainingDiverged" in err and "at epoch" in err and "lr=1e+30" in err
+
+
+def _quiet_env(home) -> dict[str, str]:
+    """The environment of a user's shell: no pytest marker (PyG stays silent under
+    pytest), no warning filter, no $GRAPHLS_DATA, a fresh home and this checkout first."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_CURRENT_TEST", "PYTHONWARNINGS", "GRAPHLS_DATA")}
+    return env | {"HOME": str(home), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def test_a_first_train_on_a_read_only_root_prints_one_line_about_the_copy(tmp_path,
+                                                                         datasets_root):
+    """The first load of a read-only root: one line about the writable copy on stderr (no
+    ``file:line: UserWarning`` prefix or echoed source), no PyG "Processing..."/"Done!",
+    no torch sparse-beta or invariant-check notes."""
+    import shutil
+
+    ro = tmp_path / "ro"
+    shutil.copytree(datasets_root / "Cora", ro / "Cora")
+    for p in [ro, *ro.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        out = subprocess.run([sys.executable, "-m", "graphls.cli", "train", "--dataset", "Cora",
+                              "--root", str(ro), "--epochs", "2", "--seeds", "1",
+                              "--no-progress"], capture_output=True, text=True, timeout=300,
+                             env=_quiet_env(home), cwd=tmp_path)
+    finally:
+        for p in [ro, *ro.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert out.returncode == 0, out.stderr
+    assert "test (mean ± std over 1 seeds" in out.stdout
+    for noise in ("Warning:", "beta", "implicitly disabled", "Processing...", "Done!",
+                  "data = load_dataset"):
+        assert noise not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    copies = home / ".cache" / "graphls" / "copies"
+    assert re.fullmatch(rf"graphls train: warning: {re.escape(str(ro / 'Cora'))} is read-only; "
+                        rf"loading Cora from a writable copy at {re.escape(str(copies))}/\w+/Cora",
+                        lines[0]), lines[0]
+
+
+def test_datasets_copy_from_says_one_line_and_the_list_then_shows_them(tmp_path, datasets_root,
+                                                                       capsys):
+    root = tmp_path / "root"
+    assert main(["datasets", "--copy-from", str(datasets_root), "--root", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert re.fullmatch(rf"(\d+) datasets from {re.escape(str(datasets_root))} are in "
+                        rf"{re.escape(str(root))} \(\1 copied now\), pass --root "
+                        rf"{re.escape(str(root))} to use them", out[0]), out[0]
+    assert main(["datasets", "--root", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.startswith("Cora ")).rstrip().endswith("yes")
+
+
+@pytest.mark.parametrize("where, match", [
+    ("nope", r"--copy-from must be a folder of datasets; got '.*nope', which is not a folder"),
+    (".", r"--copy-from '.*' holds no known dataset's files; expected e.g. .*ind\.cora\.x"),
+])
+def test_datasets_copy_from_errors(where, match, tmp_path, capsys):
+    err = _one_line_error(capsys, ["datasets", "--copy-from", str(tmp_path / where),
+                                   "--root", str(tmp_path / "root")], "--copy-from")
+    assert re.search(match, err), err
+
+
+def test_the_quick_start_leaves_cora_where_the_next_command_looks(tmp_path, datasets_root):
+    """scripts/cora_study.sh in a stand-in checkout (its .venv/bin/graphls runs this
+    checkout's CLI, and only echoes ``tune``) beside ``../shared/datasets``, with a fresh
+    HOME: it says in one line where the datasets went, and afterwards the README's
+    next commands, ``graphls datasets`` and ``graphls train --dataset Cora``, find Cora
+    with neither --root nor $GRAPHLS_DATA."""
+    import shutil
+
+    repo = tmp_path / "work" / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copyfile(REPO / "scripts" / "cora_study.sh", repo / "scripts" / "cora_study.sh")
+    (tmp_path / "work" / "shared").mkdir()
+    (tmp_path / "work" / "shared" / "datasets").symlink_to(datasets_root)
+    shim = repo / ".venv" / "bin" / "graphls"
+    shim.parent.mkdir(parents=True)
+    shim.write_text("#!/usr/bin/env bash\n"
+                    'if [ "$1" = tune ]; then echo "graphls $*"; exit 0; fi\n'
+                    f'exec {sys.executable} -m graphls.cli "$@"\n')
+    shim.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _quiet_env(home)
+    out = subprocess.run(["bash", str(repo / "scripts" / "cora_study.sh"), "--n-trials", "1"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    default = home / ".cache" / "graphls"
+    lines = out.stdout.splitlines()
+    assert re.fullmatch(rf"\d+ datasets from \.\./shared/datasets are in "
+                        rf"{re.escape(str(default))} \(\d+ copied now\), where graphls looks "
+                        r"by default", lines[0]), out.stdout
+    assert lines[1].startswith("graphls tune --dataset Cora") and len(lines) == 2
+    assert out.stderr == ""
+    listed = subprocess.run([sys.executable, "-m", "graphls.cli", "datasets"],
+                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    cora = next(line for line in listed.stdout.splitlines() if line.startswith("Cora "))
+    assert cora.rstrip().endswith("yes"), listed.stdout
+    trained = subprocess.run([sys.executable, "-m", "graphls.cli", "train", "--dataset", "Cora",
+                              "--epochs", "2", "--seeds", "1", "--no-progress"],
+                             capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.startswith("Cora (public split), GCN")
+    assert trained.stderr == ""  # a writable root: no copy, nothing to say

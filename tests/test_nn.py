@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given
@@ -388,3 +393,21 @@ def test_decomposed_layers_refused(two_triangles):
     conv = StructuralGCNConv(F_IN, F_OUT, structural=0.5, decomposed_layers=2).double()
     with pytest.raises(ValueError, match=r"does not support decomposed_layers > 1; got 2"):
         conv(features(), two_triangles)
+
+
+def test_cached_gcn_shows_no_sparse_beta_or_invariant_notes():
+    """torch says once per process that CSR support is in beta and that invariant checks
+    are implicitly off when a CSR tensor is first made; the cached GCN path (PyG's
+    ``to_torch_csr_tensor``) keeps both quiet. A fresh process: the notes come once."""
+    code = ("import warnings, torch\n"
+            "warnings.simplefilter('always')\n"
+            "from graphls import GCN\n"
+            "x = torch.rand(5, 3)\n"
+            "ei = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])\n"
+            "GCN(3, 4, 2, 2, cached=True)(x, ei).sum().backward()\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "in beta" not in out.stderr and "implicitly disabled" not in out.stderr, out.stderr

@@ -32,6 +32,8 @@ never downloaded again. Missing files are downloaded by PyG/OGB when the
 folder is writable; if that fails, a single :class:`DatasetNotFoundError` says
 which files to put where. A read-only root is never written to: its dataset
 folder is copied once to ``~/.cache/graphls/copies/`` and loaded from there.
+``copy_datasets(source)`` copies a folder of raw files (``../shared/datasets``)
+into the root, where every later call finds them without being told.
 
 The modules, one concept each (arrows point to what a module imports)::
 
@@ -39,7 +41,7 @@ The modules, one concept each (arrows point to what a module imports)::
     files     roots, folders, writable copies, DatasetNotFoundError -> registry
     splits    the split protocols                                    -> registry
     ogb       opening with OGB's class, ogb_evaluate (ogb imported lazily)
-    loading   load_dataset, list_datasets          -> registry, files, splits, ogb
+    loading   load_dataset, list_datasets, copy_datasets -> registry, files, splits, ogb
     noise     add_label_noise
 
 Importing this package imports neither torch nor PyG nor OGB; they are
@@ -49,7 +51,7 @@ imported by the functions that use them.
 from __future__ import annotations
 
 from graphls.data.files import DatasetNotFoundError, resolve_root
-from graphls.data.loading import list_datasets, load_dataset
+from graphls.data.loading import copy_datasets, list_datasets, load_dataset
 from graphls.data.noise import add_label_noise
 from graphls.data.ogb import ogb_evaluate
 from graphls.data.registry import DATASETS, DatasetInfo
@@ -59,6 +61,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
     "add_label_noise",
+    "copy_datasets",
     "list_datasets",
     "load_dataset",
     "ogb_evaluate",

@@ -6,7 +6,11 @@ The filtered chameleon/squirrel sets have no PyG class and are read from their
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +30,7 @@ from graphls.data.splits import check_split, check_split_index, select_split
 if TYPE_CHECKING:  # pragma: no cover
     from torch_geometric.data import Data
 
-__all__ = ["list_datasets", "load_dataset"]
+__all__ = ["copy_datasets", "list_datasets", "load_dataset"]
 
 _FILTERED_URL = "https://github.com/yandex-research/heterophilous-graphs/raw/main/data"
 
@@ -57,6 +61,18 @@ def _open_pyg(info: DatasetInfo, root: Path) -> tuple[Any, dict[str, Any]]:
 
         return open_ogb(info.name, r)
     raise AssertionError(info.family)  # pragma: no cover - registry and loaders agree
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep a dataset class's chatter (PyG's "Processing..." / "Done!", OGB's
+    progress) off stdout and stderr; warnings raised meanwhile are shown afterwards."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        yield
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 def _read_filtered(info: DatasetInfo, root: Path) -> Data:
@@ -107,7 +123,10 @@ def _open(info: DatasetInfo, root: Path, download: bool) -> tuple[Data, int, dic
         if info.family == "filtered":
             data = _read_filtered(info, root)
             return data, int(data.y.max()) + 1, {}
-        ds, extra = _open_pyg(info, root)
+        # Files present: nothing to say. A download keeps PyG's and OGB's own lines
+        # (which file, its progress), since it may take a while.
+        with contextlib.nullcontext() if missing else _quiet():
+            ds, extra = _open_pyg(info, root)
     except (Exception, SystemExit) as exc:  # OGB exits when a download is declined
         still = missing_files(dataset_dir(root, info), info)
         if not missing or not still:
@@ -148,7 +167,10 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
             as in Kipf & Welling and PyG's examples/gcn.py and gat.py (it
             moves Cora's GCN accuracy by about a point and its confidence by
             much more), off elsewhere.
-        download: Let PyG/OGB download missing raw files into ``root``.
+        download: Let PyG/OGB download missing raw files into ``root``. A
+            download shows PyG's and OGB's own messages (the files, their
+            progress); with the files present, their "Processing..." /
+            "Done!" lines are kept off stdout and stderr.
 
     Returns:
         ``Data`` with ``x``, ``edge_index``, ``y`` (N,) int64, boolean (N,)
@@ -220,3 +242,54 @@ def list_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, 
             "loader": info.pyg_class,
         })
     return rows
+
+
+def copy_datasets(source: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+                  ) -> dict[str, bool]:
+    """Copy the files of every known dataset found complete under ``source`` into ``root``.
+
+    For a folder of raw files such as ``../shared/datasets``: afterwards
+    :func:`load_dataset` and :func:`list_datasets` find them under ``root``
+    (default :func:`resolve_root`: ``$GRAPHLS_DATA``, else ``~/.cache/graphls``)
+    without being told where, and PyG writes ``processed/`` beside them there.
+    Only the files of ``DATASETS[name].files`` are copied; a file already under
+    ``root`` is kept, so a second call copies nothing.
+
+    Returns:
+        ``{name: copied}`` for every dataset complete under ``source``, in
+        :data:`DATASETS` order; ``copied`` is False where ``root`` had every file.
+
+    Raises:
+        ValueError: ``source`` is not a folder or holds no known dataset, or
+            ``root`` cannot be written.
+    """
+    import shutil
+
+    src_root = Path(source).expanduser()
+    if not src_root.is_dir():
+        raise ValueError(f"source must be a folder of datasets; got {str(source)!r}, "
+                         "which is not a folder")
+    dst_root = resolve_root(root)
+    found = [info for info in DATASETS.values()
+             if not missing_files(dataset_dir(src_root, info), info)]
+    if not found:
+        cora = DATASETS["Cora"]
+        raise ValueError(f"source {str(source)!r} holds no known dataset's files; expected "
+                         f"e.g. {src_root / cora.subdir / cora.files[0]}")
+    if not is_writable(existing_ancestor(dst_root)):
+        raise ValueError(f"cannot copy datasets into {dst_root}: "
+                         f"{existing_ancestor(dst_root)} is not writable")
+    copied: dict[str, bool] = {}
+    for info in found:
+        src_dir = dataset_dir(src_root, info)
+        dst_dir = dst_root / src_dir.relative_to(src_root)
+        todo = missing_files(dst_dir, info)
+        for rel in todo:
+            out = dst_dir / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            part = out.with_name(out.name + ".part")  # never a half-copied file under its name
+            shutil.copyfile(src_dir / rel, part)
+            part.chmod(0o644)
+            os.replace(part, out)
+        copied[info.name] = bool(todo)
+    return copied

@@ -12,7 +12,8 @@ sends a heartbeat every ``heartbeat_interval`` seconds; a trial silent for
 
 Workers claim trials one at a time under a lock: PostgreSQL's advisory lock on the
 study's server, or for SQLite and journal files a file lock (:func:`file_lock`) on
-``<file>.graphls.lock``.
+``<file>.graphls.lock``. That file holds no data and may be deleted while no worker
+runs; a SQLite storage that is refused leaves none behind.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from graphls._validation import check_positive_int
 __all__ = ["DEFAULT_STORAGE", "StorageHandle", "file_lock", "open_storage"]
 
 DEFAULT_STORAGE = "sqlite:///graphls.db"
+
+_HINT = ("an SQLAlchemy URL such as sqlite:///graphls.db or "
+         "postgresql://user:password@host:5432/db, or journal:PATH")
 
 
 @dataclass
@@ -206,17 +210,16 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
     import sqlalchemy
     from sqlalchemy.engine import make_url
 
-    hint = ("an SQLAlchemy URL such as sqlite:///graphls.db or "
-            "postgresql://user:password@host:5432/db, or journal:PATH")
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
-        raise ValueError(f"storage must be {hint}; got {url!r}") from None
+        raise ValueError(f"storage must be {_HINT}; got {url!r}") from None
     display = parsed.render_as_string(hide_password=True)
     backend = parsed.get_backend_name()
     engine_kwargs: dict[str, Any] = {}
     lock_for: Callable[[str], contextlib.AbstractContextManager[Any]] = _thread_lock()
     exact = True
+    lock_path: str | None = None
     if backend == "sqlite":
         db = parsed.database
         if db and db != ":memory:" and not db.startswith("file:"):
@@ -247,16 +250,40 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
         check_positive_int("grace_period", grace)
         key, callback = _retry_callback(max_retry)
         kwargs = {"heartbeat_interval": interval, "grace_period": grace, key: callback}
+    # The lock file beside a SQLite file is made by the first claim below; a storage
+    # rejected there must not leave it behind (see _drop_new_lock).
+    lock_existed = lock_path is not None and os.path.lexists(lock_path)
+    try:
+        rdb = _rdb_storage(parsed, display, backend, lock_for, engine_kwargs, kwargs)
+    except BaseException:
+        if lock_path is not None and not lock_existed:
+            _drop_new_lock(lock_path, Path(parsed.database or ""))
+        raise
+    if backend == "sqlite":
+        _sqlite_wal(rdb.engine)
+    return StorageHandle(rdb, display, lock_for, rdb if interval is not None else None, exact)
+
+
+def _rdb_storage(parsed: Any, display: str, backend: str,
+                 lock_for: Callable[[str], contextlib.AbstractContextManager[Any]],
+                 engine_kwargs: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    """Optuna's ``RDBStorage`` for ``parsed``, its tables created under ``lock_for``.
+
+    Raises:
+        ValueError: unknown database, missing driver, unreachable or unusable database.
+    """
+    import sqlalchemy
+
     try:
         # Workers started together must not create the tables concurrently (PostgreSQL:
         # duplicate key in pg_type; SQLite: "table already exists"): one at a time.
         with lock_for("graphls:create-tables"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rdb = optuna.storages.RDBStorage(
+            return optuna.storages.RDBStorage(
                 parsed.render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
                 **kwargs)
     except sqlalchemy.exc.NoSuchModuleError:
-        raise ValueError(f"storage must be {hint}; database {backend!r} in {display!r} is "
+        raise ValueError(f"storage must be {_HINT}; database {backend!r} in {display!r} is "
                          "unknown to SQLAlchemy") from None
     except ImportError:
         raise ValueError(f"storage {display!r} needs a database driver for {backend!r}; "
@@ -267,9 +294,25 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
         raise ValueError(f"storage {display!r} cannot be used: {_reason(exc)}") from None
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ValueError(f"storage {display!r} cannot be used: {exc}") from None
-    if backend == "sqlite":
-        _sqlite_wal(rdb.engine)
-    return StorageHandle(rdb, display, lock_for, rdb if interval is not None else None, exact)
+
+
+def _drop_new_lock(lock_path: str, db: Path) -> None:
+    """Remove the lock file this call created for a SQLite storage that was then rejected.
+
+    Kept when ``db`` is (or may be becoming) a SQLite database: then another worker may
+    be waiting on this very lock file, and removing it would let a later worker take a
+    second one. Removed when ``db`` does not exist or is not a database at all.
+    """
+    try:
+        with open(db, "rb") as f:
+            header = f.read(16)
+    except FileNotFoundError:
+        header = None
+    except OSError:
+        return
+    if header is None or (header and header != b"SQLite format 3\x00"):
+        with contextlib.suppress(OSError):
+            os.remove(lock_path)
 
 
 def _sqlite_wal(engine: Any) -> None:

@@ -9,7 +9,14 @@ import urllib.error
 import pytest
 from data_checks import chmod_tree, sizes
 
-from graphls.data import DatasetNotFoundError, load_dataset, resolve_root
+from graphls.data import (
+    DATASETS,
+    DatasetNotFoundError,
+    copy_datasets,
+    list_datasets,
+    load_dataset,
+    resolve_root,
+)
 
 
 def test_resolve_root_order(monkeypatch, tmp_path):
@@ -80,5 +87,60 @@ def test_missing_files_in_read_only_root(tmp_path):
     try:
         with pytest.raises(DatasetNotFoundError, match=r"files missing and .*ro is not writable"):
             load_dataset("Cora", root=ro)
+    finally:
+        ro.chmod(0o755)
+
+
+def test_copy_datasets_puts_them_where_loading_looks_by_default(monkeypatch, tmp_path,
+                                                               datasets_root):
+    """After ``copy_datasets(src)`` the default root (``~/.cache/graphls``) has every
+    dataset ``src`` has, and a second call copies nothing; files already there are kept."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GRAPHLS_DATA", raising=False)
+    src = tmp_path / "src"
+    for name in ("Cora", "Texas"):
+        info = DATASETS[name]
+        for rel in info.files:
+            (src / info.subdir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(datasets_root / info.subdir / rel, src / info.subdir / rel)
+    (src / "CiteSeer" / "raw").mkdir(parents=True)  # incomplete: not copied
+    default = tmp_path / "home" / ".cache" / "graphls"
+    kept = default / "Texas" / "raw" / DATASETS["Texas"].raw_files[0]
+    kept.parent.mkdir(parents=True)
+    kept.write_text("a file already there is not replaced")
+    chmod_tree(src, 0o555, 0o444)
+    try:
+        assert copy_datasets(src) == {"Cora": True, "Texas": True}
+        assert copy_datasets(src) == {"Cora": False, "Texas": False}
+    finally:
+        chmod_tree(src, 0o755, 0o644)
+    assert kept.read_text() == "a file already there is not replaced"
+    assert not list(default.rglob("*.part"))
+    available = {r["name"] for r in list_datasets() if r["available"]}
+    assert available == {"Cora", "Texas"}
+    assert load_dataset("Cora").num_nodes == 2708  # no root given
+
+
+def test_copy_datasets_from_a_missing_folder(tmp_path):
+    with pytest.raises(ValueError, match=r"source must be a folder of datasets; got '.*nope', "
+                                         r"which is not a folder"):
+        copy_datasets(tmp_path / "nope", tmp_path / "root")
+
+
+def test_copy_datasets_from_a_folder_without_datasets(tmp_path):
+    with pytest.raises(ValueError, match=r"source '.*' holds no known dataset's files; "
+                                         r"expected e.g. .*Cora/raw/ind\.cora\.x"):
+        copy_datasets(tmp_path, tmp_path / "root")
+    assert not (tmp_path / "root").exists()
+
+
+def test_copy_datasets_into_a_read_only_root(tmp_path, datasets_root):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match=r"cannot copy datasets into .*ro/data: .*ro is "
+                                             r"not writable"):
+            copy_datasets(datasets_root, ro / "data")
     finally:
         ro.chmod(0o755)

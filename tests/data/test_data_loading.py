@@ -54,3 +54,30 @@ def test_planetoid_features_are_row_normalised_like_pyg_examples(datasets_root):
     raw = load_dataset("Cora", root=datasets_root, normalize_features=False)
     assert float(raw.x.max()) == 1.0 and raw.normalize_features is False
     assert data.normalize_features is True
+
+
+def test_a_dataset_class_with_its_files_present_says_nothing_but_its_warnings(
+        datasets_root, monkeypatch, capfd):
+    """PyG's "Processing..." / "Done!" (written by the class, here a stand-in, since PyG
+    itself is silent under pytest) stay off stdout and stderr; a warning it raises is
+    still shown."""
+    import sys
+    import warnings
+
+    import graphls.data.loading as loading
+
+    real = loading._open_pyg
+
+    def chatty(info, root):
+        print("Processing...", file=sys.stderr)
+        print("Downloading nothing")
+        warnings.warn("the pre_transform differs", UserWarning, stacklevel=1)
+        out = real(info, root)
+        print("Done!", file=sys.stderr)
+        return out
+
+    monkeypatch.setattr(loading, "_open_pyg", chatty)
+    with pytest.warns(UserWarning, match="the pre_transform differs"):
+        data = load_dataset("Cora", root=datasets_root)
+    assert data.num_nodes == 2708
+    assert capfd.readouterr() == ("", "")

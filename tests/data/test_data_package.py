@@ -20,7 +20,7 @@ CORE = ("graphls._validation", "graphls.functional", "graphls.losses", "graphls.
         "graphls.models", "graphls.metrics", "graphls.calibration")
 THIRD_PARTY = ("torch", "torch_geometric", "numpy", "ogb")
 PUBLIC_API = ["DATASETS", "DatasetInfo", "DatasetNotFoundError", "add_label_noise",
-              "list_datasets", "load_dataset", "ogb_evaluate", "resolve_root"]
+              "copy_datasets", "list_datasets", "load_dataset", "ogb_evaluate", "resolve_root"]
 
 
 def _imports(path: Path) -> list[tuple[str, list[str], bool]]:

@@ -11,7 +11,7 @@ import time
 import pytest
 from tuning_helpers import TEXAS, one_line_error, quick
 
-from graphls.tuning import file_lock
+from graphls.tuning import file_lock, open_storage
 
 
 def test_journal_storage_resumes(graph, tmp_path):
@@ -50,6 +50,42 @@ class _FakeMsvcrt:
             lock.release()
         elif not lock.acquire(timeout=0.05):
             raise OSError(getattr(errno, "EDEADLOCK", errno.EDEADLK), "deadlock avoided")
+
+
+@pytest.mark.parametrize(("storage", "match"), [
+    ("sqlite:///notes.db", "storage 'sqlite:///notes.db' cannot be used: file is not a database"),
+    ("sqlite:///missing/x.db", "storage 'sqlite:///missing/x.db': directory 'missing' does not "
+                               "exist"),
+    ("nosuchdb:///x.db", "database 'nosuchdb' in 'nosuchdb:///x.db' is unknown to SQLAlchemy"),
+])
+def test_a_rejected_storage_leaves_no_lock_file(storage, match, capsys, tmp_path, monkeypatch):
+    """``graphls tune --storage`` that is refused leaves the folder as it was: no
+    ``<db file>.graphls.lock`` beside a file that is no database, or anywhere."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.db").write_text("my notes, not a database\n")
+    one_line_error(capsys, ["tune", *TEXAS, "--n-trials", "1", "--storage", storage], match)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+    assert (tmp_path / "notes.db").read_text() == "my notes, not a database\n"
+
+
+def test_a_rejected_sqlite_storage_keeps_a_lock_file_it_did_not_make(tmp_path):
+    """A lock file that was there before (another worker's) is never removed."""
+    db = tmp_path / "notes.db"
+    db.write_text("not a database")
+    lock = tmp_path / "notes.db.graphls.lock"
+    lock.write_text("")
+    with pytest.raises(ValueError, match=r"storage 'sqlite:///.*notes\.db' cannot be used: "
+                                         r"file is not a database"):
+        open_storage(f"sqlite:///{db}")
+    assert lock.is_file()
+
+
+def test_an_accepted_sqlite_storage_has_its_lock_file_beside_it(tmp_path):
+    handle = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    try:
+        assert (tmp_path / "study.db.graphls.lock").is_file()
+    finally:
+        handle.storage.engine.dispose()
 
 
 @pytest.fixture(params=["posix", "windows"])
