@@ -18,4 +18,4 @@ fi
 if [ -z "${GRAPHLS_DATA:-}" ] && [ -d ../shared/datasets/Cora/raw ]; then
   .venv/bin/graphls datasets --copy-from ../shared/datasets
 fi
-exec .venv/bin/graphls tune --dataset Cora --model gcn --n-trials 30 --batch-size 10 --out runs/cora-study "$@"
+exec .venv/bin/graphls tune --dataset Cora --model gcn --n-trials 30 --out runs/cora-study "$@"
