@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     "label_smoothing_cross_entropy": "graphls.functional",
     "maximum_calibration_error": "graphls.metrics",
     "negative_log_likelihood": "graphls.metrics",
-    "neighbor_label_prior": "graphls.functional",
+    "neighbor_label_prior": "graphls.priors",
     "roc_auc_score": "graphls.metrics",
     "smooth_targets": "graphls.functional",
     "soft_cross_entropy": "graphls.functional",
@@ -42,7 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from graphls.calibration import TemperatureScaling
     from graphls.functional import (
         label_smoothing_cross_entropy,
-        neighbor_label_prior,
         smooth_targets,
         soft_cross_entropy,
     )
@@ -57,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from graphls.models import GAT, GCN
     from graphls.nn import StructuralGATConv, StructuralGCNConv
+    from graphls.priors import neighbor_label_prior
 
 
 def __getattr__(name: str) -> Any:

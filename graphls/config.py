@@ -93,7 +93,7 @@ class TrainConfig:
         prior: Smoothing prior u: ``"uniform"``, ``"class"`` (training-label
             frequencies), ``"neighbors"`` (each node's histogram of its
             labelled training neighbours) or ``"posterior"`` (PosteL's posterior,
-            :func:`graphls.functional.posterior_label_prior`).
+            :func:`graphls.priors.posterior_label_prior`).
         prior_weight: u = w·prior + (1 - w)·uniform; for ``"posterior"`` the
             uniform part is over the *other* classes, ``(1 - e_y)/(K - 1)``, as
             PosteL's (so PosteL's α, β are ``epsilon = α``, ``prior_weight = 1 - β``).

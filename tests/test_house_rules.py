@@ -40,6 +40,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "graphls"
 
 CORE = (
     "graphls.functional",
+    "graphls.priors",
     "graphls.losses",
     "graphls.nn",
     "graphls.models",

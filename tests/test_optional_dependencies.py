@@ -43,6 +43,7 @@ HEAVY = ("torch", "torch_geometric", "numpy", *BLOCKED)
 
 CORE_MODULES = (
     "graphls.functional",
+    "graphls.priors",
     "graphls.losses",
     "graphls.nn",
     "graphls.models",

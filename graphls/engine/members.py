@@ -30,8 +30,8 @@ from torch import Tensor
 from graphls.config import TrainConfig
 from graphls.engine.graph import PreparedGraph
 from graphls.engine.stacked import StackedParams, gat_forward, gcn_forward
-from graphls.functional import neighbor_label_prior, posterior_label_prior
 from graphls.losses import EpsilonSchedule
+from graphls.priors import neighbor_label_prior, posterior_label_prior
 
 __all__ = ["Members", "epsilon_at", "make_prior"]
 
@@ -49,9 +49,9 @@ def make_prior(data: Any, y_train: Tensor, config: TrainConfig, num_classes: int
     r"""The smoothing prior of the training nodes: ``None`` (uniform), ``(K,)`` or ``(n_train, K)``
 
     ``"class"``: the training-label frequencies; ``"neighbors"``:
-    :func:`~graphls.functional.neighbor_label_prior`; either is mixed with the
+    :func:`~graphls.priors.neighbor_label_prior`; either is mixed with the
     uniform distribution by ``prior_weight`` :math:`w`. ``"posterior"``:
-    PosteL's :func:`~graphls.functional.posterior_label_prior` :math:`p_i`
+    PosteL's :func:`~graphls.priors.posterior_label_prior` :math:`p_i`
     (with ``pseudo_labels`` at non-training nodes), mixed as PosteL mixes it,
 
     .. math::

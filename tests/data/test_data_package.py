@@ -16,8 +16,8 @@ MODULES = {("graphls.data" if p.stem == "__init__" else f"graphls.data.{p.stem}"
            for p in sorted(PACKAGE.glob("*.py"))}
 # what graphls.data may import besides itself and the standard library: the core and
 # torch, PyG, numpy, ogb (ogb only inside functions)
-CORE = ("graphls._validation", "graphls.functional", "graphls.losses", "graphls.nn",
-        "graphls.models", "graphls.metrics", "graphls.calibration")
+CORE = ("graphls._validation", "graphls.functional", "graphls.priors", "graphls.losses",
+        "graphls.nn", "graphls.models", "graphls.metrics", "graphls.calibration")
 THIRD_PARTY = ("torch", "torch_geometric", "numpy", "ogb")
 PUBLIC_API = ["DATASETS", "DatasetInfo", "DatasetNotFoundError", "add_label_noise",
               "copy_datasets", "list_datasets", "load_dataset", "ogb_evaluate", "resolve_root"]

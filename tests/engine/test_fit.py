@@ -359,7 +359,7 @@ def test_posterior_targets_are_postel_targets(float64):
     α[(1 - β) p + β (1 - e_y)/(K - 1)] + (1 - α) e_y, computed here independently."""
     from graphls.engine.graph import prepare_graph
     from graphls.engine.members import Members
-    from graphls.functional import posterior_label_prior
+    from graphls.priors import posterior_label_prior
 
     data = _tiny()
     alpha, beta, k = 0.8, 0.4, 3
