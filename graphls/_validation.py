@@ -27,6 +27,7 @@ __all__ = [
     "check_fraction",
     "check_labels",
     "check_logits",
+    "check_nonempty",
     "check_nonempty_mean",
     "check_nonnegative_float",
     "check_positive_int",
@@ -260,6 +261,12 @@ def check_same_length(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor
             f"{name_a} and {name_b} must have the same number of rows; "
             f"got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}"
         )
+
+
+def check_nonempty(name: str, t: torch.Tensor) -> None:
+    """Check that ``t`` has at least one row (its first dimension is not 0)."""
+    if t.size(0) == 0:
+        raise ValueError(f"{name} must have at least one row; got shape {fmt_shape(t.shape)}")
 
 
 def check_prior_value(prior: object) -> torch.Tensor:
