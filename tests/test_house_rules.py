@@ -347,11 +347,15 @@ FAKE = {
             import numpy  # expect: core-imports
             return _validation.check, numpy
     ''',
-    "cli.py": '''
-        import argparse
+    "cli/__init__.py": '''
+        from graphls.cli.parser import build_parser
 
         def main():
             from graphls.tuning import run
+    ''',
+    "cli/parser.py": '''
+        import argparse
+        from argparse import ArgumentParser
     ''',
     "tuning/__init__.py": '''
         from graphls.tuning.space import Space
