@@ -186,16 +186,16 @@ def posterior_label_prior(edge_index: torch.Tensor, y: torch.Tensor, train_mask:
     r"""PosteL's posterior over each node's class given its neighbours' labels.
 
     For node :math:`i` let :math:`n_i[c]` count its neighbours :math:`j`
-    (edges :math:`i 	o j`: ``edge_index[0] == i``, as PosteL's code; for an
+    (edges :math:`i \to j`: ``edge_index[0] == i``, as PosteL's code; for an
     undirected graph both directions are present) whose label is *known* and
     equals :math:`c`: the training labels, plus ``pseudo_labels`` at
     non-training nodes when given. With :math:`\mathcal{T}` the training set,
 
     .. math::
-        P(c \mid k) = rac{\sum_{i \in \mathcal{T}, y_i = k} n_i[c]}
+        P(c \mid k) = \frac{\sum_{i \in \mathcal{T}, y_i = k} n_i[c]}
                            {\sum_{i \in \mathcal{T}, y_i = k} \sum_{c'} n_i[c']},
         \qquad
-        \pi_k = rac{|\{	ext{known labels} = k\}|}{|\{	ext{known labels}\}|},
+        \pi_k = \frac{|\{\text{known labels} = k\}|}{|\{\text{known labels}\}|},
         \qquad
         p_i(k) \propto \pi_k \prod_c P(c \mid k)^{n_i[c]}
 

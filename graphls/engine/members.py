@@ -55,10 +55,10 @@ def make_prior(data: Any, y_train: Tensor, config: TrainConfig, num_classes: int
     (with ``pseudo_labels`` at non-training nodes), mixed as PosteL mixes it,
 
     .. math::
-        u_i = w\, p_i + (1 - w)\, rac{1 - e_{y_i}}{K - 1},
+        u_i = w\, p_i + (1 - w)\, \frac{1 - e_{y_i}}{K - 1},
 
     so that ``epsilon = α`` and ``prior_weight = 1 - β`` give PosteL's target
-    :math:`lpha [(1 - eta) p_i + eta (1 - e_{y_i}) / (K - 1)] + (1 - lpha) e_{y_i}`.
+    :math:`\alpha [(1 - \beta) p_i + \beta (1 - e_{y_i}) / (K - 1)] + (1 - \alpha) e_{y_i}`.
     Reads only training labels (``y_train`` at ``data.train_mask``), the
     ``pseudo_labels`` and ``data.edge_index``.
     """
