@@ -34,18 +34,18 @@ Import from ``graphls.metrics``; the package's modules, one concept each, are
 AUC, confidence, margin), :mod:`~graphls.metrics.calibration_error`
 (reliability bins, ECE, MCE) and :mod:`~graphls.metrics.report`
 (:func:`classification_report`), over two private ones they share: the input
-checks (``_inputs``) and the unchecked float64 kernels (``_kernels``).
+checks (``inputs``) and the unchecked float64 kernels (``kernels``).
 """
 
 from __future__ import annotations
 
-from graphls.metrics._inputs import STRATEGIES
 from graphls.metrics.calibration_error import (
     ReliabilityBins,
     expected_calibration_error,
     maximum_calibration_error,
     reliability_bins,
 )
+from graphls.metrics.inputs import STRATEGIES
 from graphls.metrics.report import classification_report
 from graphls.metrics.scores import (
     accuracy_score,

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import torch
 
-from graphls.metrics import _kernels
-from graphls.metrics._inputs import check_binning, check_probs
+from graphls.metrics import kernels
+from graphls.metrics.inputs import check_binning, check_probs
 
 __all__ = [
     "ReliabilityBins",
@@ -68,8 +68,8 @@ def reliability_bins(probs: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
     """
     p, t = check_probs(probs, y, "reliability_bins")
     num_bins, strategy = check_binning(num_bins, strategy)
-    conf, correct = _kernels.conf_correct(p, t)
-    edges, count, sum_conf, sum_correct = _kernels.bins(conf, correct, num_bins, strategy)
+    conf, correct = kernels.conf_correct(p, t)
+    edges, count, sum_conf, sum_correct = kernels.bins(conf, correct, num_bins, strategy)
     n = count.to(torch.float64)
     nan = torch.full_like(n, float("nan"))
     nonempty = count > 0
@@ -119,7 +119,7 @@ def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: i
     """
     p, t = check_probs(probs, y, "expected_calibration_error")
     num_bins, strategy = check_binning(num_bins, strategy)
-    return _kernels.ece_mce(*_kernels.conf_correct(p, t), num_bins, strategy)[0]
+    return kernels.ece_mce(*kernels.conf_correct(p, t), num_bins, strategy)[0]
 
 
 def maximum_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: int = 15,
@@ -142,4 +142,4 @@ def maximum_calibration_error(probs: torch.Tensor, y: torch.Tensor, num_bins: in
     """
     p, t = check_probs(probs, y, "maximum_calibration_error")
     num_bins, strategy = check_binning(num_bins, strategy)
-    return _kernels.ece_mce(*_kernels.conf_correct(p, t), num_bins, strategy)[1]
+    return kernels.ece_mce(*kernels.conf_correct(p, t), num_bins, strategy)[1]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from graphls.metrics import _kernels
-from graphls.metrics._inputs import check_binning, check_scores
+from graphls.metrics import kernels
+from graphls.metrics.inputs import check_binning, check_scores
 
 __all__ = ["classification_report"]
 
@@ -50,15 +50,15 @@ def classification_report(logits: torch.Tensor, y: torch.Tensor, num_bins: int =
     probs = log_probs.exp()
     # Predictions from the logits themselves: softmax is monotone, but rounding
     # could tie two nearly equal probabilities that the logits still order.
-    conf, correct = _kernels.conf_correct(probs, t, pred=z.argmax(dim=1))
-    ece, mce = _kernels.ece_mce(conf, correct, num_bins, strategy)
+    conf, correct = kernels.conf_correct(probs, t, pred=z.argmax(dim=1))
+    ece, mce = kernels.ece_mce(conf, correct, num_bins, strategy)
     return {
         "accuracy": float(correct.mean()),
         "nll": float(-log_probs.gather(1, t.view(-1, 1)).mean()),
-        "brier": _kernels.brier(probs, t),
+        "brier": kernels.brier(probs, t),
         "ece": ece,
         "mce": mce,
         "confidence": float(conf.mean()),
-        "margin": _kernels.margin(z, t) if z.size(1) >= 2 else float("nan"),
-        "roc_auc": _kernels.auc(probs, t) if z.size(1) >= 2 else float("nan"),
+        "margin": kernels.margin(z, t) if z.size(1) >= 2 else float("nan"),
+        "roc_auc": kernels.auc(probs, t) if z.size(1) >= 2 else float("nan"),
     }

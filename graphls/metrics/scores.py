@@ -17,8 +17,8 @@ from graphls._validation import (
     check_positive_int,
     fmt_shape,
 )
-from graphls.metrics import _kernels
-from graphls.metrics._inputs import check_predictions, check_probs, check_scores
+from graphls.metrics import kernels
+from graphls.metrics.inputs import check_predictions, check_probs, check_scores
 
 __all__ = [
     "accuracy_score",
@@ -154,7 +154,7 @@ def brier_score(probs: torch.Tensor, y: torch.Tensor) -> float:
         1.07
     """
     p, t = check_probs(probs, y, "brier_score")
-    return _kernels.brier(p, t)
+    return kernels.brier(p, t)
 
 
 def roc_auc_score(probs: torch.Tensor, y: torch.Tensor) -> float:
@@ -205,7 +205,7 @@ def roc_auc_score(probs: torch.Tensor, y: torch.Tensor) -> float:
     if present.numel() < 2:  # then no class has both a positive and a negative node
         raise ValueError(f"y must hold at least two classes for a ROC AUC; got only class "
                          f"{int(present[0])} ({t.numel()} nodes)")
-    return _kernels.auc(p.to(torch.float64), t)
+    return kernels.auc(p.to(torch.float64), t)
 
 
 def mean_confidence(probs: torch.Tensor) -> float:
@@ -247,4 +247,4 @@ def mean_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> float:
     if z.size(1) < 2:
         raise ValueError("logits must have at least 2 classes for a margin; "
                          f"got shape {fmt_shape(z.shape)}")
-    return _kernels.margin(z, t)
+    return kernels.margin(z, t)

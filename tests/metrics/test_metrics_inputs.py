@@ -1,4 +1,4 @@
-"""What the metrics accept (graphls.metrics._inputs).
+"""What the metrics accept (graphls.metrics.inputs).
 
 Bad input (one test per message), float16 and bfloat16 rows, NumPy arrays and
 lists as scikit-learn users pass them, and swapped arguments named with the order.

@@ -1,6 +1,6 @@
 """The metrics' arithmetic, unchecked: float64 in, float64 out.
 
-Each public metric checks its inputs (:mod:`graphls.metrics._inputs`) and then
+Each public metric checks its inputs (:mod:`graphls.metrics.inputs`) and then
 calls these; :func:`graphls.metrics.classification_report` calls several of
 them on one softmax. Nothing here checks a shape, a range or a dtype.
 """

@@ -5,7 +5,7 @@ by :func:`graphls._validation.as_tensor`; scores come first and labels second,
 and a call whose arguments look swapped (scikit-learn's ``(y_true, y_score)``
 order) is refused with a message that names the order. These checks sync with
 the device (label range, row sums); the kernels they guard
-(:mod:`graphls.metrics._kernels`) check nothing.
+(:mod:`graphls.metrics.kernels`) check nothing.
 """
 
 from __future__ import annotations
