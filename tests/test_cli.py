@@ -340,3 +340,13 @@ def test_the_quick_start_leaves_cora_where_the_next_command_looks(tmp_path, data
     assert trained.returncode == 0, trained.stderr
     assert trained.stdout.startswith("Cora (public split), GCN")
     assert trained.stderr == ""  # a writable root: no copy, nothing to say
+
+
+def test_split_index_all_trains_every_numbered_split(datasets_root, capsys):
+    assert main(["train", "--dataset", "Texas", "--root", str(datasets_root), "--split-index",
+                 "all", "--epochs", "2", "--seeds", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Texas (fixed splits 0-9, 1 seed(s) each)" in out
+    _one_line_error(capsys, ["train", "--dataset", "Cora", "--root", str(datasets_root),
+                             "--split-index", "all", "--epochs", "1", "--seeds", "1"],
+                    "--split-index all needs numbered splits")

@@ -109,7 +109,10 @@ def format_table(summary: dict[str, Any], split: str = "test") -> str:
     rows = [("raw", summary[split]), ("temperature-scaled", summary[f"{split}_calibrated"])]
     head = (f"{'':20s}{'accuracy':>16s}{'ECE':>16s}{'NLL':>16s}{'Brier':>16s}"
             f"{'confidence':>16s}{'ROC AUC':>16s}")
-    lines = [f"{split} (mean ± std over {len(summary['seeds'])} seeds; accuracy/ECE/"
+    runs = (f"{len(summary['split_indices'])} splits × "
+            f"{len(summary['seeds']) // len(summary['split_indices'])} seed(s)"
+            if "split_indices" in summary else f"{len(summary['seeds'])} seeds")
+    lines = [f"{split} (mean ± std over {runs}; accuracy/ECE/"
              "confidence/ROC AUC in %, ECE 15 equal-width bins)", head]
     for label, m in rows:
         cells = []
@@ -138,6 +141,23 @@ def format_recall(summary: dict[str, Any], split: str = "test") -> str:
     return "\n".join(lines)
 
 
+def split_indices(args: argparse.Namespace) -> list[int]:
+    """Every numbered split of ``--split`` on ``--dataset`` (``--split-index all``)."""
+    from graphls.data.registry import dataset_info
+    from graphls.data.splits import BERNNET_SEEDS
+
+    info = dataset_info(args.dataset)
+    kind = args.split or info.splits[0]
+    if kind == "public" and "fixed" in info.splits:  # "public" names the shipped splits there
+        kind = "fixed"
+    count = {"bernnet": len(BERNNET_SEEDS), "fixed": info.num_fixed_splits}.get(kind, 0)
+    if not count:
+        raise UsageError(f"--split-index all needs numbered splits (--split bernnet, or fixed "
+                         f"on a dataset that ships several); got --split {args.split} on "
+                         f"{info.name}")
+    return list(range(count))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``graphls train``: train over seeds, print the table, write result.json/reliability.png."""
     out = check_writable_dir(args.out) if args.out else None
@@ -147,17 +167,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from graphls import report
     from graphls.data import load_dataset
-    from graphls.engine import evaluate
+    from graphls.engine import SeedSweep, evaluate
 
-    data = load_dataset(args.dataset, root=args.root, split=args.split, seed=args.seed,
-                        split_index=args.split_index)
-    sweep = evaluate(data, config, args.seeds, progress=not args.no_progress)
+    indices = split_indices(args) if args.split_index == "all" else [args.split_index]
+    results = []
+    for k in indices:  # one split at a time: the masks differ, so splits cannot share a batch
+        data = load_dataset(args.dataset, root=args.root, split=args.split, seed=args.seed,
+                            split_index=k)
+        results += evaluate(data, config, args.seeds, progress=not args.no_progress).results
+    sweep = SeedSweep(config, results)
     summary = sweep.summary()
     summary["dataset"] = getattr(data, "name", args.dataset)
     summary["split"] = getattr(data, "split", args.split)
-    print(f"{summary['dataset']} ({summary['split']} split), {config.model.upper()}, "
-          f"recipe {args.recipe}, epsilon={config.epsilon:g}, structural={config.structural}, "
-          f"prior={config.prior}")
+    what = f"{summary['dataset']} ({summary['split']} split"
+    if len(indices) > 1:
+        summary["split_indices"] = indices
+        what += f"s {indices[0]}-{indices[-1]}, {args.seeds} seed(s) each"
+    print(f"{what}), {config.model.upper()}, recipe {args.recipe}, "
+          f"epsilon={config.epsilon:g}, structural={config.structural}, prior={config.prior}")
     print(format_table(summary, "test"))
     print(format_recall(summary))
     fallbacks = summary["temperature_fallbacks"]

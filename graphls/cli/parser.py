@@ -105,6 +105,17 @@ def _float_in(name: str, low: float, high: float, *, high_open: bool = False
     return parse
 
 
+def _split_index(text: str) -> int | str:
+    """An integer, or ``all`` (every numbered split)."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--split-index must be an integer or 'all'; got "
+                                         f"{text!r}") from None
+
+
 def _structural(text: str) -> float | tuple[float, ...]:
     """``0.8`` (every layer) or ``1,0.5`` (one value per layer)."""
     parts = [p for p in text.split(",") if p.strip()]
@@ -122,8 +133,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split", default=None,
                    help="public|random|dense|fixed|official|bernnet (default: the dataset's "
                    "own)")
-    g.add_argument("--split-index", type=int, default=0,
-                   help="which split (0-9): a shipped fixed one, or one of BernNet's (bernnet)")
+    g.add_argument("--split-index", type=_split_index, default=0,
+                   help="which split (0-9): a shipped fixed one, or one of BernNet's (bernnet); "
+                   "train: 'all' trains on every split and reports mean ± std over them")
     g.add_argument("--noise", type=_float_in("--noise", 0.0, 1.0, high_open=True), default=0.0,
                    help="fraction of training labels to flip, in [0, 1)")
     g.add_argument("--noise-kind", choices=["symmetric", "pair"], default="symmetric",
