@@ -93,6 +93,14 @@ def quick(datasets_root, tmp_path_factory):
     return out, argv
 
 
+def test_quick_result_lines_carry_per_class_test_recall(quick):
+    """Fresh result lines store each class's recall per split (the engine's, as fit gives)."""
+    lines = _lines(quick[0])
+    fresh = [r for r in lines if not r["reused"]]
+    assert fresh and all(len(r["recall"]["test"]) == 7 for r in fresh)  # Cora: 7 classes
+    assert all(0.0 <= v <= 1.0 for r in fresh for v in r["recall"]["test"])
+
+
 def _lines(out: Path) -> list[dict]:
     return [json.loads(line) for p in sorted((out / "results").glob("*.jsonl"))
             for line in p.read_text().splitlines() if line.strip()]

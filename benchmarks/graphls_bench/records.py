@@ -82,6 +82,7 @@ class Outcome:
     provenance: dict[str, Any]
     reused: bool = False
     probs: Any = None  # {"probs", "probs_ts", "y"} of the test nodes, for figures
+    recall: dict[str, list[float]] | None = None  # per class, per split (newer lines only)
 
 
 #: ``TrainConfig`` fields added after the first results, with the value every older result had.
@@ -129,6 +130,7 @@ def make_record(settings: Settings, block: Block, row: str, split_id: int | None
         "seeds": len(units(block, settings.seeds)), "study": study,
         "config": cfg.to_dict(), "fit_key": o.key, "wall_time": o.wall_time,
         "reused": o.reused, **o.provenance,
+        **({"recall": o.recall} if o.recall is not None else {}),
     }
 
 
@@ -157,7 +159,7 @@ class ResultCache:
         return Outcome(key, old["raw"], old["calibrated"], old["temperature"],
                        old["best_epoch"], old["epochs_run"], old["structural_values"],
                        old["wall_time"], {k: old[k] for k in PROVENANCE if k in old},
-                       reused=True, probs=probs)
+                       reused=True, probs=probs, recall=old.get("recall"))
 
     def save_probs(self, key: str, probs: Mapping[str, Any]) -> None:
         import torch

@@ -48,7 +48,7 @@ class TestRuns:
         prov = {**self.env, "command": self.s.command, "quick": self.s.quick,
                 "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         return Outcome(key, r.metrics, r.calibrated, r.temperature, r.best_epoch, r.epochs_run,
-                       r.structural, r.wall_time, prov, probs=probs)
+                       r.structural, r.wall_time, prov, probs=probs, recall=r.recall)
 
     def fit_split(self, block: Block, split_id: int | None, load: Callable[[], Any],
                   jobs: Sequence[tuple[Any, bool]],
