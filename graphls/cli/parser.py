@@ -224,7 +224,7 @@ def _add_tune_args(p: argparse.ArgumentParser) -> None:
                    help="default: graphls-<dataset>-<model>-<space>-<objective>")
     g.add_argument("--sampler", default="tpe", help="tpe|gp|cmaes|random|grid")
     g.add_argument("--pruner", default="median", help="median|hyperband|none")
-    g.add_argument("--seeds-per-trial", type=_positive_int("--seeds-per-trial"), default=1,
+    g.add_argument("--seeds-per-trial", type=_positive_int("--seeds-per-trial"), default=3,
                    help="seeds each trial trains and averages (the report uses other, fresh "
                    "seeds)")
     g.add_argument("--trial-seeds", choices=["common", "per-trial"], default="common",

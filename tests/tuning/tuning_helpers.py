@@ -53,9 +53,11 @@ def study_table(study) -> list[tuple]:
 
 def quick(graph, **kw):
     """A seeded, unpruned in-memory study on the synthetic graph (settings and
-    ``run_study`` keywords alike), one trial at a time unless ``batch_size`` is given."""
+    ``run_study`` keywords alike), one trial at a time and one seed per trial unless
+    ``batch_size`` / ``seeds_per_trial`` are given."""
     kw.setdefault("storage", optuna.storages.InMemoryStorage())
     kw.setdefault("batch_size", 1)
+    kw.setdefault("seeds_per_trial", 1)
     kw.setdefault("pruner", "none")
     kw.setdefault("epochs", 8)
     kw.setdefault("progress", False)
