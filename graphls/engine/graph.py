@@ -22,8 +22,8 @@ from graphls.config import SPLITS
 from graphls.models import sparse_features
 from graphls.nn import TransposedCSR
 
-__all__ = ["AttentionPattern", "MemberSparseMM", "PreparedGraph", "SparseFeatures",
-           "graph_inputs", "prepare_graph"]
+__all__ = ["AttentionLayout", "AttentionPattern", "MemberSparseMM", "PreparedGraph",
+           "SparseFeatures", "graph_inputs", "prepare_graph"]
 
 
 def graph_inputs(data: Any, device: torch.device, splits: Sequence[str] = SPLITS
@@ -151,7 +151,7 @@ class AttentionPattern:
     perm_t: Tensor  # (E,) the transpose's CSR order (by source, then target)
     crow_t: Tensor
     col_t: Tensor
-    blocks: dict[int, tuple[Tensor, ...]]
+    layouts: dict[tuple[int, int], AttentionLayout]
 
     @classmethod
     def build(cls, edge_index: Tensor, n: int) -> AttentionPattern:
@@ -169,24 +169,97 @@ class AttentionPattern:
         crow_t[1:] = torch.bincount(src, minlength=n).cumsum(0)
         return cls(n, src, dst, crow, order, perm_t, crow_t, dst[perm_t].contiguous(), {})
 
-    def block_diagonal(self, groups: int) -> tuple[Tensor, ...]:
-        """CSR indices of ``groups`` copies of the pattern on the diagonal, and of its transpose."""
-        held = self.blocks.get(groups)
+    def layout(self, groups: int, heads: int) -> AttentionLayout:
+        """The interleaved sparse layout of ``groups`` maps (members × ``heads``), built once."""
+        key = (groups, heads)
+        held = self.layouts.get(key)
         if held is None:
-            if len(self.blocks) >= 4:  # members leave a batch: keep a few recent sizes only
-                self.blocks.pop(next(iter(self.blocks)))
-            e, n = self.src.numel(), self.n
-            g = torch.arange(groups, device=self.src.device).unsqueeze(1)
-            last = torch.tensor([groups * e], device=self.src.device)
-            held = (torch.cat([(self.crow[:-1] + g * e).reshape(-1), last]),
-                    (self.src + g * n).reshape(-1),
-                    torch.cat([(self.crow_t[:-1] + g * e).reshape(-1), last]),
-                    (self.col_t + g * n).reshape(-1),
-                    self.crow.expand(groups, -1).contiguous(),
-                    self.src.expand(groups, -1).contiguous())
-            self.blocks[groups] = held
+            if len(self.layouts) >= 4:  # members leave a batch: keep a few recent sizes only
+                self.layouts.pop(next(iter(self.layouts)))
+            held = self.layouts[key] = AttentionLayout.build(self, groups, heads)
         return held
 
+
+@dataclass
+class AttentionLayout:
+    r"""``G`` attention maps over one pattern as one ``(N·G) × (N·G)`` sparse matrix.
+
+    Node features of every map sit node-major, ``(N, G, C)`` viewed as
+    ``(N·G, C)`` (row ``i·G + g``), so the maps are *interleaved*: entry
+    ``(i·G + g, j·G + g)`` holds map ``g``'s weight of edge ``j → i``, and one
+    CSR product aggregates every map without moving the features. Its values
+    are ordered by target, map, source (``(i, g, j)``), while the edge-wise
+    work (scores, softmax) is ``(E, G)``, edges in CSR order with the maps
+    side by side (``(i, j, g)``); the index vectors below move values between
+    the two orders and from ``GATConv``'s dropout layout.
+
+    Attributes:
+        crow, col: the CSR indices of the interleaved matrix.
+        gather: position ``k`` of the ``(i, g, j)`` order reads ``(E, G)``'s flat ``gather[k]``.
+        scatter: ``(E, G)``'s flat position ``q`` is ``(i, g, j)``'s ``scatter[q]``.
+        crow_t, col_t, gather_t: the transposed matrix, its values read from the
+            ``(i, g, j)`` order at ``gather_t``.
+        noise: position ``k`` reads ``GATConv``'s flat dropout noise ``(B, E, heads)``
+            at ``noise[k]``, in ``GATConv``'s edge order.
+    """
+
+    groups: int
+    crow: Tensor
+    col: Tensor
+    gather: Tensor
+    scatter: Tensor
+    crow_t: Tensor
+    col_t: Tensor
+    gather_t: Tensor
+    noise: Tensor
+
+    @classmethod
+    def build(cls, pattern: AttentionPattern, groups: int, heads: int) -> AttentionLayout:
+        n, e = pattern.n, pattern.src.numel()
+        device = pattern.src.device
+        # 32-bit indices where they fit: half the memory and a little faster
+        index = torch.int32 if (groups * (e + n) + 1) < 2**31 else torch.long
+        g = torch.arange(groups, device=device)
+
+        def interleave(crow: Tensor, rows: Tensor, cols: Tensor
+                       ) -> tuple[Tensor, Tensor, Tensor]:
+            """Row pointers, column indices and positions ``(E, G)`` of each edge and map."""
+            deg = crow.diff()
+            start = crow[rows]
+            k = torch.arange(e, device=device) - start
+            pos = (groups * start + k).unsqueeze(1) + g * deg[rows].unsqueeze(1)
+            col = torch.empty(e * groups, dtype=torch.long, device=device)
+            col[pos.view(-1)] = (cols.unsqueeze(1) * groups + g).view(-1)
+            row_start = (groups * crow[:-1]).unsqueeze(1) + g * deg.unsqueeze(1)
+            last = torch.tensor([groups * e], device=device)
+            return torch.cat([row_start.reshape(-1), last]), col, pos
+
+        src, dst = pattern.src, pattern.dst
+        crow, col, pos = interleave(pattern.crow, dst, src)
+        flat = torch.arange(e * groups, device=device)
+        gather = torch.empty_like(flat)
+        gather[pos.view(-1)] = flat
+        # the transpose: edges by source (pattern.perm_t), its entries read the (i, g, j) values
+        crow_t, col_t, pos_t = interleave(pattern.crow_t, src[pattern.perm_t],
+                                          dst[pattern.perm_t])
+        gather_t = torch.empty_like(flat)
+        gather_t[pos_t.view(-1)] = pos.index_select(0, pattern.perm_t).view(-1)
+        # GATConv's noise (B, E, heads): map g is member g // heads, head g % heads
+        noise_at = ((g // heads) * (e * heads) + g % heads
+                    + pattern.order.unsqueeze(1) * heads)
+        noise = torch.empty_like(flat)
+        noise[pos.view(-1)] = noise_at.view(-1)
+        return cls(groups, *(t.to(index) for t in (crow, col, gather, pos.view(-1), crow_t,
+                                                     col_t, gather_t, noise)))
+
+    def matrix(self, values: Tensor, transposed: bool = False) -> Tensor:
+        """The interleaved CSR matrix (or its transpose) with ``values`` in its own order."""
+        size = self.crow.numel() - 1
+        crow, col = (self.crow_t, self.col_t) if transposed else (self.crow, self.col)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
+            return torch.sparse_csr_tensor(crow, col, values, (size, size),
+                                           check_invariants=False)
 
 
 _CACHE: dict[str, Any] = {}

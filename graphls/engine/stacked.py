@@ -12,8 +12,8 @@ each GCN layer runs **one** sparse propagation over the concatenated channels,
 with :math:`\hat P` PyG's ``gcn_norm`` adjacency, exactly the layer
 :class:`~graphls.nn.StructuralGCNConv` computes for each member. GAT members
 are stacked the same way: their ``B × heads`` attention maps share the edge
-pattern (:mod:`graphls.engine.attention`), so scores, softmax and dropout are
-each one operation and the aggregation is one sparse product, the layer
+pattern (:mod:`graphls.engine.attention`), so scores, softmax, dropout and the
+aggregation are one pass over all of them, the layer
 :class:`~graphls.nn.StructuralGATConv` computes for each member.
 
 Dropout masks are drawn member by member from each member's own generator, in
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphls.engine.attention import AttentionAggregate, EdgeSoftmax, attention_noise
+from graphls.engine.attention import GATAttention, attention_noise
 from graphls.engine.graph import MemberSparseMM, PreparedGraph
 from graphls.nn import csr_matmul
 
@@ -155,6 +155,17 @@ def gcn_forward(graph: PreparedGraph, weights: Sequence[Tensor], biases: Sequenc
     return h
 
 
+def wide_matmul(h: Tensor, w: Tensor) -> Tensor:
+    """``h[:, b] @ w[b]`` for every member, ``(N, B, I) x (B, I, O) -> (N, B, O)``, computed as
+    ``w[b]^T h[:, b]^T``.
+
+    The transposed product has ``N`` columns instead of ``O``: for narrow outputs
+    (GAT's output layer: a few classes) it is several times faster than
+    :func:`member_matmul`, in its backward pass too.
+    """
+    return torch.bmm(w.transpose(1, 2), h.permute(1, 2, 0)).permute(2, 0, 1).contiguous()
+
+
 def gat_forward(graph: PreparedGraph, params: StackedParams,
                 structural: Sequence[Sequence[float]], dropout: Sequence[float] | None,
                 generators: Sequence[torch.Generator],
@@ -166,61 +177,60 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
     attention (``a_src·z_j + a_dst·z_i``, leaky ReLU 0.2, softmax over each
     target's incoming edges, attention dropout), ``(1 - λ) Z_i + λ Σ_j α_ij Z_j``
     per head, heads concatenated (hidden layers) or averaged (output), ``+ b``,
-    ELU between layers. Members come first here (``(B, N, ·)``, and
-    ``G = B · heads`` attention maps), so every step is one operation over all
-    of them and the aggregation one sparse product (:class:`AttentionAggregate`).
+    ELU between layers. Nodes come first (``(N, B, ·)``, the ``G = B · heads``
+    attention maps side by side), so every step is one operation over all of
+    them and the attention one :class:`~graphls.engine.attention.GATAttention`.
     """
     pattern = graph.attention_pattern()
-    src = pattern.src
+    edges = pattern.src.numel()
     num_layers = len(params.weights)
     training = dropout is not None and any(p > 0 for p in dropout)
     logits = params.logits if params.logits else None
-    h: Tensor | None = None  # (B, N, D)
+    h: Tensor | None = None  # (N, B, D)
     for layer in range(num_layers):
         if h is None:
             first = dropout if input_dropout is None else input_dropout
-            z = first_layer(graph, params.weights[0], first, generators).transpose(0, 1)
+            z = first_layer(graph, params.weights[0], first, generators)
         else:
             if training:
                 assert dropout is not None
-                n, width = h.shape[1:]
-                h = h * member_noise((n, width), dropout, generators, h.dtype, h.device)
-            z = torch.bmm(h, params.weights[layer])
-        b_count, n, width = z.shape
+                n, _, width = h.shape
+                noise = member_noise((n, width), dropout, generators, h.dtype, h.device)
+                h = h * noise.transpose(0, 1)
+            z = wide_matmul(h, params.weights[layer])
+        n, b_count, width = z.shape
         att_src, att_dst = params.att_src[layer], params.att_dst[layer]  # (B, heads, C)
         heads = att_src.size(1)
         channels, groups = width // heads, b_count * heads
-        xs = z.view(b_count, n, heads, channels).transpose(1, 2).reshape(groups, n, channels)
+        xs = z.view(n, groups, channels)
         mix = structural_mix(structural, logits, layer, z)
+        hidden = layer < num_layers - 1
+        bias = params.biases[layer]  # (B, D)
         if isinstance(mix, float) and mix == 0.0:
-            out = xs  # λ = 0 for every member: no attention, as StructuralGATConv
+            out = z + bias if hidden else z  # λ = 0 for every member: no attention
         else:
-            # a_src·z and a_dst·z of every node, head and member: one batched product
             att = torch.stack([att_src, att_dst], -1).view(groups, channels, 2)
-            scores = torch.bmm(xs, att)  # (G, N, 2)
-            alpha = EdgeSoftmax.apply(scores, pattern)  # (G, E)
+            noise = None
             if training:
                 assert dropout is not None
                 draw = [logits is not None or s[layer] != 0.0 for s in structural]
-                noise = attention_noise((src.numel(), heads), dropout, draw, generators,
-                                         alpha.dtype, alpha.device)  # GATConv's edge order
-                alpha = (alpha.view(b_count, heads, -1)
-                         * noise.index_select(1, pattern.order).transpose(1, 2)
-                         ).view(groups, -1)
-            aggregated = AttentionAggregate.apply(alpha, xs, pattern)  # (G, N, C)
-            if isinstance(mix, float):  # λ = 1 for every member
-                out = aggregated
+                noise = attention_noise((edges, heads), dropout, draw, generators, z.dtype,
+                                        z.device)  # GATConv's (B, E, heads)
+            mask, scale = (None, None) if noise is None else noise
+            layout = pattern.layout(groups, heads)
+            if isinstance(mix, float):  # λ = 1 for every member: the attention is the layer
+                # a hidden layer's bias joins the sparse product (concatenated heads)
+                out = GATAttention.apply(xs, att, bias.view(groups, channels) if hidden else None,
+                                         mask, scale, pattern, layout).view(n, b_count, width)
             else:
-                one_minus, lam = (m.repeat_interleave(heads).view(-1, 1, 1) for m in mix)
-                out = one_minus * xs + lam * aggregated
-        out = out.view(b_count, heads, n, channels)
-        bias = params.biases[layer].unsqueeze(1)  # (B, 1, D)
-        if layer < num_layers - 1:
-            h = F.elu(out.transpose(1, 2).reshape(b_count, n, width) + bias)
-        else:
-            h = out.mean(1) + bias
+                aggregated = GATAttention.apply(xs, att, None, mask, scale, pattern, layout)
+                one_minus, lam = (m.view(1, -1, 1) for m in mix)
+                rest = torch.addcmul(bias, one_minus, z) if hidden else one_minus * z
+                out = torch.addcmul(rest, lam, aggregated.view(n, b_count, width))
+        # hidden: ELU in place on a fresh tensor (its backward reads the result: no second exp)
+        h = F.elu_(out) if hidden else out.view(n, b_count, heads, channels).mean(2) + bias
     assert h is not None
-    return h.transpose(0, 1)
+    return h
 
 
 @dataclass
