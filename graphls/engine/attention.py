@@ -123,7 +123,8 @@ class GATAttention(torch.autograd.Function):
                 values_t = weights.index_select(0, layout.gather_t)
                 torch.addmm(flat, layout.matrix(values_t, transposed=True), grad, out=flat)
             if ctx.needs_input_grad[1]:
-                grad_att = torch.bmm(d_scores.permute(2, 0, 1), x.transpose(0, 1)).transpose(1, 2)
+                grad_att = torch.bmm(d_scores.permute(2, 0, 1).contiguous(), x.transpose(0, 1)
+                                     ).transpose(1, 2)
         if ctx.needs_input_grad[2]:
             grad_bias = grad.view(n, groups, channels).sum(0)
         return grad_x, grad_att, grad_bias, None, None, None, None

@@ -221,14 +221,18 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
             if isinstance(mix, float):  # λ = 1 for every member: the attention is the layer
                 # a hidden layer's bias joins the sparse product (concatenated heads)
                 out = GATAttention.apply(xs, att, bias.view(groups, channels) if hidden else None,
-                                         mask, scale, pattern, layout).view(n, b_count, width)
+                                         mask, scale, pattern, layout)
             else:
                 aggregated = GATAttention.apply(xs, att, None, mask, scale, pattern, layout)
                 one_minus, lam = (m.view(1, -1, 1) for m in mix)
                 rest = torch.addcmul(bias, one_minus, z) if hidden else one_minus * z
                 out = torch.addcmul(rest, lam, aggregated.view(n, b_count, width))
-        # hidden: ELU in place on a fresh tensor (its backward reads the result: no second exp)
-        h = F.elu_(out) if hidden else out.view(n, b_count, heads, channels).mean(2) + bias
+        if hidden:
+            # ELU in place on a fresh tensor, not a view of it (autograd would copy the
+            # gradient through the view); its backward reads the result: no second exp
+            h = F.elu_(out).view(n, b_count, width)
+        else:
+            h = out.view(n, b_count, heads, channels).mean(2) + bias
     assert h is not None
     return h
 
