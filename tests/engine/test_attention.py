@@ -36,9 +36,12 @@ def member_generators(count: int, seed: int = 0) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(seed + b) for b in range(count)]
 
 
-@pytest.mark.parametrize(("dropout", "with_bias"), [(False, True), (True, False), (True, True)])
-def test_gat_attention_equals_pyg_steps_values_and_gradients(float64, dropout, with_bias):
-    n, members, heads, channels = 30, 2, 3, 4
+@pytest.mark.parametrize(("dropout", "with_bias", "members", "channels"),
+                         [(False, True, 2, 4), (True, False, 2, 4), (True, True, 2, 9),
+                          (True, True, 6, 8)])  # segment and scatter reductions (< 16 maps)
+def test_gat_attention_equals_pyg_steps_values_and_gradients(float64, dropout, with_bias,
+                                                            members, channels):
+    n, heads = 30, 3
     groups = members * heads
     edge_index = random_edges(n, 150, 3)
     pattern = AttentionPattern.build(edge_index, n)
@@ -51,9 +54,9 @@ def test_gat_attention_equals_pyg_steps_values_and_gradients(float64, dropout, w
     bias = torch.randn(groups, channels, generator=g, requires_grad=True) if with_bias else None
     mask = scale = noise = None
     if dropout:
-        mask, scale = attention_noise((edges, heads), [0.5, 0.3], [True, True],
-                                      member_generators(members), torch.float64,
-                                      torch.device("cpu"))
+        mask, scale = attention_noise((edges, heads), [0.5, 0.3, 0.0, 0.6, 0.2, 0.4][:members],
+                                      [True] * members, member_generators(members),
+                                      torch.float64, torch.device("cpu"))
         # GATConv's layout (B, E, heads) -> (E, G), maps member-major
         noise = mask.permute(1, 0, 2).reshape(edges, groups) * scale
     out = GATAttention.apply(x, att, bias, mask, scale, pattern, pattern.layout(groups, heads))
