@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -155,15 +156,33 @@ def gcn_forward(graph: PreparedGraph, weights: Sequence[Tensor], biases: Sequenc
     return h
 
 
-def wide_matmul(h: Tensor, w: Tensor) -> Tensor:
-    """``h[:, b] @ w[b]`` for every member, ``(N, B, I) x (B, I, O) -> (N, B, O)``, computed as
+class WideMatmul(torch.autograd.Function):
+    """``h[:, b] @ w[b]`` for every member, ``(N, B, I) x (B, I, O) -> (N, B, O)``, as
     ``w[b]^T h[:, b]^T``.
 
     The transposed product has ``N`` columns instead of ``O``: for narrow outputs
     (GAT's output layer: a few classes) it is several times faster than
-    :func:`member_matmul`, in its backward pass too.
+    :func:`member_matmul`. The backward pass hands ``h`` its gradient node-major
+    and contiguous, as ``h`` is: autograd's permuted one made the element-wise
+    backward passes before it (dropout, ELU) several times slower.
     """
-    return torch.bmm(w.transpose(1, 2), h.permute(1, 2, 0)).permute(2, 0, 1).contiguous()
+
+    @staticmethod
+    def forward(ctx: Any, h: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(h, w)
+        return torch.bmm(w.transpose(1, 2), h.permute(1, 2, 0)).permute(2, 0, 1).contiguous()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        h, w = ctx.saved_tensors
+        grad_t = grad.permute(1, 2, 0)  # (B, O, N)
+        grad_h = grad_w = None
+        if ctx.needs_input_grad[0]:
+            # (B, N, I), then node-major: rows of I values move, not single ones
+            grad_h = torch.bmm(grad.transpose(0, 1), w.transpose(1, 2)).transpose(0, 1).contiguous()
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.bmm(grad_t, h.transpose(0, 1)).transpose(1, 2)
+        return grad_h, grad_w
 
 
 def gat_forward(graph: PreparedGraph, params: StackedParams,
@@ -197,7 +216,7 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
                 n, _, width = h.shape
                 noise = member_noise((n, width), dropout, generators, h.dtype, h.device)
                 h = h * noise.transpose(0, 1)
-            z = wide_matmul(h, params.weights[layer])
+            z = WideMatmul.apply(h, params.weights[layer])
         n, b_count, width = z.shape
         att_src, att_dst = params.att_src[layer], params.att_dst[layer]  # (B, heads, C)
         heads = att_src.size(1)
