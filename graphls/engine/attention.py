@@ -101,11 +101,13 @@ class GATAttention(torch.autograd.Function):
         grad = grad.reshape(n * groups, channels).contiguous()
         grad_x = grad_att = grad_bias = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            # t = <grad_i, x_j> on the pattern ((i, g, j) order), then w·t by edge, (E, G)
-            sampled = torch.sparse.sampled_addmm(layout.matrix(torch.zeros_like(weights)),
-                                                 *padded(grad, x.reshape(n * groups, channels)),
-                                                 beta=0.0)
-            d = sampled.values().mul_(weights).index_select(0, layout.scatter).view_as(alpha)
+            # t = <grad_i, x_j> on the pattern ((i, g, j) order), then w·t by edge, (E, G);
+            # written into the pattern's own values (out=): no copy of the whole CSR
+            t = torch.zeros_like(weights)
+            pattern_t = layout.matrix(t)
+            torch.sparse.sampled_addmm(pattern_t, *padded(grad, x.reshape(n * groups, channels)),
+                                       beta=0.0, out=pattern_t)
+            d = t.mul_(weights).index_select(0, layout.scatter).view_as(alpha)
             d.sub_(by_target(d, pattern, "sum").index_select(0, dst).mul_(alpha))
             d = torch.ops.aten.leaky_relu_backward(d, raw, 0.2, False)
             d_scores = torch.stack([alpha.new_zeros((n, groups)).index_add_(0, src, d),
