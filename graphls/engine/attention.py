@@ -9,7 +9,7 @@ draws it.
 The edge-wise work is laid out ``(E, G)`` (edges in CSR order, the maps side by
 side) and the node features ``(N, G, C)``, so every gather and scatter moves
 whole rows of ``G`` values; the aggregation is one sparse product with the
-interleaved matrix of :class:`~graphls.engine.graph.AttentionLayout`.
+interleaved matrix of :class:`~graphls.engine.pattern.AttentionLayout`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphls.engine.graph import AttentionLayout, AttentionPattern
+from graphls.engine.pattern import AttentionLayout, AttentionPattern
 
 __all__ = ["GATAttention", "attention_noise", "by_target", "padded"]
 
@@ -40,11 +40,13 @@ class GATAttention(torch.autograd.Function):
     (self-loops included) and ``m`` the attention-dropout noise
     ``mask / (1 - p)``.
 
-    Inputs: ``x`` ``(N, G, C)``; ``att`` ``(G, C, 2)`` (``a_src`` and ``a_dst`` of
-    every map); ``bias`` ``(G, C)`` or ``None``; ``mask`` the members' kept
-    edges in ``GATConv``'s ``(B, E, heads)`` layout (boolean) or ``None`` (no
-    dropout) with ``scale`` ``(G,)``, each map's ``1 / (1 - p)``; the pattern
-    and its layout for ``G`` maps. Output ``(N, G, C)``.
+    Inputs: ``x`` ``(n, G, C)`` (the pattern's ``n`` source nodes); ``att``
+    ``(G, C, 2)`` (``a_src`` and ``a_dst`` of every map); ``bias`` ``(G, C)`` or
+    ``None``; ``mask`` the members' kept edges in ``GATConv``'s
+    ``(B, drawn, heads)`` layout (boolean) or ``None`` (no dropout) with
+    ``scale`` ``(G,)``, each map's ``1 / (1 - p)``; the pattern and its layout
+    for ``G`` maps. Output ``(targets, G, C)``: the pattern's first ``targets``
+    nodes (all ``n`` for a whole graph).
 
     The scores are one batched product; the softmax makes ``GATConv``'s
     operations (gathers, leaky ReLU, scatter max, ``exp``, scatter sum
@@ -65,7 +67,7 @@ class GATAttention(torch.autograd.Function):
                 scale: Tensor | None, pattern: AttentionPattern, layout: AttentionLayout
                 ) -> Tensor:
         n, groups, channels = x.shape
-        src, dst = pattern.src, pattern.dst
+        targets, src, dst = pattern.targets, pattern.src, pattern.dst
         # a_src·x and a_dst·x of every node and map, one batched product with N columns
         # (faster than N rows here): (G, 2, N), then (2, N, G)
         scores = torch.bmm(att.transpose(1, 2), x.permute(1, 2, 0)).permute(1, 2, 0).contiguous()
@@ -83,9 +85,9 @@ class GATAttention(torch.autograd.Function):
             weights.mul_(mask.view(-1).index_select(0, layout.noise))
         # the product adds into the bias (or zeros) in place: one pass less than torch.mm's
         # zeros + copy, and the output is a tensor of its own, not a view
-        out = (x.new_zeros((n, groups, channels)) if bias is None
-               else bias.expand(n, groups, channels).contiguous())
-        flat = out.view(n * groups, channels)
+        out = (x.new_zeros((targets, groups, channels)) if bias is None
+               else bias.expand(targets, groups, channels).contiguous())
+        flat = out.view(targets * groups, channels)
         torch.addmm(flat, layout.matrix(weights), x.reshape(n * groups, channels), out=flat)
         ctx.save_for_backward(x, att, raw, alpha, weights)
         ctx.pattern, ctx.layout = pattern, layout
@@ -97,8 +99,8 @@ class GATAttention(torch.autograd.Function):
         pattern: AttentionPattern = ctx.pattern
         layout: AttentionLayout = ctx.layout
         n, groups, channels = x.shape
-        src, dst = pattern.src, pattern.dst
-        grad = grad.reshape(n * groups, channels).contiguous()
+        targets, src, dst = pattern.targets, pattern.src, pattern.dst
+        grad = grad.reshape(targets * groups, channels).contiguous()
         grad_x = grad_att = grad_bias = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             # t = <grad_i, x_j> on the pattern ((i, g, j) order), then w·t by edge, (E, G);
@@ -110,8 +112,9 @@ class GATAttention(torch.autograd.Function):
             d = t.mul_(weights).index_select(0, layout.scatter).view_as(alpha)
             d.sub_(by_target(d, pattern, "sum").index_select(0, dst).mul_(alpha))
             d = torch.ops.aten.leaky_relu_backward(d, raw, 0.2, False)
-            d_scores = torch.stack([alpha.new_zeros((n, groups)).index_add_(0, src, d),
-                                    by_target(d, pattern, "sum")])  # d(a_src·x), d(a_dst·x)
+            d_scores = alpha.new_zeros((2, n, groups))  # d(a_src·x), d(a_dst·x)
+            d_scores[0].index_add_(0, src, d)
+            d_scores[1, :targets] = by_target(d, pattern, "sum")
             if ctx.needs_input_grad[0]:
                 # the scores' part, then the transposed product added in place
                 grad_x = d_scores[0].unsqueeze(-1) * att[:, :, 0]
@@ -123,19 +126,21 @@ class GATAttention(torch.autograd.Function):
                 grad_att = torch.bmm(d_scores.permute(2, 0, 1).contiguous(), x.transpose(0, 1)
                                      ).transpose(1, 2)
         if ctx.needs_input_grad[2]:
-            grad_bias = grad.view(n, groups, channels).sum(0)
+            grad_bias = grad.view(targets, groups, channels).sum(0)
         return grad_x, grad_att, grad_bias, None, None, None, None
 
 
 def by_target(values: Tensor, pattern: AttentionPattern, reduce: str) -> Tensor:
-    """Edge values ``(E, G)`` reduced over each target's edges (``"amax"``, ``"sum"``): ``(N, G)``.
+    """Edge values ``(E, G)`` reduced over each target's edges (``"amax"``, ``"sum"``).
+
+    The result is ``(targets, G)``.
 
     Sums run over each target's edges in CSR order, as PyG's ``scatter_add_``
     does over its edge order. With fewer than 16 maps a segment reduction over
     the CSR rows is several times faster than torch's scatter kernels (about
     5x at 8-12 columns); with more, the scatter.
     """
-    n, groups = pattern.n, values.size(1)
+    n, groups = pattern.targets, values.size(1)
     if groups < 16:
         return torch.segment_reduce(values, "max" if reduce == "amax" else reduce,
                                     offsets=pattern.crow, axis=0)

@@ -4,14 +4,16 @@
 seen) into a :class:`PreparedGraph`: CSR features with their transpose
 (:class:`SparseFeatures`), PyG's ``gcn_norm`` adjacency as a CSR matrix with a
 cached transpose (:class:`~graphls.nn.TransposedCSR`), 1-D labels and masks,
-and, on first use, the edges GAT attends over (:class:`AttentionPattern`).
+and, on first use, the edges GAT attends over
+(:class:`~graphls.engine.pattern.AttentionPattern`) and the cones of the rows
+a GAT pass reads (:class:`Cone`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,11 +21,12 @@ from torch import Tensor
 
 from graphls._validation import check_choice
 from graphls.config import SPLITS
+from graphls.engine.pattern import AttentionPattern
 from graphls.models import sparse_features
 from graphls.nn import TransposedCSR
 
-__all__ = ["AttentionLayout", "AttentionPattern", "MemberSparseMM", "PreparedGraph",
-           "SparseFeatures", "graph_inputs", "prepare_graph"]
+__all__ = ["Cone", "MemberSparseMM", "PreparedGraph", "SparseFeatures", "graph_inputs",
+           "prepare_graph"]
 
 
 def graph_inputs(data: Any, device: torch.device, splits: Sequence[str] = SPLITS
@@ -125,6 +128,7 @@ class PreparedGraph:
     num_classes: int
     edge_index: Tensor
     attention: AttentionPattern | None = None
+    cones: dict[tuple[int, int], tuple[Tensor | None, Cone]] = field(default_factory=dict)
 
     def attention_pattern(self) -> AttentionPattern:
         """The edges ``GATConv`` attends over (built once)."""
@@ -132,134 +136,92 @@ class PreparedGraph:
             self.attention = AttentionPattern.build(self.edge_index, self.x.size(0))
         return self.attention
 
-
-@dataclass
-class AttentionPattern:
-    """The attention edges in CSR order (by target, then source) and their transpose.
-
-    ``GATConv`` removes the self-loops of ``edge_index`` and appends one per node
-    on every call. Its attention-dropout mask is drawn over the edges in that
-    order; ``order[k]`` is the position there of the ``k``-th edge here, so the
-    members draw ``fit``'s masks and then reorder them.
-    """
-
-    n: int
-    src: Tensor  # (E,) sources, CSR order
-    dst: Tensor  # (E,) targets, CSR order (sorted)
-    crow: Tensor  # (N + 1,) row pointers over targets
-    order: Tensor  # (E,) CSR position -> GATConv's edge position
-    perm_t: Tensor  # (E,) the transpose's CSR order (by source, then target)
-    crow_t: Tensor
-    col_t: Tensor
-    layouts: dict[tuple[int, int], AttentionLayout]
-
-    @classmethod
-    def build(cls, edge_index: Tensor, n: int) -> AttentionPattern:
-        from torch_geometric.utils import add_self_loops, remove_self_loops
-
-        ei, _ = remove_self_loops(edge_index)
-        ei, _ = add_self_loops(ei, num_nodes=n)
-        src, dst = ei[0], ei[1]
-        order = torch.argsort(dst * n + src)
-        src, dst = src[order].contiguous(), dst[order].contiguous()
-        crow = torch.zeros(n + 1, dtype=torch.long, device=src.device)
-        crow[1:] = torch.bincount(dst, minlength=n).cumsum(0)
-        perm_t = torch.argsort(src * n + dst)
-        crow_t = torch.zeros(n + 1, dtype=torch.long, device=src.device)
-        crow_t[1:] = torch.bincount(src, minlength=n).cumsum(0)
-        return cls(n, src, dst, crow, order, perm_t, crow_t, dst[perm_t].contiguous(), {})
-
-    def layout(self, groups: int, heads: int) -> AttentionLayout:
-        """The interleaved sparse layout of ``groups`` maps (members × ``heads``), built once."""
-        key = (groups, heads)
-        held = self.layouts.get(key)
-        if held is None:
-            if len(self.layouts) >= 4:  # members leave a batch: keep a few recent sizes only
-                self.layouts.pop(next(iter(self.layouts)))
-            held = self.layouts[key] = AttentionLayout.build(self, groups, heads)
-        return held
+    def cone(self, num_layers: int, rows: Tensor | None) -> Cone:
+        """What an ``num_layers``-layer GAT's logits at ``rows`` (a boolean node mask) depend
+        on (:class:`Cone`); ``None``: every node. Built once per mask (while it is alive)."""
+        key = (id(rows), num_layers)
+        held = self.cones.get(key)
+        if held is None or held[0] is not rows:
+            if len(self.cones) >= 4:
+                self.cones.pop(next(iter(self.cones)))
+            held = self.cones[key] = (rows, Cone.build(self, num_layers, rows))
+        return held[1]
 
 
 @dataclass
-class AttentionLayout:
-    r"""``G`` attention maps over one pattern as one ``(N·G) × (N·G)`` sparse matrix.
+class Cone:
+    r"""The nodes and edges a GAT's logits at some rows depend on, numbered layer by layer.
 
-    Node features of every map sit node-major, ``(N, G, C)`` viewed as
-    ``(N·G, C)`` (row ``i·G + g``), so the maps are *interleaved*: entry
-    ``(i·G + g, j·G + g)`` holds map ``g``'s weight of edge ``j → i``, and one
-    CSR product aggregates every map without moving the features. Its values
-    are ordered by target, map, source (``(i, g, j)``), while the edge-wise
-    work (scores, softmax) is ``(E, G)``, edges in CSR order with the maps
-    side by side (``(i, j, g)``); the index vectors below move values between
-    the two orders and from ``GATConv``'s dropout layout.
+    Layer ``L - 1`` needs the edges into the read rows, each layer before it the
+    edges into the nodes the next one reads (its targets and their sources).
+    The nodes are renumbered so that every layer's are a prefix: the read rows
+    first (ascending), then the targets of layer ``L - 2`` that are not rows, and
+    so on; layer ``l`` reads the first ``sizes[l]`` nodes and writes the first
+    ``sizes[l + 1]``, with ``patterns[l]`` in that numbering. The logits of the
+    read rows, and their gradients, are the whole graph's (the other nodes add
+    exact zeros); the dropout masks are still drawn over every node and edge,
+    as ``fit`` draws them, and the cone's share is picked from them.
 
     Attributes:
-        crow, col: the CSR indices of the interleaved matrix.
-        gather: position ``k`` of the ``(i, g, j)`` order reads ``(E, G)``'s flat ``gather[k]``.
-        scatter: ``(E, G)``'s flat position ``q`` is ``(i, g, j)``'s ``scatter[q]``.
-        crow_t, col_t, gather_t: the transposed matrix, its values read from the
-            ``(i, g, j)`` order at ``gather_t``.
-        noise: position ``k`` reads ``GATConv``'s flat dropout noise ``(B, E, heads)``
-            at ``noise[k]``, in ``GATConv``'s edge order.
+        nodes: each cone node's id in the graph (``None``: every node, in order).
+        x, sparse: the input features of the first ``sizes[0]`` nodes.
+        values: where ``x``'s stored values sit among the graph's (``None``: all).
+        select: the rows to pick from the whole graph's logits when the cone is
+            the whole graph (a mask with no row); ``None`` otherwise.
     """
 
-    groups: int
-    crow: Tensor
-    col: Tensor
-    gather: Tensor
-    scatter: Tensor
-    crow_t: Tensor
-    col_t: Tensor
-    gather_t: Tensor
-    noise: Tensor
+    nodes: Tensor | None
+    sizes: list[int]
+    patterns: list[AttentionPattern]
+    x: Tensor
+    sparse: SparseFeatures | None
+    values: Tensor | None
+    select: Tensor | None = None
 
     @classmethod
-    def build(cls, pattern: AttentionPattern, groups: int, heads: int) -> AttentionLayout:
-        n, e = pattern.n, pattern.src.numel()
-        device = pattern.src.device
-        # 32-bit indices where they fit: half the memory and a little faster
-        index = torch.int32 if (groups * (e + n) + 1) < 2**31 else torch.long
-        g = torch.arange(groups, device=device)
-
-        def interleave(crow: Tensor, rows: Tensor, cols: Tensor
-                       ) -> tuple[Tensor, Tensor, Tensor]:
-            """Row pointers, column indices and positions ``(E, G)`` of each edge and map."""
-            deg = crow.diff()
-            start = crow[rows]
-            k = torch.arange(e, device=device) - start
-            pos = (groups * start + k).unsqueeze(1) + g * deg[rows].unsqueeze(1)
-            col = torch.empty(e * groups, dtype=torch.long, device=device)
-            col[pos.view(-1)] = (cols.unsqueeze(1) * groups + g).view(-1)
-            row_start = (groups * crow[:-1]).unsqueeze(1) + g * deg.unsqueeze(1)
-            last = torch.tensor([groups * e], device=device)
-            return torch.cat([row_start.reshape(-1), last]), col, pos
-
-        src, dst = pattern.src, pattern.dst
-        crow, col, pos = interleave(pattern.crow, dst, src)
-        flat = torch.arange(e * groups, device=device)
-        gather = torch.empty_like(flat)
-        gather[pos.view(-1)] = flat
-        # the transpose: edges by source (pattern.perm_t), its entries read the (i, g, j) values
-        crow_t, col_t, pos_t = interleave(pattern.crow_t, src[pattern.perm_t],
-                                          dst[pattern.perm_t])
-        gather_t = torch.empty_like(flat)
-        gather_t[pos_t.view(-1)] = pos.index_select(0, pattern.perm_t).view(-1)
-        # GATConv's noise (B, E, heads): map g is member g // heads, head g % heads
-        noise_at = ((g // heads) * (e * heads) + g % heads
-                    + pattern.order.unsqueeze(1) * heads)
-        noise = torch.empty_like(flat)
-        noise[pos.view(-1)] = noise_at.view(-1)
-        return cls(groups, *(t.to(index) for t in (crow, col, gather, pos.view(-1), crow_t,
-                                                     col_t, gather_t, noise)))
-
-    def matrix(self, values: Tensor, transposed: bool = False) -> Tensor:
-        """The interleaved CSR matrix (or its transpose) with ``values`` in its own order."""
-        size = self.crow.numel() - 1
-        crow, col = (self.crow_t, self.col_t) if transposed else (self.crow, self.col)
+    def build(cls, graph: PreparedGraph, num_layers: int, rows: Tensor | None) -> Cone:
+        full = graph.attention_pattern()
+        n = full.n
+        if rows is None or not bool(rows.any()):
+            return cls(None, [n] * (num_layers + 1), [full] * num_layers, graph.x,
+                       graph.sparse, None, rows)
+        # sets[k]: the nodes layer L - 1 - k writes (sets[0]: the rows); sets[L]: layer 0 reads
+        sets = [rows.to(torch.bool)]
+        for _ in range(num_layers):
+            reached = sets[-1].clone()
+            reached[full.src[sets[-1][full.dst]]] = True
+            sets.append(reached)
+        level = torch.full((n,), num_layers + 1, dtype=torch.long, device=rows.device)
+        for k in range(num_layers, -1, -1):
+            level[sets[k]] = k  # the first set that holds the node
+        count = int(sets[-1].sum())
+        nodes = torch.argsort(level * n + torch.arange(n, device=rows.device))[:count]
+        rank = torch.full((n,), -1, dtype=torch.long, device=rows.device)
+        rank[nodes] = torch.arange(count, device=rows.device)
+        sizes = [int(sets[num_layers - layer].sum()) for layer in range(num_layers + 1)]
+        patterns = []
+        for layer in range(num_layers):
+            keep = sets[num_layers - 1 - layer][full.dst]
+            patterns.append(AttentionPattern.from_edges(
+                rank[full.src[keep]], rank[full.dst[keep]], full.order[keep], sizes[layer],
+                sizes[layer + 1], full.drawn))
+        if graph.sparse is None:
+            return cls(nodes, sizes, patterns, graph.x.index_select(0, nodes), None, None)
+        # the rows of the CSR features, in cone order, and where their values sit
+        sx = graph.sparse
+        counts = sx.crow.diff().index_select(0, nodes)
+        crow = torch.zeros(count + 1, dtype=sx.crow.dtype, device=rows.device)
+        crow[1:] = counts.cumsum(0)
+        total = int(crow[-1])
+        values = (torch.repeat_interleave(sx.crow.index_select(0, nodes) - crow[:-1], counts,
+                                          output_size=total)
+                  + torch.arange(total, device=rows.device))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
-            return torch.sparse_csr_tensor(crow, col, values, (size, size),
-                                           check_invariants=False)
+            x = torch.sparse_csr_tensor(crow, sx.col.index_select(0, values),
+                                        sx.values.index_select(0, values), (count, sx.shape[1]),
+                                        check_invariants=False)
+        return cls(nodes, sizes, patterns, x, SparseFeatures.from_csr(x), values)
 
 
 _CACHE: dict[str, Any] = {}

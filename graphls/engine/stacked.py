@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphls.engine.attention import GATAttention, attention_noise
-from graphls.engine.graph import MemberSparseMM, PreparedGraph
+from graphls.engine.graph import Cone, MemberSparseMM, PreparedGraph
 from graphls.nn import csr_matmul
 
 __all__ = ["StackedParams", "gat_forward", "gcn_forward", "member_noise"]
@@ -78,20 +78,29 @@ def member_noise(shape: Sequence[int], dropout: Sequence[float],
 
 
 def first_layer(graph: PreparedGraph, w: Tensor, dropout: Sequence[float] | None,
-                 generators: Sequence[torch.Generator]) -> Tensor:
-    """``X W_b`` per member, ``(N, B, H)``; with per-member input dropout when given."""
+                generators: Sequence[torch.Generator], cone: Cone | None = None) -> Tensor:
+    """``X W_b`` per member, ``(N, B, H)``; with per-member input dropout when given.
+
+    With a ``cone``, only its input rows (``(cone.sizes[0], B, H)``); the members
+    still draw the dropout of every stored value (dense: every entry), as ``fit``.
+    """
     b_count, in_dim, out_dim = w.shape
-    n = graph.x.size(0)
+    x, sparse = (graph.x, graph.sparse) if cone is None else (cone.x, cone.sparse)
+    n = x.size(0)
     if dropout is None or all(p == 0 for p in dropout):
         # one product for every member: X [W_1 | ... | W_B]
         w_cat = w.permute(1, 0, 2).reshape(in_dim, b_count * out_dim)
-        return (graph.x @ w_cat).view(n, b_count, out_dim)
-    if graph.sparse is not None:  # dropout on the stored values, as models.feature_dropout
+        return (x @ w_cat).view(n, b_count, out_dim)
+    if sparse is not None:  # dropout on the stored values, as models.feature_dropout
+        assert graph.sparse is not None
         vals = graph.sparse.values
         dropped = vals * member_noise(vals.shape, dropout, generators, vals.dtype, vals.device)
-        return MemberSparseMM.apply(w, dropped, graph.sparse)
-    x = graph.x
-    noise = member_noise(x.shape, dropout, generators, x.dtype, x.device)
+        if cone is not None and cone.values is not None:
+            dropped = dropped.index_select(1, cone.values)
+        return MemberSparseMM.apply(w, dropped, sparse)
+    noise = member_noise(graph.x.shape, dropout, generators, x.dtype, x.device)
+    if cone is not None and cone.nodes is not None:
+        noise = noise.index_select(1, cone.nodes)
     return torch.stack([(x if p == 0 else x * noise[b]) @ w[b]
                         for b, p in enumerate(dropout)], 1)
 
@@ -188,7 +197,8 @@ class WideMatmul(torch.autograd.Function):
 def gat_forward(graph: PreparedGraph, params: StackedParams,
                 structural: Sequence[Sequence[float]], dropout: Sequence[float] | None,
                 generators: Sequence[torch.Generator],
-                input_dropout: Sequence[float] | None = None) -> Tensor:
+                input_dropout: Sequence[float] | None = None,
+                rows: Tensor | None = None) -> Tensor:
     r"""The stacked GAT: logits ``(N, B, K)``; ``dropout=None`` is the eval pass.
 
     Layer by layer, as ``GAT.forward`` with ``StructuralGATConv`` for each member:
@@ -199,44 +209,51 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
     ELU between layers. Nodes come first (``(N, B, ·)``, the ``G = B · heads``
     attention maps side by side), so every step is one operation over all of
     them and the attention one :class:`~graphls.engine.attention.GATAttention`.
+
+    ``rows`` (a boolean node mask): only these nodes' logits, ``(n_rows, B, K)``
+    in node order, computed over their :class:`~graphls.engine.graph.Cone`
+    (every layer on the nodes and edges they depend on only; the same numbers).
     """
-    pattern = graph.attention_pattern()
-    edges = pattern.src.numel()
     num_layers = len(params.weights)
+    cone = graph.cone(num_layers, rows)
     training = dropout is not None and any(p > 0 for p in dropout)
     logits = params.logits if params.logits else None
-    h: Tensor | None = None  # (N, B, D)
+    h: Tensor | None = None  # (n_l, B, D): the nodes layer l reads, in cone order
     for layer in range(num_layers):
         if h is None:
             first = dropout if input_dropout is None else input_dropout
-            z = first_layer(graph, params.weights[0], first, generators)
+            z = first_layer(graph, params.weights[0], first, generators, cone)
         else:
-            if training:
+            if training:  # every node's noise drawn, as fit draws it; the cone's rows used
                 assert dropout is not None
-                n, _, width = h.shape
-                noise = member_noise((n, width), dropout, generators, h.dtype, h.device)
+                noise = member_noise((graph.x.size(0), h.size(2)), dropout, generators,
+                                     h.dtype, h.device)
+                if cone.nodes is not None:
+                    noise = noise.index_select(1, cone.nodes[:h.size(0)])
                 h = h * noise.transpose(0, 1)
             z = WideMatmul.apply(h, params.weights[layer])
         n, b_count, width = z.shape
+        targets = cone.sizes[layer + 1]  # the nodes this layer writes: the first ones
         att_src, att_dst = params.att_src[layer], params.att_dst[layer]  # (B, heads, C)
         heads = att_src.size(1)
         channels, groups = width // heads, b_count * heads
-        xs = z.view(n, groups, channels)
         mix = structural_mix(structural, logits, layer, z)
         hidden = layer < num_layers - 1
         bias = params.biases[layer]  # (B, D)
-        if isinstance(mix, float) and mix == 0.0:
-            out = z + bias if hidden else z  # λ = 0 for every member: no attention
+        pattern = cone.patterns[layer]
+        if isinstance(mix, float) and mix == 0.0:  # λ = 0 for every member: no attention
+            out = z[:targets] + bias if hidden else z[:targets]
         else:
             att = torch.stack([att_src, att_dst], -1).view(groups, channels, 2)
             noise = None
             if training:
                 assert dropout is not None
                 draw = [logits is not None or s[layer] != 0.0 for s in structural]
-                noise = attention_noise((edges, heads), dropout, draw, generators, z.dtype,
-                                        z.device)  # GATConv's (B, E, heads)
+                noise = attention_noise((pattern.drawn, heads), dropout, draw, generators,
+                                        z.dtype, z.device)  # GATConv's (B, E, heads)
             mask, scale = (None, None) if noise is None else noise
             layout = pattern.layout(groups, heads)
+            xs = z.view(n, groups, channels)
             if isinstance(mix, float):  # λ = 1 for every member: the attention is the layer
                 # a hidden layer's bias joins the sparse product (concatenated heads)
                 out = GATAttention.apply(xs, att, bias.view(groups, channels) if hidden else None,
@@ -244,16 +261,17 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
             else:
                 aggregated = GATAttention.apply(xs, att, None, mask, scale, pattern, layout)
                 one_minus, lam = (m.view(1, -1, 1) for m in mix)
-                rest = torch.addcmul(bias, one_minus, z) if hidden else one_minus * z
-                out = torch.addcmul(rest, lam, aggregated.view(n, b_count, width))
+                rest = (torch.addcmul(bias, one_minus, z[:targets]) if hidden
+                        else one_minus * z[:targets])
+                out = torch.addcmul(rest, lam, aggregated.view(targets, b_count, width))
         if hidden:
             # ELU in place on a fresh tensor, not a view of it (autograd would copy the
             # gradient through the view); its backward reads the result: no second exp
-            h = F.elu_(out).view(n, b_count, width)
+            h = F.elu_(out).view(targets, b_count, width)
         else:
-            h = out.view(n, b_count, heads, channels).mean(2) + bias
+            h = out.view(targets, b_count, heads, channels).mean(2) + bias
     assert h is not None
-    return h
+    return h if cone.select is None else h[cone.select]
 
 
 @dataclass

@@ -183,7 +183,7 @@ def test_summed_loss_gives_each_member_its_own_gradient(float64):
                for s, e, lam in ((0, 0.0, 1.0), (1, 0.3, 0.4), (2, 0.1, 0.0))]
     graph = prepare_graph(data, torch.device("cpu"), SPLITS)
     members = Members(graph, configs)
-    total, losses, _ = members.loss(members.forward(training=True), 0)
+    total, losses, _ = members.loss(members.forward(training=True, rows=graph.masks["train"]), 0)
     total.backward()
     train = data.train_mask
     for b, cfg in enumerate(configs):
