@@ -56,13 +56,15 @@ def structural_mix(structural: Sequence[Sequence[float]], logits: Sequence[Tenso
 
 
 def member_noise(shape: Sequence[int], dropout: Sequence[float],
-                  generators: Sequence[torch.Generator], dtype: torch.dtype,
-                  device: torch.device) -> Tensor:
+                 generators: Sequence[torch.Generator], dtype: torch.dtype,
+                 device: torch.device, index: Tensor | None = None) -> Tensor:
     """Each member's dropout noise, stacked ``(B, *shape)``: :func:`~graphls.models.dropout_noise`
     from the member's generator (ones where ``p = 0``, which draws nothing, as ``fit``).
 
     The uniform numbers are drawn member by member into one buffer; the masks and
     their ``1 / (1 - p)`` scaling are then one operation for all members.
+    ``index``: only these positions along ``shape``'s first dimension are made
+    into noise (every number is still drawn), ``(B, len(index), *shape[1:])``.
     """
     count = len(dropout)
     buf = torch.empty((count, *shape), dtype=dtype, device=device)
@@ -71,6 +73,8 @@ def member_noise(shape: Sequence[int], dropout: Sequence[float],
             torch.rand(tuple(shape), generator=gen, dtype=dtype, device=device, out=buf[b])
         else:
             buf[b].fill_(1.0)
+    if index is not None:
+        buf = buf.index_select(1, index)
     view = (count,) + (1,) * len(shape)
     p_t = torch.tensor(list(dropout), dtype=dtype, device=device).view(view)
     keep_scale = torch.tensor([1.0 - p for p in dropout], dtype=dtype, device=device).view(view)
@@ -93,14 +97,11 @@ def first_layer(graph: PreparedGraph, w: Tensor, dropout: Sequence[float] | None
         return (x @ w_cat).view(n, b_count, out_dim)
     if sparse is not None:  # dropout on the stored values, as models.feature_dropout
         assert graph.sparse is not None
-        vals = graph.sparse.values
-        dropped = vals * member_noise(vals.shape, dropout, generators, vals.dtype, vals.device)
-        if cone is not None and cone.values is not None:
-            dropped = dropped.index_select(1, cone.values)
-        return MemberSparseMM.apply(w, dropped, sparse)
-    noise = member_noise(graph.x.shape, dropout, generators, x.dtype, x.device)
-    if cone is not None and cone.nodes is not None:
-        noise = noise.index_select(1, cone.nodes)
+        noise = member_noise(graph.sparse.values.shape, dropout, generators, x.dtype, x.device,
+                             None if cone is None else cone.values)
+        return MemberSparseMM.apply(w, sparse.values * noise, sparse)
+    noise = member_noise(graph.x.shape, dropout, generators, x.dtype, x.device,
+                         None if cone is None else cone.nodes)
     return torch.stack([(x if p == 0 else x * noise[b]) @ w[b]
                         for b, p in enumerate(dropout)], 1)
 
@@ -227,9 +228,8 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
             if training:  # every node's noise drawn, as fit draws it; the cone's rows used
                 assert dropout is not None
                 noise = member_noise((graph.x.size(0), h.size(2)), dropout, generators,
-                                     h.dtype, h.device)
-                if cone.nodes is not None:
-                    noise = noise.index_select(1, cone.nodes[:h.size(0)])
+                                     h.dtype, h.device,
+                                     None if cone.nodes is None else cone.nodes[:h.size(0)])
                 h = h * noise.transpose(0, 1)
             z = WideMatmul.apply(h, params.weights[layer])
         n, b_count, width = z.shape
