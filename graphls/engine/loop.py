@@ -301,7 +301,8 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
     optimizer = BatchedAdam(members.parameters(), [c.lr for c in configs],
                             members.weight_decay())
     count = len(configs)
-    train_mask, val_mask = graph.masks["train"], graph.masks["val"]
+    # boolean (a no-op for boolean masks): the rows GAT passes compute (engine.graph.Cone)
+    train_mask, val_mask = graph.masks["train"].bool(), graph.masks["val"].bool()
     y_val = graph.y[val_mask]
     n_val = max(y_val.numel(), 1)
 
