@@ -9,7 +9,7 @@ from torch_geometric.nn import GATConv
 from torch_geometric.utils import add_self_loops, remove_self_loops, scatter, softmax
 
 from graphls.engine.attention import GATAttention, attention_noise
-from graphls.engine.graph import AttentionPattern
+from graphls.engine.pattern import AttentionPattern
 
 
 def random_edges(n: int, m: int, seed: int) -> torch.Tensor:
