@@ -1,7 +1,10 @@
 """The one training engine: B configurations trained together; a single run is a batch of one.
 
 - :mod:`~graphls.engine.graph`: the graph as the engine reads it (features,
-  normalised adjacency, masks, attention edges), prepared once per ``data``;
+  normalised adjacency, masks, the cones of the rows a GAT pass reads),
+  prepared once per ``data``;
+- :mod:`~graphls.engine.pattern`: the edges GAT attends over and the
+  interleaved layout of many attention maps on them;
 - :mod:`~graphls.engine.stacked` and :mod:`~graphls.engine.attention`: the
   stacked GCN/GAT layers, one pass for every member;
 - :mod:`~graphls.engine.members`: members made from the public models, their

@@ -4,14 +4,16 @@
 seen) into a :class:`PreparedGraph`: CSR features with their transpose
 (:class:`SparseFeatures`), PyG's ``gcn_norm`` adjacency as a CSR matrix with a
 cached transpose (:class:`~graphls.nn.TransposedCSR`), 1-D labels and masks,
-and, on first use, the edges GAT attends over (:class:`AttentionPattern`).
+and, on first use, the edges GAT attends over
+(:class:`~graphls.engine.pattern.AttentionPattern`) and the cones of the rows
+a GAT pass reads (:class:`Cone`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,11 +21,12 @@ from torch import Tensor
 
 from graphls._validation import check_choice
 from graphls.config import SPLITS
+from graphls.engine.pattern import AttentionPattern
 from graphls.models import sparse_features
 from graphls.nn import TransposedCSR
 
-__all__ = ["AttentionPattern", "MemberSparseMM", "PreparedGraph", "SparseFeatures",
-           "graph_inputs", "prepare_graph"]
+__all__ = ["Cone", "MemberSparseMM", "PreparedGraph", "SparseFeatures", "graph_inputs",
+           "prepare_graph"]
 
 
 def graph_inputs(data: Any, device: torch.device, splits: Sequence[str] = SPLITS
@@ -125,6 +128,7 @@ class PreparedGraph:
     num_classes: int
     edge_index: Tensor
     attention: AttentionPattern | None = None
+    cones: dict[tuple[int, int], tuple[Tensor | None, Cone]] = field(default_factory=dict)
 
     def attention_pattern(self) -> AttentionPattern:
         """The edges ``GATConv`` attends over (built once)."""
@@ -132,61 +136,92 @@ class PreparedGraph:
             self.attention = AttentionPattern.build(self.edge_index, self.x.size(0))
         return self.attention
 
+    def cone(self, num_layers: int, rows: Tensor | None) -> Cone:
+        """What an ``num_layers``-layer GAT's logits at ``rows`` (a boolean node mask) depend
+        on (:class:`Cone`); ``None``: every node. Built once per mask (while it is alive)."""
+        key = (id(rows), num_layers)
+        held = self.cones.get(key)
+        if held is None or held[0] is not rows:
+            if len(self.cones) >= 4:
+                self.cones.pop(next(iter(self.cones)))
+            held = self.cones[key] = (rows, Cone.build(self, num_layers, rows))
+        return held[1]
+
 
 @dataclass
-class AttentionPattern:
-    """The attention edges in CSR order (by target, then source) and their transpose.
+class Cone:
+    r"""The nodes and edges a GAT's logits at some rows depend on, numbered layer by layer.
 
-    ``GATConv`` removes the self-loops of ``edge_index`` and appends one per node
-    on every call. Its attention-dropout mask is drawn over the edges in that
-    order; ``order[k]`` is the position there of the ``k``-th edge here, so the
-    members draw ``fit``'s masks and then reorder them.
+    Layer ``L - 1`` needs the edges into the read rows, each layer before it the
+    edges into the nodes the next one reads (its targets and their sources).
+    The nodes are renumbered so that every layer's are a prefix: the read rows
+    first (ascending), then the targets of layer ``L - 2`` that are not rows, and
+    so on; layer ``l`` reads the first ``sizes[l]`` nodes and writes the first
+    ``sizes[l + 1]``, with ``patterns[l]`` in that numbering. The logits of the
+    read rows, and their gradients, are the whole graph's (the other nodes add
+    exact zeros); the dropout masks are still drawn over every node and edge,
+    as ``fit`` draws them, and the cone's share is picked from them.
+
+    Attributes:
+        nodes: each cone node's id in the graph (``None``: every node, in order).
+        x, sparse: the input features of the first ``sizes[0]`` nodes.
+        values: where ``x``'s stored values sit among the graph's (``None``: all).
+        select: the rows to pick from the whole graph's logits when the cone is
+            the whole graph (a mask with no row); ``None`` otherwise.
     """
 
-    n: int
-    src: Tensor  # (E,) sources, CSR order
-    dst: Tensor  # (E,) targets, CSR order (sorted)
-    crow: Tensor  # (N + 1,) row pointers over targets
-    order: Tensor  # (E,) CSR position -> GATConv's edge position
-    perm_t: Tensor  # (E,) the transpose's CSR order (by source, then target)
-    crow_t: Tensor
-    col_t: Tensor
-    blocks: dict[int, tuple[Tensor, ...]]
+    nodes: Tensor | None
+    sizes: list[int]
+    patterns: list[AttentionPattern]
+    x: Tensor
+    sparse: SparseFeatures | None
+    values: Tensor | None
+    select: Tensor | None = None
 
     @classmethod
-    def build(cls, edge_index: Tensor, n: int) -> AttentionPattern:
-        from torch_geometric.utils import add_self_loops, remove_self_loops
-
-        ei, _ = remove_self_loops(edge_index)
-        ei, _ = add_self_loops(ei, num_nodes=n)
-        src, dst = ei[0], ei[1]
-        order = torch.argsort(dst * n + src)
-        src, dst = src[order].contiguous(), dst[order].contiguous()
-        crow = torch.zeros(n + 1, dtype=torch.long, device=src.device)
-        crow[1:] = torch.bincount(dst, minlength=n).cumsum(0)
-        perm_t = torch.argsort(src * n + dst)
-        crow_t = torch.zeros(n + 1, dtype=torch.long, device=src.device)
-        crow_t[1:] = torch.bincount(src, minlength=n).cumsum(0)
-        return cls(n, src, dst, crow, order, perm_t, crow_t, dst[perm_t].contiguous(), {})
-
-    def block_diagonal(self, groups: int) -> tuple[Tensor, ...]:
-        """CSR indices of ``groups`` copies of the pattern on the diagonal, and of its transpose."""
-        held = self.blocks.get(groups)
-        if held is None:
-            if len(self.blocks) >= 4:  # members leave a batch: keep a few recent sizes only
-                self.blocks.pop(next(iter(self.blocks)))
-            e, n = self.src.numel(), self.n
-            g = torch.arange(groups, device=self.src.device).unsqueeze(1)
-            last = torch.tensor([groups * e], device=self.src.device)
-            held = (torch.cat([(self.crow[:-1] + g * e).reshape(-1), last]),
-                    (self.src + g * n).reshape(-1),
-                    torch.cat([(self.crow_t[:-1] + g * e).reshape(-1), last]),
-                    (self.col_t + g * n).reshape(-1),
-                    self.crow.expand(groups, -1).contiguous(),
-                    self.src.expand(groups, -1).contiguous())
-            self.blocks[groups] = held
-        return held
-
+    def build(cls, graph: PreparedGraph, num_layers: int, rows: Tensor | None) -> Cone:
+        full = graph.attention_pattern()
+        n = full.n
+        if rows is None or not bool(rows.any()):
+            return cls(None, [n] * (num_layers + 1), [full] * num_layers, graph.x,
+                       graph.sparse, None, rows)
+        # sets[k]: the nodes layer L - 1 - k writes (sets[0]: the rows); sets[L]: layer 0 reads
+        sets = [rows.to(torch.bool)]
+        for _ in range(num_layers):
+            reached = sets[-1].clone()
+            reached[full.src[sets[-1][full.dst]]] = True
+            sets.append(reached)
+        level = torch.full((n,), num_layers + 1, dtype=torch.long, device=rows.device)
+        for k in range(num_layers, -1, -1):
+            level[sets[k]] = k  # the first set that holds the node
+        count = int(sets[-1].sum())
+        nodes = torch.argsort(level * n + torch.arange(n, device=rows.device))[:count]
+        rank = torch.full((n,), -1, dtype=torch.long, device=rows.device)
+        rank[nodes] = torch.arange(count, device=rows.device)
+        sizes = [int(sets[num_layers - layer].sum()) for layer in range(num_layers + 1)]
+        patterns = []
+        for layer in range(num_layers):
+            keep = sets[num_layers - 1 - layer][full.dst]
+            patterns.append(AttentionPattern.from_edges(
+                rank[full.src[keep]], rank[full.dst[keep]], full.order[keep], sizes[layer],
+                sizes[layer + 1], full.drawn))
+        if graph.sparse is None:
+            return cls(nodes, sizes, patterns, graph.x.index_select(0, nodes), None, None)
+        # the rows of the CSR features, in cone order, and where their values sit
+        sx = graph.sparse
+        counts = sx.crow.diff().index_select(0, nodes)
+        crow = torch.zeros(count + 1, dtype=sx.crow.dtype, device=rows.device)
+        crow[1:] = counts.cumsum(0)
+        total = int(crow[-1])
+        values = (torch.repeat_interleave(sx.crow.index_select(0, nodes) - crow[:-1], counts,
+                                          output_size=total)
+                  + torch.arange(total, device=rows.device))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
+            x = torch.sparse_csr_tensor(crow, sx.col.index_select(0, values),
+                                        sx.values.index_select(0, values), (count, sx.shape[1]),
+                                        check_invariants=False)
+        return cls(nodes, sizes, patterns, x, SparseFeatures.from_csr(x), values)
 
 
 _CACHE: dict[str, Any] = {}

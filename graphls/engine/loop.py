@@ -301,7 +301,8 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
     optimizer = BatchedAdam(members.parameters(), [c.lr for c in configs],
                             members.weight_decay())
     count = len(configs)
-    val_mask = graph.masks["val"]
+    # boolean (a no-op for boolean masks): the rows GAT passes compute (engine.graph.Cone)
+    train_mask, val_mask = graph.masks["train"].bool(), graph.masks["val"].bool()
     y_val = graph.y[val_mask]
     n_val = max(y_val.numel(), 1)
 
@@ -320,13 +321,13 @@ def _fit_batch(data: Any, configs: Sequence[TrainConfig], on_epoch: MemberHook |
     epoch = 0
     while members.ids:
         optimizer.zero_grad()
-        out = members.forward(training=True)
+        out = members.forward(training=True, rows=train_mask)  # (n_train, B, K)
         loss, losses, eps = members.loss(out, epoch)
         loss.backward()
         optimizer.step()
 
         with torch.no_grad():
-            logits_val = members.forward(training=False)[val_mask]  # (n_val, B, K)
+            logits_val = members.forward(training=False, rows=val_mask)  # (n_val, B, K)
             correct = (logits_val.argmax(-1) == y_val.unsqueeze(1)).sum(0).tolist()
             logp = F.log_softmax(logits_val, dim=-1)
             nll = (-logp.gather(2, y_val.view(-1, 1, 1).expand(-1, logp.size(1), 1))

@@ -199,15 +199,21 @@ class Members:
 
     def run(self, state: Sequence[Tensor], structural: Sequence[Sequence[float]],
             dropout: Sequence[float] | None, generators: Sequence[torch.Generator],
-            input_dropout: Sequence[float] | None = None) -> Tensor:
-        """Logits ``(N, B, K)`` of the stacked GCN or GAT with parameters ``state``."""
+            input_dropout: Sequence[float] | None = None, rows: Tensor | None = None
+            ) -> Tensor:
+        """Logits ``(N, B, K)`` of the stacked GCN or GAT with parameters ``state``.
+
+        ``rows`` (a boolean node mask): these nodes' logits only, ``(n_rows, B, K)``
+        in node order (GAT computes only what they depend on).
+        """
         params = self.unpack(state)
         if self.gat:
             return gat_forward(self.graph, params, structural, dropout, generators,
-                               input_dropout)
-        return gcn_forward(self.graph, params.weights, params.biases,
-                           params.logits if self.learn else None, structural, dropout,
-                           generators, input_dropout)
+                               input_dropout, rows)
+        out = gcn_forward(self.graph, params.weights, params.biases,
+                          params.logits if self.learn else None, structural, dropout,
+                          generators, input_dropout)
+        return out if rows is None else out[rows]
 
     def weight_decay(self) -> list[list[float]]:
         """Per parameter (ordered as :meth:`parameters`), per member: the decay rule.
@@ -248,20 +254,23 @@ class Members:
         return self.parameters()
 
     # -- forward -----------------------------------------------------------
-    def forward(self, training: bool) -> Tensor:
-        """Logits ``(N, B, K)`` of the active members (dropout when ``training``)."""
+    def forward(self, training: bool, rows: Tensor | None = None) -> Tensor:
+        """Logits ``(N, B, K)`` of the active members (dropout when ``training``), or of
+        ``rows`` only (see :meth:`run`)."""
         if not training:
-            return self.run(self.parameters(), self.structural, None, self.generators)
+            return self.run(self.parameters(), self.structural, None, self.generators,
+                            rows=rows)
         return self.run(self.parameters(), self.structural, self.dropout, self.generators,
-                        self.input_dropout)
+                        self.input_dropout, rows)
 
     def loss(self, logits: Tensor, epoch: int) -> tuple[Tensor, list[float], list[float]]:
-        """Summed loss, and each member's loss and ε at ``epoch``.
+        """Summed loss, and each member's loss and ε at ``epoch``, from the training
+        nodes' logits ``(n_train, B, K)`` (node order).
 
         Summed, not averaged, so that each member gets exactly its own gradient.
         """
         eps = [float(e(epoch)) for e in self.epsilon_at]
-        logp = F.log_softmax(logits[self.train_idx], dim=-1)  # (n_train, B, K)
+        logp = F.log_softmax(logits, dim=-1)  # (n_train, B, K)
         e = torch.tensor(eps, dtype=logp.dtype, device=logp.device).view(1, -1, 1)
         target = (1.0 - e) * self.onehot + e * self.prior
         per_member = -(target * logp).sum(-1).mean(0)

@@ -90,8 +90,12 @@ class BatchedAdam:
                 grad = grad.addcmul(p, self._member_tensor(wd, p))
             m.lerp_(grad, 1 - beta1)
             v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            p.add_(self._member_tensor(neg_step, p) * m / denom)
+            denom = v.sqrt().div_(bias_correction2_sqrt).add_(self.eps)
+            # torch's p.addcdiv_(m, denom, value=-step) computes p + (-step * m) / denom
+            if all(s == neg_step[0] for s in neg_step):
+                p.addcdiv_(m, denom, value=neg_step[0])
+            else:
+                p.addcdiv_(self._member_tensor(neg_step, p) * m, denom)
 
     def keep(self, index: Sequence[int], params: Sequence[Tensor]) -> None:
         """Keep members ``index`` only (state compacted); ``params`` are the new leaves."""

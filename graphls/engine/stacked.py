@@ -12,8 +12,8 @@ each GCN layer runs **one** sparse propagation over the concatenated channels,
 with :math:`\hat P` PyG's ``gcn_norm`` adjacency, exactly the layer
 :class:`~graphls.nn.StructuralGCNConv` computes for each member. GAT members
 are stacked the same way: their ``B × heads`` attention maps share the edge
-pattern (:mod:`graphls.engine.attention`), so scores, softmax and dropout are
-each one operation and the aggregation is one sparse product, the layer
+pattern (:mod:`graphls.engine.attention`), so scores, softmax, dropout and the
+aggregation are one pass over all of them, the layer
 :class:`~graphls.nn.StructuralGATConv` computes for each member.
 
 Dropout masks are drawn member by member from each member's own generator, in
@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphls.engine.attention import AttentionAggregate, EdgeSoftmax, attention_noise
-from graphls.engine.graph import MemberSparseMM, PreparedGraph
+from graphls.engine.attention import GATAttention, attention_noise
+from graphls.engine.graph import Cone, MemberSparseMM, PreparedGraph
 from graphls.nn import csr_matmul
 
 __all__ = ["StackedParams", "gat_forward", "gcn_forward", "member_noise"]
@@ -55,13 +56,15 @@ def structural_mix(structural: Sequence[Sequence[float]], logits: Sequence[Tenso
 
 
 def member_noise(shape: Sequence[int], dropout: Sequence[float],
-                  generators: Sequence[torch.Generator], dtype: torch.dtype,
-                  device: torch.device) -> Tensor:
+                 generators: Sequence[torch.Generator], dtype: torch.dtype,
+                 device: torch.device, index: Tensor | None = None) -> Tensor:
     """Each member's dropout noise, stacked ``(B, *shape)``: :func:`~graphls.models.dropout_noise`
     from the member's generator (ones where ``p = 0``, which draws nothing, as ``fit``).
 
     The uniform numbers are drawn member by member into one buffer; the masks and
     their ``1 / (1 - p)`` scaling are then one operation for all members.
+    ``index``: only these positions along ``shape``'s first dimension are made
+    into noise (every number is still drawn), ``(B, len(index), *shape[1:])``.
     """
     count = len(dropout)
     buf = torch.empty((count, *shape), dtype=dtype, device=device)
@@ -70,6 +73,8 @@ def member_noise(shape: Sequence[int], dropout: Sequence[float],
             torch.rand(tuple(shape), generator=gen, dtype=dtype, device=device, out=buf[b])
         else:
             buf[b].fill_(1.0)
+    if index is not None:
+        buf = buf.index_select(1, index)
     view = (count,) + (1,) * len(shape)
     p_t = torch.tensor(list(dropout), dtype=dtype, device=device).view(view)
     keep_scale = torch.tensor([1.0 - p for p in dropout], dtype=dtype, device=device).view(view)
@@ -77,20 +82,26 @@ def member_noise(shape: Sequence[int], dropout: Sequence[float],
 
 
 def first_layer(graph: PreparedGraph, w: Tensor, dropout: Sequence[float] | None,
-                 generators: Sequence[torch.Generator]) -> Tensor:
-    """``X W_b`` per member, ``(N, B, H)``; with per-member input dropout when given."""
+                generators: Sequence[torch.Generator], cone: Cone | None = None) -> Tensor:
+    """``X W_b`` per member, ``(N, B, H)``; with per-member input dropout when given.
+
+    With a ``cone``, only its input rows (``(cone.sizes[0], B, H)``); the members
+    still draw the dropout of every stored value (dense: every entry), as ``fit``.
+    """
     b_count, in_dim, out_dim = w.shape
-    n = graph.x.size(0)
+    x, sparse = (graph.x, graph.sparse) if cone is None else (cone.x, cone.sparse)
+    n = x.size(0)
     if dropout is None or all(p == 0 for p in dropout):
         # one product for every member: X [W_1 | ... | W_B]
         w_cat = w.permute(1, 0, 2).reshape(in_dim, b_count * out_dim)
-        return (graph.x @ w_cat).view(n, b_count, out_dim)
-    if graph.sparse is not None:  # dropout on the stored values, as models.feature_dropout
-        vals = graph.sparse.values
-        dropped = vals * member_noise(vals.shape, dropout, generators, vals.dtype, vals.device)
-        return MemberSparseMM.apply(w, dropped, graph.sparse)
-    x = graph.x
-    noise = member_noise(x.shape, dropout, generators, x.dtype, x.device)
+        return (x @ w_cat).view(n, b_count, out_dim)
+    if sparse is not None:  # dropout on the stored values, as models.feature_dropout
+        assert graph.sparse is not None
+        noise = member_noise(graph.sparse.values.shape, dropout, generators, x.dtype, x.device,
+                             None if cone is None else cone.values)
+        return MemberSparseMM.apply(w, sparse.values * noise, sparse)
+    noise = member_noise(graph.x.shape, dropout, generators, x.dtype, x.device,
+                         None if cone is None else cone.nodes)
     return torch.stack([(x if p == 0 else x * noise[b]) @ w[b]
                         for b, p in enumerate(dropout)], 1)
 
@@ -155,10 +166,40 @@ def gcn_forward(graph: PreparedGraph, weights: Sequence[Tensor], biases: Sequenc
     return h
 
 
+class WideMatmul(torch.autograd.Function):
+    """``h[:, b] @ w[b]`` for every member, ``(N, B, I) x (B, I, O) -> (N, B, O)``, as
+    ``w[b]^T h[:, b]^T``.
+
+    The transposed product has ``N`` columns instead of ``O``: for narrow outputs
+    (GAT's output layer: a few classes) it is several times faster than
+    :func:`member_matmul`. The backward pass hands ``h`` its gradient node-major
+    and contiguous, as ``h`` is: autograd's permuted one made the element-wise
+    backward passes before it (dropout, ELU) several times slower.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(h, w)
+        return torch.bmm(w.transpose(1, 2), h.permute(1, 2, 0)).permute(2, 0, 1).contiguous()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        h, w = ctx.saved_tensors
+        grad_t = grad.permute(1, 2, 0)  # (B, O, N)
+        grad_h = grad_w = None
+        if ctx.needs_input_grad[0]:
+            # (B, N, I), then node-major: rows of I values move, not single ones
+            grad_h = torch.bmm(grad.transpose(0, 1), w.transpose(1, 2)).transpose(0, 1).contiguous()
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.bmm(grad_t, h.transpose(0, 1)).transpose(1, 2)
+        return grad_h, grad_w
+
+
 def gat_forward(graph: PreparedGraph, params: StackedParams,
                 structural: Sequence[Sequence[float]], dropout: Sequence[float] | None,
                 generators: Sequence[torch.Generator],
-                input_dropout: Sequence[float] | None = None) -> Tensor:
+                input_dropout: Sequence[float] | None = None,
+                rows: Tensor | None = None) -> Tensor:
     r"""The stacked GAT: logits ``(N, B, K)``; ``dropout=None`` is the eval pass.
 
     Layer by layer, as ``GAT.forward`` with ``StructuralGATConv`` for each member:
@@ -166,61 +207,71 @@ def gat_forward(graph: PreparedGraph, params: StackedParams,
     attention (``a_src·z_j + a_dst·z_i``, leaky ReLU 0.2, softmax over each
     target's incoming edges, attention dropout), ``(1 - λ) Z_i + λ Σ_j α_ij Z_j``
     per head, heads concatenated (hidden layers) or averaged (output), ``+ b``,
-    ELU between layers. Members come first here (``(B, N, ·)``, and
-    ``G = B · heads`` attention maps), so every step is one operation over all
-    of them and the aggregation one sparse product (:class:`AttentionAggregate`).
+    ELU between layers. Nodes come first (``(N, B, ·)``, the ``G = B · heads``
+    attention maps side by side), so every step is one operation over all of
+    them and the attention one :class:`~graphls.engine.attention.GATAttention`.
+
+    ``rows`` (a boolean node mask): only these nodes' logits, ``(n_rows, B, K)``
+    in node order, computed over their :class:`~graphls.engine.graph.Cone`
+    (every layer on the nodes and edges they depend on only; the same numbers).
     """
-    pattern = graph.attention_pattern()
-    src = pattern.src
     num_layers = len(params.weights)
+    cone = graph.cone(num_layers, rows)
     training = dropout is not None and any(p > 0 for p in dropout)
     logits = params.logits if params.logits else None
-    h: Tensor | None = None  # (B, N, D)
+    h: Tensor | None = None  # (n_l, B, D): the nodes layer l reads, in cone order
     for layer in range(num_layers):
         if h is None:
             first = dropout if input_dropout is None else input_dropout
-            z = first_layer(graph, params.weights[0], first, generators).transpose(0, 1)
+            z = first_layer(graph, params.weights[0], first, generators, cone)
         else:
-            if training:
+            if training:  # every node's noise drawn, as fit draws it; the cone's rows used
                 assert dropout is not None
-                n, width = h.shape[1:]
-                h = h * member_noise((n, width), dropout, generators, h.dtype, h.device)
-            z = torch.bmm(h, params.weights[layer])
-        b_count, n, width = z.shape
+                noise = member_noise((graph.x.size(0), h.size(2)), dropout, generators,
+                                     h.dtype, h.device,
+                                     None if cone.nodes is None else cone.nodes[:h.size(0)])
+                h = h * noise.transpose(0, 1)
+            z = WideMatmul.apply(h, params.weights[layer])
+        n, b_count, width = z.shape
+        targets = cone.sizes[layer + 1]  # the nodes this layer writes: the first ones
         att_src, att_dst = params.att_src[layer], params.att_dst[layer]  # (B, heads, C)
         heads = att_src.size(1)
         channels, groups = width // heads, b_count * heads
-        xs = z.view(b_count, n, heads, channels).transpose(1, 2).reshape(groups, n, channels)
         mix = structural_mix(structural, logits, layer, z)
-        if isinstance(mix, float) and mix == 0.0:
-            out = xs  # λ = 0 for every member: no attention, as StructuralGATConv
+        hidden = layer < num_layers - 1
+        bias = params.biases[layer]  # (B, D)
+        pattern = cone.patterns[layer]
+        if isinstance(mix, float) and mix == 0.0:  # λ = 0 for every member: no attention
+            out = z[:targets] + bias if hidden else z[:targets]
         else:
-            # a_src·z and a_dst·z of every node, head and member: one batched product
             att = torch.stack([att_src, att_dst], -1).view(groups, channels, 2)
-            scores = torch.bmm(xs, att)  # (G, N, 2)
-            alpha = EdgeSoftmax.apply(scores, pattern)  # (G, E)
+            noise = None
             if training:
                 assert dropout is not None
                 draw = [logits is not None or s[layer] != 0.0 for s in structural]
-                noise = attention_noise((src.numel(), heads), dropout, draw, generators,
-                                         alpha.dtype, alpha.device)  # GATConv's edge order
-                alpha = (alpha.view(b_count, heads, -1)
-                         * noise.index_select(1, pattern.order).transpose(1, 2)
-                         ).view(groups, -1)
-            aggregated = AttentionAggregate.apply(alpha, xs, pattern)  # (G, N, C)
-            if isinstance(mix, float):  # λ = 1 for every member
-                out = aggregated
+                noise = attention_noise((pattern.drawn, heads), dropout, draw, generators,
+                                        z.dtype, z.device)  # GATConv's (B, E, heads)
+            mask, scale = (None, None) if noise is None else noise
+            layout = pattern.layout(groups, heads)
+            xs = z.view(n, groups, channels)
+            if isinstance(mix, float):  # λ = 1 for every member: the attention is the layer
+                # a hidden layer's bias joins the sparse product (concatenated heads)
+                out = GATAttention.apply(xs, att, bias.view(groups, channels) if hidden else None,
+                                         mask, scale, pattern, layout)
             else:
-                one_minus, lam = (m.repeat_interleave(heads).view(-1, 1, 1) for m in mix)
-                out = one_minus * xs + lam * aggregated
-        out = out.view(b_count, heads, n, channels)
-        bias = params.biases[layer].unsqueeze(1)  # (B, 1, D)
-        if layer < num_layers - 1:
-            h = F.elu(out.transpose(1, 2).reshape(b_count, n, width) + bias)
+                aggregated = GATAttention.apply(xs, att, None, mask, scale, pattern, layout)
+                one_minus, lam = (m.view(1, -1, 1) for m in mix)
+                rest = (torch.addcmul(bias, one_minus, z[:targets]) if hidden
+                        else one_minus * z[:targets])
+                out = torch.addcmul(rest, lam, aggregated.view(targets, b_count, width))
+        if hidden:
+            # ELU in place on a fresh tensor, not a view of it (autograd would copy the
+            # gradient through the view); its backward reads the result: no second exp
+            h = F.elu_(out).view(targets, b_count, width)
         else:
-            h = out.mean(1) + bias
+            h = out.view(targets, b_count, heads, channels).mean(2) + bias
     assert h is not None
-    return h.transpose(0, 1)
+    return h if cone.select is None else h[cone.select]
 
 
 @dataclass

@@ -110,9 +110,10 @@ def evaluate(data: Any, config: TrainConfig | Sequence[TrainConfig],
 
     Seeds are trained together, ``batch_size`` at a time, by
     :func:`~graphls.engine.loop.fit_many`: seed ``s``'s result is the run
-    ``fit(data, config.replace(seed=s))`` makes, faster (GCN: several times).
-    Given a list of configurations (of one model and width), every
-    (configuration, seed) pair is a member of the same batches and a list of
+    ``fit(data, config.replace(seed=s))`` makes, faster (GCN: several times; GAT: 1.4x
+    over one seed at a time on Cora, where each member still draws its dropout masks
+    from its own generator). Given a list of configurations (of one model and width),
+    every (configuration, seed) pair is a member of the same batches and a list of
     sweeps comes back, one per configuration: a study report trains its best
     configuration and the baseline this way, in one pass.
 
