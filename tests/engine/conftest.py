@@ -12,3 +12,10 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(scope="module")
+def cora(datasets_root):
+    from graphls.data import load_dataset
+
+    return load_dataset("Cora", root=datasets_root, split="public")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_loop import SPLITS
+import torch.nn.functional as F
+from engine_data import (
+    SPLITS,
+    synthetic,
+)
 from torch_geometric.data import Data
 
 from graphls.config import TrainConfig
-from graphls.engine.graph import prepare_graph
+from graphls.engine.graph import MemberSparseMM, SparseFeatures, prepare_graph
 from graphls.engine.members import Members
+from graphls.models import GCN, value_dropout
 
 
 def ring(n: int = 90, f: int = 30, k: int = 3, density: float = 0.08, seed: int = 0,
@@ -106,3 +111,56 @@ def test_cone_numbers_each_layer_as_a_prefix(float64):
     members = Members(graph, [gat()])
     with torch.no_grad():
         assert members.forward(False, rows=empty).shape == (0, 1, graph.num_classes)
+
+
+def test_sparse_first_layer_equals_dense_product_with_the_same_mask(float64):
+    data = synthetic()
+    x = data.x
+    sx = SparseFeatures.from_csr(x.to_sparse_csr())
+    torch.testing.assert_close(sx.csr_t(sx.values).to_dense(), x.t())
+    g = torch.Generator().manual_seed(0)
+    values = torch.stack([value_dropout(sx.values, p, g) for p in (0.5, 0.0, 0.2)])
+    w = torch.randn(3, x.size(1), 4, generator=g, requires_grad=True)
+    out = MemberSparseMM.apply(w, values, sx)
+    w_ref = w.detach().clone().requires_grad_()
+    dense = [sx.csr(values[b]).to_dense() for b in range(3)]
+    ref = torch.stack([dense[b] @ w_ref[b] for b in range(3)], 1)
+    torch.testing.assert_close(out, ref)
+    upstream = torch.randn(out.shape, generator=g)
+    (out * upstream).sum().backward()
+    (ref * upstream).sum().backward()
+    torch.testing.assert_close(w.grad, w_ref.grad)
+    for b, p in enumerate((0.5, 0.0, 0.2)):  # zeros stay zero; kept values scaled by 1/(1-p)
+        kept = dense[b] != 0
+        assert bool((dense[b][x == 0] == 0).all())
+        torch.testing.assert_close(dense[b][kept], x[kept] / (1 - p))
+
+
+def test_value_dropout_draws_from_the_given_generator_like_the_global_one():
+    v = torch.rand(1000)
+    torch.manual_seed(7)
+    global_draw = value_dropout(v, 0.3)
+    ours = value_dropout(v, 0.3, torch.Generator().manual_seed(7))
+    assert torch.equal(global_draw, ours)
+    kept = ours != 0
+    assert 0.6 < float(kept.float().mean()) < 0.8
+    torch.testing.assert_close(ours[kept], v[kept] / 0.7)
+    assert value_dropout(v, 0.0, None) is v
+    # unbiased: E[dropout(v)] = v
+    g = torch.Generator().manual_seed(1)
+    mean = torch.stack([value_dropout(v[:50], 0.5, g) for _ in range(4000)]).mean(0)
+    torch.testing.assert_close(mean, v[:50], atol=0.06, rtol=0.06)
+
+
+def test_members_share_one_propagation_over_concatenated_channels(float64):
+    """λ mix per member: a λ = 0 member ignores the graph, a λ = 1 member is plain GCN."""
+    data = synthetic()
+    configs = [TrainConfig(structural=0.0, seed=0), TrainConfig(structural=1.0, seed=0)]
+    members = Members(prepare_graph(data, torch.device("cpu"), SPLITS), configs)
+    out = members.forward(training=False)
+    torch.manual_seed(0)
+    model = GCN(data.num_features, 16, 2, 3, dropout=0.5).eval()
+    torch.testing.assert_close(out[:, 1], model(data.x, data.edge_index))
+    plain = data.x @ model.convs[0].lin.weight.t() + model.convs[0].bias
+    expected = F.relu(plain) @ model.convs[1].lin.weight.t() + model.convs[1].bias
+    torch.testing.assert_close(out[:, 0], expected)
