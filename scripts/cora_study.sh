@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/graphls ]; then
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet torch==2.13.0   # CPU build first
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[test]"  # no setuptools notices
 fi
 # Raw datasets: $GRAPHLS_DATA when set; else ../shared/datasets, when present, is
 # copied (once, 52 MB) into ~/.cache/graphls, where every graphls command looks by
