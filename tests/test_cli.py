@@ -220,7 +220,7 @@ def test_recipe_bernnet_and_the_per_class_recall_table(datasets_root, capsys):
                  "dense", "--epochs", "3", "--seeds", "2", "--lr", "0.001",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "per-class test recall (%, mean ± std over 2 seeds)" in out
+    assert "per-class test recall (%, mean ± std over 2 seeds;" in out
     assert "warning: class 0 has test recall 0 on" in out  # barely trained
 
 

@@ -109,9 +109,7 @@ def format_table(summary: dict[str, Any], split: str = "test") -> str:
     rows = [("raw", summary[split]), ("temperature-scaled", summary[f"{split}_calibrated"])]
     head = (f"{'':20s}{'accuracy':>16s}{'ECE':>16s}{'NLL':>16s}{'Brier':>16s}"
             f"{'confidence':>16s}{'ROC AUC':>16s}")
-    runs = (f"{len(summary['split_indices'])} splits × "
-            f"{len(summary['seeds']) // len(summary['split_indices'])} seed(s)"
-            if "split_indices" in summary else f"{len(summary['seeds'])} seeds")
+    runs = _runs(summary)
     lines = [f"{split} (mean ± std over {runs}; accuracy/ECE/"
              "confidence/ROC AUC in %, ECE 15 equal-width bins)", head]
     for label, m in rows:
@@ -125,6 +123,14 @@ def format_table(summary: dict[str, Any], split: str = "test") -> str:
     return "\n".join(lines)
 
 
+def _runs(summary: dict[str, Any]) -> str:
+    """What a summary's mean ± std is over: seeds, or splits × seeds."""
+    if "split_indices" in summary:
+        splits = len(summary["split_indices"])
+        return f"{splits} splits × {len(summary['seeds']) // splits} seed(s)"
+    return f"{len(summary['seeds'])} seeds"
+
+
 def format_recall(summary: dict[str, Any], split: str = "test") -> str:
     """Each class's recall (%, mean ± std over seeds), then a warning line for every class
     whose recall is 0 on some seed: a class the model never predicts, which accuracy hides."""
@@ -132,12 +138,14 @@ def format_recall(summary: dict[str, Any], split: str = "test") -> str:
     cells = [f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" if r["mean"] == r["mean"]
              else "nan" for r in recall]
     width = max(12, *(len(c) + 2 for c in cells))
-    lines = [f"per-class {split} recall (%, mean ± std over {len(summary['seeds'])} seeds)",
+    runs = _runs(summary)
+    lines = [f"per-class {split} recall (%, mean ± std over {runs}; nan: no test node of "
+             "that class)",
              f"{'class':8s}" + "".join(f"{c:>{width}d}" for c in range(len(recall))),
              f"{'recall':8s}" + "".join(f"{c:>{width}s}" for c in cells)]
     for c, count in sorted(summary.get(f"{split}_zero_recall", {}).items()):
         lines.append(f"warning: class {c} has {split} recall 0 on {count} of "
-                     f"{len(summary['seeds'])} seeds: the model never predicts it for its nodes")
+                     f"{len(summary['seeds'])} runs: the model never predicts it for its nodes")
     return "\n".join(lines)
 
 
