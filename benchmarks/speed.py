@@ -601,7 +601,7 @@ def run_c_variant(spec: dict) -> dict:
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--c-worker",
                                str(spec_file)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"(c) variant {spec['variant']!r} failed with exit status "
+        raise RuntimeError(f"variant {spec['variant']!r} failed with exit status "
                            f"{proc.returncode}:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -709,7 +709,7 @@ def run_d(args: argparse.Namespace, command: str) -> dict:
         "## Speed (issue 25, part d): one training epoch on an ogbn-products-shaped graph",
         "",
         f"Command: `{command.strip()}`  ",
-        f"Machine: {machine()}; git {git_sha()}; {args.threads} torch thread(s)  ",
+        f"Machine: {machine()}; git {git_sha()}  ",
         f"Synthetic graph: {shape['nodes']:,} nodes, {shape['edges']:,} random directed edges "
         f"made undirected ({entries:,} directed entries), {shape['features']} dense N(0, 1) "
         f"features, {shape['classes']} random classes, {100 * PRODUCTS_TRAIN:.1f} % of the "
@@ -731,6 +731,9 @@ def run_d(args: argparse.Namespace, command: str) -> dict:
                      f"| {r['rss_before_training_bytes'] / GIB:.2f} |")
     for variant, why in failed.items():
         lines.append(f"| {D_VARIANTS[variant]} | did not finish: {why} | | | | |")
+    if any("status -9" in why for why in failed.values()):
+        lines += ["", "Exit status -9: the kernel killed the process for memory (the machine's "
+                  "RAM, less what else runs, is the limit)."]
     ours = results.get("graphls")
     if ours and base:
         t, m = ours["median_seconds"] / base["median_seconds"], ours["peak_bytes"] / base[
