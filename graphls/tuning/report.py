@@ -126,9 +126,13 @@ def write_report(study: optuna.Study, out: str | os.PathLike, *, seeds: int = 10
     best_config = base.replace(**best.params, seed=seed_list[0])
     baseline_config = base.replace(epsilon=0.0, structural=1.0, prior="uniform",
                                    prior_weight=1.0, pseudo_label_rounds=0, seed=seed_list[0])
-    # one pass: every (configuration, seed) is a member of the same batches
-    best_sweep, base_sweep = evaluate(data, [best_config, baseline_config], seed_list,
-                                      progress=progress)
+    # one pass: every (configuration, seed) is a member of the same batches; when the best
+    # trial is the baseline itself (trial 0 won), it is trained once
+    if best_config == baseline_config:
+        best_sweep = base_sweep = evaluate(data, baseline_config, seed_list, progress=progress)
+    else:
+        best_sweep, base_sweep = evaluate(data, [best_config, baseline_config], seed_list,
+                                          progress=progress)
     best_summary, base_summary = best_sweep.summary(), base_sweep.summary()
     comparison = compare(best_sweep, base_sweep)
 

@@ -149,3 +149,23 @@ def test_report_opens_with_the_paired_verdict_and_shows_per_class_recall(graph, 
     assert summary[3].startswith("- test accuracy: ") and "95 % interval" in summary[3]
     text = "\n".join(summary)
     assert "Per-class test recall" in text and "| class |" in text
+
+
+def test_a_baseline_best_is_trained_once(graph, tmp_path, monkeypatch):
+    """When trial 0 (the baseline) wins, the report does not train it twice."""
+    import graphls.tuning.report as report_module
+
+    study = quick(graph, n_trials=1, epochs=4)  # only the baseline ran
+    assert study.best_trial.params == {"epsilon": 0.0, "structural": 1.0}
+    calls = []
+    real = report_module.evaluate
+
+    def counting(data, config, seeds, **kw):
+        calls.append(1 if not isinstance(config, list) else len(config))
+        return real(data, config, seeds, **kw)
+
+    monkeypatch.setattr(report_module, "evaluate", counting)
+    result = write_report(study, tmp_path, seeds=2, data=graph, progress=False)
+    assert calls == [1]
+    assert result["best"]["test"] == result["baseline"]["test"]
+    assert result["comparison"]["accuracy"]["verdict"] == "no detectable difference"
