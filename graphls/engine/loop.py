@@ -60,7 +60,7 @@ from graphls.config import REPORTED, SPLITS, TrainConfig, TrainResult
 from graphls.engine.graph import prepare_graph
 from graphls.engine.members import Members
 from graphls.engine.optim import BatchedAdam
-from graphls.metrics import classification_report, recall_per_class, roc_auc_score
+from graphls.metrics import classification_report, kernels, recall_per_class
 
 __all__ = ["BATCH_FIELDS", "StopMember", "TrainingDiverged", "batch_key", "fit", "fit_many"]
 
@@ -269,8 +269,12 @@ def check_auc_defined(y_val: Tensor, num_classes: int) -> None:
 
 
 def _val_roc_auc(logits: Tensor, y: Tensor) -> float:
-    """ROC AUC of ``(n, K)`` logits, computed as the final report computes it (float64 softmax)."""
-    return roc_auc_score(logits.detach().to(torch.float64).log_softmax(dim=1).exp(), y)
+    """ROC AUC of ``(n, K)`` logits, computed as the final report computes it (float64 softmax).
+
+    Once per epoch and member: the unchecked kernel (the validation labels were checked once
+    by :func:`check_auc_defined`), not :func:`graphls.metrics.roc_auc_score`'s input checks.
+    """
+    return kernels.auc(logits.detach().to(torch.float64).log_softmax(dim=1).exp(), y)
 
 
 def _split_metrics(logits: Tensor, y: Tensor, masks: dict[str, Tensor]
