@@ -37,10 +37,11 @@ DEFAULT_DECAY_SCOPE = {"gcn": "first", "gat": "all"}
 #: Named training recipes, per model: the settings :meth:`TrainConfig.for_model` starts from.
 #: ``pyg``: PyG's ``examples/gcn.py`` / ``examples/gat.py`` (200 epochs, the best
 #: validation accuracy kept). ``bernnet``: the recipe of BernNet (He et al., NeurIPS 2021)
-#: and PosteL (Heo et al., AAAI 2026) on their 60/20/20 splits: 64 hidden units, lr 0.05,
+#: and PosteL (Heo et al., AAAI 2026) on their 60/20/20 splits: GCN 64 hidden units, lr 0.05,
 #: weight decay 5e-4 on every parameter, up to 1000 epochs, the epoch of lowest
 #: validation loss kept, stopped by their rule (``stop_window=200``); GCN drops between
-#: layers only, GAT (8 heads) also drops its input, as their ``GCN_Net``/``GAT_Net``.
+#: layers only, GAT (8 heads of 8 units: PosteL's appendix B, BernNet's GAT) also drops
+#: its input, as their ``GCN_Net``/``GAT_Net``.
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "pyg": {
         "gcn": {},
@@ -50,7 +51,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "gcn": {"hidden": 64, "lr": 0.05, "weight_decay": 5e-4, "weight_decay_scope": "all",
                 "dropout": 0.5, "input_dropout": False, "epochs": 1000, "select": "nll",
                 "stop_window": 200},
-        "gat": {"hidden": 64, "heads": 8, "lr": 0.05, "weight_decay": 5e-4,
+        "gat": {"hidden": 8, "heads": 8, "lr": 0.05, "weight_decay": 5e-4,
                 "weight_decay_scope": "all", "dropout": 0.5, "input_dropout": True,
                 "epochs": 1000, "select": "nll", "stop_window": 200},
     },

@@ -166,6 +166,14 @@ def split_indices(args: argparse.Namespace) -> list[int]:
     return list(range(count))
 
 
+def chosen_splits(args: argparse.Namespace) -> list[int]:
+    """``--split-index`` as a list: one split, ``all`` of them, or the listed ones."""
+    if args.split_index == "all":
+        return split_indices(args)
+    k = args.split_index
+    return list(k) if isinstance(k, tuple) else [k]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``graphls train``: train over seeds, print the table, write result.json/reliability.png."""
     out = check_writable_dir(args.out) if args.out else None
@@ -177,7 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from graphls.data import load_dataset
     from graphls.engine import SeedSweep, evaluate
 
-    indices = split_indices(args) if args.split_index == "all" else [args.split_index]
+    indices = chosen_splits(args)
     results = []
     for k in indices:  # one split at a time: the masks differ, so splits cannot share a batch
         data = load_dataset(args.dataset, root=args.root, split=args.split, seed=args.seed,
@@ -237,8 +245,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_device(args.device)
     settings = StudySettings(
-        dataset=args.dataset, root=args.root, split=args.split, split_index=args.split_index,
-        model=args.model, space=args.space, space_file=args.space_file, prior=args.prior,
+        dataset=args.dataset, root=args.root, split=args.split,
+        split_index=tuple(chosen_splits(args)), model=args.model, space=args.space,
+        space_file=args.space_file, prior=args.prior,
         pseudo_label_rounds=args.pseudo_label_rounds, objective=args.objective,
         epochs=config.epochs, config=config, seeds_per_trial=args.seeds_per_trial,
         trial_seeds=args.trial_seeds, sampler=args.sampler, pruner=args.pruner,

@@ -18,8 +18,10 @@ earliest epoch):
 
 With ``seeds_per_trial = k`` every trial trains seeds ``TRIAL_SEED_BASE + s``
 for ``s < k`` and averages (``trial_seeds="per-trial"``: trial ``n`` trains
-``TRIAL_SEED_BASE + n·k + s`` instead). No test label is read: every run is
-``fit_many(..., splits=("train", "val"))``.
+``TRIAL_SEED_BASE + n·k + s`` instead). Given several splits (one ``Data`` per
+split), every seed trains on each split and the trial is scored by the mean over
+all of those runs. No test label is read: every run is ``fit_many(...,
+splits=("train", "val"))``.
 
 **The baseline is trial 0.** A new study first runs the baseline (ε = 0, λ = 1,
 no pseudo-label rounds, the other searched parameters at the study's fixed
@@ -65,12 +67,20 @@ def directions(objective: str) -> list[str]:
 
 
 class Objective:
-    """Train one trial's configuration on every trial seed and score it on validation."""
+    """Train one trial's configuration on every trial seed (and split) and score it on
+    validation.
+
+    ``data`` is one PyG ``Data``, or a sequence of them (one per split): a trial
+    then trains every seed on each split, the first split first.
+    """
 
     def __init__(self, data: Any, base: TrainConfig, specs: Mapping[str, ParamSpec],
                  objective: str, seeds_per_trial: int, report: bool,
                  trial_seeds: str = "common") -> None:
-        self.data = data
+        self.datas = list(data) if isinstance(data, (list, tuple)) else [data]
+        if not self.datas:
+            raise ValueError("data must be a Data or a non-empty sequence of them; got an "
+                             "empty sequence")
         self.base = base
         self.specs = specs
         self.objective = objective
@@ -190,6 +200,9 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
     ``layers`` train as separate groups). A trial's first seed reports its
     learning curve and may be pruned; a pruned trial's other seeds leave the
     batch at their next epoch, and the trials still running go on without them.
+    With several splits, the batch trains on one split after the other (their
+    masks differ), the first split with pruning; a trial pruned there does not
+    train on the others.
     """
     configs: list[TrainConfig] = []
     owner: list[tuple[int, int]] = []  # member -> (trial, seed position)
@@ -197,6 +210,36 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
         for k, config in enumerate(objective.configs(p, trials[t].number)):
             configs.append(config)
             owner.append((t, k))
+    results: list[Any] = []
+    pruned = [False] * len(trials)
+    for position, data in enumerate(objective.datas):
+        members = [m for m, (t, _) in enumerate(owner) if not pruned[t]]
+        report = objective.report and position == 0
+        got = _train_split(objective, data, trials, [configs[m] for m in members],
+                           [owner[m] for m in members], pruned, report)
+        results.extend((owner[m][0], r) for m, r in zip(members, got, strict=True))
+    outcomes: list[tuple[TrialState, list[float] | None]] = []
+    for t, trial in enumerate(trials):
+        if pruned[t]:
+            outcomes.append((TrialState.PRUNED, None))
+            continue
+        failed = [r for owner_t, r in results
+                  if owner_t == t and isinstance(r, TrainingDiverged)]
+        if failed:
+            trial.set_user_attr("fail_reason", f"TrainingDiverged: {failed[0]}")
+            outcomes.append((TrialState.FAIL, None))
+            continue
+        # only a pruned trial's members stop early, so every member here has a result
+        mine = [r for owner_t, r in results if owner_t == t and isinstance(r, TrainResult)]
+        outcomes.append((TrialState.COMPLETE, objective.score(trial, mine)))
+    return outcomes
+
+
+def _train_split(objective: Objective, data: Any, trials: Sequence[optuna.Trial],
+                 configs: list[TrainConfig], owner: list[tuple[int, int]],
+                 pruned: list[bool], report: bool) -> list[Any]:
+    """One ``fit_many`` over ``data`` for the members ``configs`` (of ``owner``'s
+    (trial, seed position)); sets ``pruned[t]`` for a trial its pruner stops."""
     held: list[EpochView | int | None] = [None, None]  # (view, its epoch)
 
     def views(epoch: int) -> EpochView:
@@ -204,9 +247,7 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
             held[:] = [EpochView(trials[0].study), epoch]
         return held[0]  # type: ignore[return-value]
 
-    hooks = [objective.pruning_hook(trial, views) if objective.report else None
-             for trial in trials]
-    pruned = [False] * len(trials)
+    hooks = [objective.pruning_hook(trial, views) if report else None for trial in trials]
 
     def on_epoch(member: int, epoch: int, val: dict[str, float]) -> None:
         t, k = owner[member]
@@ -220,21 +261,7 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
                 pruned[t] = True
                 raise StopMember from None
 
-    results = fit_many(objective.data, configs, on_epoch, splits=("train", "val"), group=True,
-                       on_diverge="return")
-    outcomes: list[tuple[TrialState, list[float] | None]] = []
-    for t, trial in enumerate(trials):
-        if pruned[t]:
-            outcomes.append((TrialState.PRUNED, None))
-            continue
-        failed = [r for r, (owner_t, _) in zip(results, owner, strict=True)
-                  if owner_t == t and isinstance(r, TrainingDiverged)]
-        if failed:
-            trial.set_user_attr("fail_reason", f"TrainingDiverged: {failed[0]}")
-            outcomes.append((TrialState.FAIL, None))
-            continue
-        # only a pruned trial's members stop early, so every member here has a result
-        mine = [r for r, (owner_t, _) in zip(results, owner, strict=True)
-                if owner_t == t and isinstance(r, TrainResult)]
-        outcomes.append((TrialState.COMPLETE, objective.score(trial, mine)))
-    return outcomes
+    if not configs:
+        return []
+    return fit_many(data, configs, on_epoch, splits=("train", "val"), group=True,
+                    on_diverge="return")

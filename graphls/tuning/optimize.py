@@ -318,7 +318,8 @@ def run_study(settings: StudySettings, *, n_trials: int | None = 100,
         warnings.warn(f"storage {handle.display} has no cross-machine claim lock; "
                       "total_trials is exact only for workers on this machine", stacklevel=2)
     data = settings.load_data()
-    attrs = study_user_attrs(settings, data, specs, base, pruner_name)
+    first = data[0] if isinstance(data, list) else data  # the first of several splits
+    attrs = study_user_attrs(settings, first, specs, base, pruner_name)
     study_name = settings.study_name or default_study_name(
         attrs["dataset"], settings.model, settings.space, settings.objective)
     study = open_study(handle, study_name, directions(settings.objective), attrs)
@@ -328,7 +329,7 @@ def run_study(settings: StudySettings, *, n_trials: int | None = 100,
     fn = Objective(data, base, specs, settings.objective, settings.seeds_per_trial,
                    report=not settings.multi, trial_seeds=settings.trial_seeds)
     batch_size = (settings.batch_size if settings.batch_size is not None
-                  else default_trial_batch(data, base, settings.seeds_per_trial))
+                  else default_trial_batch(first, base, settings.seeds_per_trial))
     workers: Workers | None = None
     if n_jobs > 1:
         # The workers share one study-wide target: what is finished now plus n_trials.

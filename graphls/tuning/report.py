@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from graphls import __version__, report
 from graphls._validation import check_positive_int
 from graphls.config import METRIC_LABELS, TrainConfig
-from graphls.engine import compare, evaluate
+from graphls.engine import SeedSweep, compare, evaluate
 from graphls.tuning.study import FINISHED, score_metric, select_best_trial
 
 __all__ = ["REPORT_SEED_BASE", "param_importances", "write_report"]
@@ -69,13 +69,15 @@ def param_importances(study: optuna.Study) -> tuple[dict[str, float], str]:
         return {}, name
 
 
-def _study_data(study: optuna.Study, root: str | os.PathLike | None) -> Any:
-    """The dataset (and split) the study was tuned on, from its user attributes."""
+def _study_data(study: optuna.Study, root: str | os.PathLike | None) -> list[Any]:
+    """The dataset on each split the study was tuned on, from its user attributes."""
     from graphls.data import load_dataset
 
     a = study.user_attrs
-    return load_dataset(a["dataset"], root=root, split=a.get("split"),
-                        seed=a.get("data_seed", 0), split_index=a.get("split_index", 0))
+    indices = a.get("split_index", 0)
+    return [load_dataset(a["dataset"], root=root, split=a.get("split"),
+                         seed=a.get("data_seed", 0), split_index=k)
+            for k in (indices if isinstance(indices, list) else [indices])]
 
 
 def _jsonable(value: Any) -> Any:
@@ -97,7 +99,9 @@ def write_report(study: optuna.Study, out: str | os.PathLike, *, seeds: int = 10
     15 bins). ``comparison`` holds the paired test differences, best minus
     baseline seed by seed, with their 95 % intervals and verdicts
     (:func:`graphls.engine.compare`): accuracy and ECE, raw and after
-    temperature scaling; ``summary.md`` opens with them.
+    temperature scaling; ``summary.md`` opens with them. A study tuned on several
+    splits is reported on each of them (``data``: one ``Data`` per split; default
+    the study's own splits), seed by seed, pooled and paired by (split, seed).
 
     Writes ``best.json``, ``trials.csv`` (``study.trials_dataframe()``),
     ``summary.md``, ``landscape.png`` (validation accuracy over (ε, λ)),
@@ -122,17 +126,27 @@ def write_report(study: optuna.Study, out: str | os.PathLike, *, seeds: int = 10
         base = base.replace(device=device)
     if data is None:
         data = _study_data(study, root)
+    datas = list(data) if isinstance(data, (list, tuple)) else [data]
     seed_list = [REPORT_SEED_BASE + s for s in range(seeds)]
     best_config = base.replace(**best.params, seed=seed_list[0])
     baseline_config = base.replace(epsilon=0.0, structural=1.0, prior="uniform",
                                    prior_weight=1.0, pseudo_label_rounds=0, seed=seed_list[0])
     # one pass: every (configuration, seed) is a member of the same batches; when the best
     # trial is the baseline itself (trial 0 won), it is trained once
-    if best_config == baseline_config:
-        best_sweep = base_sweep = evaluate(data, baseline_config, seed_list, progress=progress)
-    else:
-        best_sweep, base_sweep = evaluate(data, [best_config, baseline_config], seed_list,
-                                          progress=progress)
+    best_runs: list[Any] = []
+    base_runs: list[Any] = []
+    for split_data in datas:  # one split at a time: their masks differ
+        if best_config == baseline_config:
+            sweep = evaluate(split_data, baseline_config, seed_list, progress=progress)
+            best_runs += sweep.results
+            base_runs += sweep.results
+        else:
+            b, p = evaluate(split_data, [best_config, baseline_config], seed_list,
+                            progress=progress)
+            best_runs += b.results
+            base_runs += p.results
+    best_sweep = SeedSweep(best_config, best_runs)
+    base_sweep = SeedSweep(baseline_config, base_runs)
     best_summary, base_summary = best_sweep.summary(), base_sweep.summary()
     comparison = compare(best_sweep, base_sweep)
 
@@ -153,6 +167,7 @@ def write_report(study: optuna.Study, out: str | os.PathLike, *, seeds: int = 10
                            f"best validation {score_metric(study)}")
         if len(study.directions) > 1 else f"best validation {attrs.get('objective')}",
         "report_seeds": seed_list,
+        "report_splits": len(datas),
         "best": best_summary, "baseline": base_summary,
         "comparison": comparison,
         "environment": {"python": platform.python_version(), "optuna": optuna.__version__,
@@ -166,14 +181,18 @@ def write_report(study: optuna.Study, out: str | os.PathLike, *, seeds: int = 10
     title = (f"{attrs.get('dataset')} {str(attrs.get('model')).upper()} "
              f"({attrs.get('split') or 'default'} split)")
     _plots(study, out, best, title)
-    y = data.y.view(-1)
-    test = data.test_mask
     curves = {}
     for label, sweep in ((label_best, best_sweep), (report.BASELINE_LABEL, base_sweep)):
-        probs = torch.cat([torch.softmax(r.logits[test], -1) for r in sweep.results])
-        curves[label] = (probs, y[test].repeat(len(sweep.results)))
+        probs, labels = [], []
+        for i, r in enumerate(sweep.results):  # runs are split by split, seeds within each
+            split_data = datas[i // seeds]
+            test = split_data.test_mask
+            probs.append(torch.softmax(r.logits[test], -1))
+            labels.append(split_data.y.view(-1)[test])
+        curves[label] = (torch.cat(probs), torch.cat(labels))
+    pooled = f"{seeds} seeds" + (f" × {len(datas)} splits" if len(datas) > 1 else "")
     report.plot_reliability(curves, out / "reliability.png",
-                            title=f"{title}: test, {seeds} seeds pooled")
+                            title=f"{title}: test, {pooled} pooled")
     (out / "summary.md").write_text(report.study_markdown(result, rows))
     return result
 

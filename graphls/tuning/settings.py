@@ -20,7 +20,7 @@ from graphls.tuning.objective import OBJECTIVES
 from graphls.tuning.samplers import make_pruner, make_sampler, pruner_settings
 from graphls.tuning.space import SPACES, ParamSpec, search_space
 
-__all__ = ["MODELS", "PRIORS", "TRIAL_SEEDS", "StudySettings"]
+__all__ = ["MODELS", "PRIORS", "TRIAL_SEEDS", "StudySettings", "check_split_index"]
 
 MODELS = ("gcn", "gat")
 #: How trials pick their training seeds (:attr:`StudySettings.trial_seeds`).
@@ -42,10 +42,14 @@ class StudySettings:
     Attributes:
         dataset: Dataset name for ``graphls.data.load_dataset`` (and the study name).
         data: A PyG ``Data`` to use instead of loading ``dataset`` (its ``name``, if
-            set, names the study).
+            set, names the study), or one ``Data`` per split of ``split_index``.
         root: Passed to ``load_dataset``.
         split: Passed to ``load_dataset`` (``seed`` seeds random splits).
-        split_index: Passed to ``load_dataset``: which shipped fixed split.
+        split_index: Passed to ``load_dataset``: which numbered split (a shipped fixed
+            one, or one of BernNet's). A tuple tunes on several: every trial trains its
+            seeds on each of these splits and is scored by the mean validation metric
+            over all of them, so a configuration is chosen for the protocol rather
+            than for one split's validation nodes (pruning judges the first split).
         model: ``"gcn"`` or ``"gat"``.
         space: ``"joint"`` (ε, λ) or ``"full"`` (also lr, weight decay, dropout, hidden).
         space_file: A TOML file that overrides or adds ranges
@@ -103,7 +107,7 @@ class StudySettings:
     data: Any = field(default=None, repr=False, compare=False)
     root: str | os.PathLike | None = None
     split: str | None = None
-    split_index: int = 0
+    split_index: int | tuple[int, ...] = 0
     model: str = "gcn"
     space: str = "joint"
     space_file: str | os.PathLike | None = None
@@ -124,6 +128,12 @@ class StudySettings:
     grace_period: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "split_index", check_split_index(self.split_index))
+        if isinstance(self.data, (list, tuple)):
+            count = len(self.split_index) if isinstance(self.split_index, tuple) else 1
+            if len(self.data) != count:
+                raise ValueError(f"data must be one Data per split of split_index "
+                                 f"{self.split_index!r} ({count}); got {len(self.data)}")
         check_choice("model", self.model, MODELS)
         check_choice("space", self.space, SPACES)
         check_choice("objective", self.objective, OBJECTIVES)
@@ -187,11 +197,36 @@ class StudySettings:
             return make_pruner(self.pruner, self.epochs), self.pruner
         return self.pruner, type(self.pruner).__name__
 
+    @property
+    def split_indices(self) -> tuple[int, ...]:
+        """The split(s) trials train on, as a tuple."""
+        k = self.split_index
+        return k if isinstance(k, tuple) else (k,)
+
     def load_data(self) -> Any:
-        """``data``, or the dataset loaded with ``root``, ``split``, ``seed``, ``split_index``."""
+        """``data``, or the dataset loaded with ``root``, ``split``, ``seed``, ``split_index``:
+        one ``Data``, or a list of one per split when ``split_index`` is a tuple."""
         if self.data is not None:
-            return self.data
+            return list(self.data) if isinstance(self.data, (list, tuple)) else self.data
         from graphls.data import load_dataset
 
-        return load_dataset(self.dataset, root=self.root, split=self.split, seed=self.seed,
-                            split_index=self.split_index)
+        datas = [load_dataset(self.dataset, root=self.root, split=self.split, seed=self.seed,
+                              split_index=k) for k in self.split_indices]
+        return datas if isinstance(self.split_index, tuple) else datas[0]
+
+
+def check_split_index(value: Any) -> int | tuple[int, ...]:
+    """``value`` as a split index (an int >= 0) or a tuple of distinct ones (a list too).
+
+    Raises:
+        ValueError: a negative, repeated or non-integer index, or an empty sequence.
+    """
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError("split_index must be an integer >= 0 or a non-empty sequence "
+                             "of them; got an empty sequence")
+        indices = tuple(check_positive_int("split_index", v, minimum=0) for v in value)
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"split_index must not repeat a split; got {list(value)}")
+        return indices[0] if len(indices) == 1 else indices
+    return check_positive_int("split_index", value, minimum=0)

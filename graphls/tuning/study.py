@@ -26,8 +26,8 @@ __all__ = ["FINISHED", "IDENTITY_ATTRS", "MULTI_ACCURACY_TOLERANCE", "default_st
            "study_user_attrs"]
 
 #: Study user attributes that must agree when a study is resumed.
-IDENTITY_ATTRS = ("dataset", "model", "space", "objective", "epochs", "split", "prior",
-                  "seeds_per_trial")
+IDENTITY_ATTRS = ("dataset", "model", "space", "objective", "epochs", "split", "split_index",
+                  "prior", "seeds_per_trial")
 #: The states of a trial that counts towards a budget.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Multi-objective "best": the lowest-ECE Pareto point within this much validation accuracy.
@@ -52,7 +52,8 @@ def study_user_attrs(settings: StudySettings, data: Any, specs: dict[str, ParamS
         "dataset": getattr(data, "name", None) or settings.dataset, "model": settings.model,
         "space": settings.space, "objective": settings.objective, "epochs": settings.epochs,
         "split": getattr(data, "split", None) or settings.split,
-        "split_index": settings.split_index, "data_seed": settings.seed,
+        "split_index": (list(settings.split_index) if isinstance(settings.split_index, tuple)
+                        else settings.split_index), "data_seed": settings.seed,
         "prior": settings.prior, "seeds_per_trial": settings.seeds_per_trial,
         "trial_seed_base": TRIAL_SEED_BASE,
         "search_space": {n: s.to_dict() for n, s in specs.items()},

@@ -203,3 +203,96 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(graph, tm
     for t in study.trials[1:]:
         assert t.user_attrs["fail_reason"].startswith("TrainingDiverged: ")
         assert "at epoch" in t.user_attrs["fail_reason"]
+
+
+def _resplit(graph, seed: int):
+    """``graph`` with other train/val/test masks (a second "split" of the same nodes)."""
+    g = torch.Generator().manual_seed(100 + seed)
+    n = graph.num_nodes
+    order = torch.randperm(n, generator=g)
+    out = graph.clone()
+    out.train_mask = torch.zeros(n, dtype=torch.bool)
+    out.val_mask = torch.zeros(n, dtype=torch.bool)
+    out.train_mask[order[:15]] = True
+    out.val_mask[order[15:45]] = True
+    out.test_mask = ~(out.train_mask | out.val_mask)
+    return out
+
+
+def test_a_multi_split_trial_is_scored_by_its_mean_over_the_splits(graph):
+    """split_index=(0, 1): every trial trains each seed on each split; its value is the
+    mean validation accuracy of those runs, each equal to a separate fit on its split."""
+    splits = [graph, _resplit(graph, 1)]
+    study = quick(splits, split_index=(0, 1), n_trials=3, sampler="random", seed=2,
+                  seeds_per_trial=2, batch_size=3)
+    assert study.user_attrs["split_index"] == [0, 1]
+    base = TrainConfig.for_model("gcn", epochs=8)
+    for t in study.trials:
+        config = base.replace(**t.params)
+        runs = [fit(d, config.replace(seed=s)) for d in splits for s in (0, 1)]
+        expected = sum(r.metrics["val"]["accuracy"] for r in runs) / len(runs)
+        assert t.values[0] == pytest.approx(expected, abs=1e-9)
+        assert t.user_attrs["seeds"] == [0, 1, 0, 1]
+    # one split alone gives other values: both splits count
+    alone = quick(graph, n_trials=3, sampler="random", seed=2, seeds_per_trial=2, batch_size=3)
+    assert [t.values for t in alone.trials] != [t.values for t in study.trials]
+
+
+def test_a_trial_pruned_on_the_first_split_does_not_train_on_the_others(graph, monkeypatch):
+    import graphls.tuning.objective as objective
+
+    calls = []
+    real = objective.fit_many
+
+    def counting(data, configs, *args, **kw):
+        calls.append((data.val_mask.clone(), len(configs)))
+        return real(data, configs, *args, **kw)
+
+    monkeypatch.setattr(objective, "fit_many", counting)
+    splits = [graph, _resplit(graph, 1)]
+    study = quick(splits, split_index=(3, 5), n_trials=4, sampler="random", seed=3,
+                  epochs=10, batch_size=4, pruner=PruneEvenTrials(4))
+    assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.COMPLETE] * 2
+    # first split: the 4 trials; second split: only the 2 trials still running
+    assert [n for _, n in calls] == [4, 2]
+    assert torch.equal(calls[0][0], graph.val_mask)
+    assert torch.equal(calls[1][0], splits[1].val_mask)
+
+
+@pytest.mark.parametrize("value, error, match", [
+    ((), ValueError, "non-empty"), ((0, 0), ValueError, "repeat"),
+    ((0, -1), ValueError, ">= 0"), (-2, ValueError, ">= 0"), ("all", TypeError, "integer"),
+    ((0, 1.5), TypeError, "integer"),
+])
+def test_split_index_is_checked(value, error, match):
+    from graphls.tuning import StudySettings
+
+    with pytest.raises(error, match=match):
+        StudySettings(split_index=value)
+
+
+def test_split_index_list_becomes_a_tuple_and_data_must_match_it(graph):
+    from graphls.tuning import StudySettings
+
+    assert StudySettings(split_index=[2, 4]).split_index == (2, 4)
+    assert StudySettings(split_index=[3]).split_index == 3
+    with pytest.raises(ValueError, match=r"one Data per split of split_index \(0, 1\) \(2\); "
+                                         r"got 3"):
+        StudySettings(data=[graph] * 3, split_index=(0, 1))
+
+
+def test_tune_on_several_bernnet_splits_and_report_on_each(tmp_path, capsys, datasets_root):
+    """``graphls tune --split bernnet --split-index 0,1`` tunes on both splits; the report
+    retrains on each (seeds × splits runs, paired)."""
+    out = tmp_path / "rep"
+    argv = ["tune", "--dataset", "Texas", "--split", "bernnet", "--split-index", "0,1",
+            "--epochs", "4", "--n-trials", "2", "--report-seeds", "2", "--no-progress",
+            "--root", str(datasets_root), "--storage", f"sqlite:///{tmp_path / 's.db'}",
+            "--out", str(out), "--seeds-per-trial", "1"]
+    assert main(argv) == 0, capsys.readouterr().err
+    import json
+
+    best = json.loads((out / "best.json").read_text())
+    assert best["report_splits"] == 2
+    assert len(best["best"]["test"]["accuracy"]["values"]) == 4
+    assert (out / "reliability.png").read_bytes()[:8] == PNG
