@@ -43,6 +43,7 @@ bench = _load_bench()  # run.py puts its package, graphls_bench, on sys.path
 from graphls_bench.archive import export_study, restore_study  # noqa: E402
 from graphls_bench.blocks import (  # noqa: E402
     MODELS,
+    POSTERIOR_DEFAULTS,
     ROWS,
     TUNED,
     Block,
@@ -67,12 +68,14 @@ from graphls_bench.results_md import (  # noqa: E402
 )
 from graphls_bench.runner import Runner, run  # noqa: E402
 from graphls_bench.settings import CONFIGS, load_config, parse_shard  # noqa: E402
-from graphls_bench.stats import MIN_EFFECT, verdict  # noqa: E402
+from graphls_bench.stats import MIN_EFFECT, row_value, verdict, worst_recall  # noqa: E402
 from graphls_bench.studies import busy_seconds, study_name  # noqa: E402
 
 #: The numbers of issue 5's published references (percent), each must reach RESULTS.md.
 PUBLISHED = ("81.5", "70.3", "83.0", "72.5", "87.14", "87.77", "88.56", "79.86", "81.06",
              "82.10", "88.03", "80.52", "2.3–4.9")
+#: The rows of every block but the literature's protocol's (``[defaults] rows``).
+DEFAULT_ROWS = tuple(load_config()["defaults"]["rows"])
 #: Fields every result line carries (provenance included).
 FIELDS = {"dataset", "split", "split_id", "model", "noise", "row", "label", "seed", "epsilon",
           "structural", "prior", "test", "val", "raw", "calibrated", "temperature", "trials",
@@ -117,7 +120,7 @@ def test_quick_writes_one_line_per_row_and_seed_with_provenance(quick):
     lines = _lines(out)
     main = [r for r in lines if r["noise"] == 0]
     noisy = [r for r in lines if r["noise"] > 0]
-    assert sorted(r["row"] for r in main) == sorted(ROWS)
+    assert sorted(r["row"] for r in main) == sorted(load_config()["defaults"]["rows"])
     assert sorted(r["row"] for r in noisy) == ["joint", "ls", "plain"]
     assert {r["noise"] for r in noisy} == {0.4}
     assert {(r["dataset"], r["split"], r["model"], r["seed"]) for r in lines} == {
@@ -148,7 +151,7 @@ def test_quick_rows_are_what_they_say(quick):
     assert rows["multi"]["study"]["objective"] == "multi"
     if rows["multi"]["fit_key"] == rows["joint"]["fit_key"]:  # the same trial chosen (here: yes)
         assert rows["multi"]["raw"] == rows["joint"]["raw"]  # one run serves both rows
-    for name in TUNED:
+    for name in (r for r in TUNED if r in DEFAULT_ROWS):
         study = rows[name]["study"]
         assert study["budget"] == 3 and study["complete"] + study["pruned"] == 3
         assert study["tuned_on"].startswith("validation")
@@ -160,7 +163,7 @@ def test_quick_results_md_has_every_row_reference_command_and_figure(quick):
     out, argv = quick
     text = (out / "RESULTS.md").read_text()
     assert text.count(RESULTS_START) == 1 and text.count(RESULTS_END) == 1
-    for label in ROWS.values():
+    for label in (ROWS[r] for r in DEFAULT_ROWS):
         assert f"| {label} |" in text
     for value in PUBLISHED:
         assert value in text, value
@@ -330,10 +333,10 @@ def test_quick_rerun_resumes_studies_and_reuses_results(quick):
     after = _trial_counts(out)
     assert after["bench-cora-public-gcn-ls-e10"] == 4
     # the rows that did not run keep their lines (and their RESULTS.md rows)
-    assert sorted(r["row"] for r in _lines(out) if r["noise"] == 0) == sorted(ROWS)
+    assert sorted(r["row"] for r in _lines(out) if r["noise"] == 0) == sorted(DEFAULT_ROWS)
     assert bench.main([*argv, "--report-only"]) == 0
     text = (out / "RESULTS.md").read_text()
-    assert all(f"| {label} |" in text for label in ROWS.values())
+    assert all(f"| {ROWS[r]} |" in text for r in DEFAULT_ROWS)
     assert {k: v for k, v in after.items() if k != "bench-cora-public-gcn-ls-e10"} == {
         k: v for k, v in before.items() if k != "bench-cora-public-gcn-ls-e10"}
 
@@ -499,7 +502,8 @@ def test_an_archive_is_snapshot_and_written_under_its_lock(tmp_path):
 
 @pytest.mark.slow
 def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_root, tmp_path):
-    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "plain,ts,joint", "--trials",
+    argv = ["--datasets", "Texas", "--splits", "fixed", "--models", "gcn",
+            "--rows", "plain,ts,joint", "--trials",
             "2", "--seeds", "2", "--epochs", "5", "--root", str(datasets_root), "--out",
             str(tmp_path), "--no-progress"]
     assert bench.main(argv) == 0
@@ -515,6 +519,51 @@ def test_fixed_splits_are_tuned_on_split_0_and_reported_over_splits(datasets_roo
     assert (tmp_path / "figures" / "landscape-Texas-fixed-gcn.png").read_bytes()[:8] == PNG
 
 
+def test_bernnet_blocks_follow_the_literatures_protocol_end_to_end(datasets_root, tmp_path):
+    """A bernnet block: the BernNet recipe, PosteL's defaults in the posterior row, studies
+    tuned on the validation nodes of splits 0-2, test runs over the splits, PosteL's
+    published rows beside ours and the comparison with them in the closing note."""
+    argv = ["--quick", "--datasets", "Texas", "--splits", "bernnet", "--models", "gcn",
+            "--rows", "plain,posterior,joint_posterior", "--trials", "2", "--seeds", "2",
+            "--root", str(datasets_root), "--out", str(tmp_path), "--no-progress"]
+    assert bench.main(argv) == 0
+    lines = _lines(tmp_path)
+    assert sorted((r["row"], r["split_id"]) for r in lines) == [
+        (row, k) for row in ("joint_posterior", "plain", "posterior") for k in (0, 1)]
+    by_row = {r["row"]: r for r in lines}
+    from graphls.config import TrainConfig
+
+    recipe = TrainConfig.for_model("gcn", recipe="bernnet")
+    for key in ("hidden", "lr", "weight_decay_scope", "select", "stop_window"):
+        assert by_row["plain"]["config"][key] == getattr(recipe, key), key
+    assert {k: by_row["posterior"]["config"][k] for k in POSTERIOR_DEFAULTS} == \
+        POSTERIOR_DEFAULTS
+    study = by_row["joint_posterior"]["study"]
+    assert study["tuned_on"].startswith("validation nodes of splits 0, 1, 2")
+    stored = optuna.load_study(study_name=study["name"],
+                               storage=f"sqlite:///{tmp_path / 'results' / 'studies.db'}")
+    assert stored.user_attrs["split_index"] == [0, 1, 2]
+    assert stored.user_attrs["prior"] == "posterior"
+    assert {"epsilon", "structural", "prior_weight", "pseudo_label_rounds"} <= set(
+        stored.trials[-1].params)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "### Texas (BernNet 60/20/20 splits), GCN" in text
+    assert "acc 77.38 (BernNet 60/20/20 splits; PosteL" in text  # one-hot, beside plain
+    assert "acc 80.82 (BernNet 60/20/20 splits; PosteL" in text  # +PosteL, beside posterior
+    assert "against PosteL's published accuracy" in text and "| Texas GCN |" in text
+
+
+def test_test_value_and_worst_recall_read_the_lines():
+    ts = {"row": "ts", "test": {"ece": 0.05}, "calibrated": {"test": {"ece": 0.05}}}
+    joint = {"row": "joint", "test": {"ece": 0.3}, "calibrated": {"test": {"ece": 0.04}}}
+    assert row_value(ts, "ece_after_ts") == 0.05
+    assert row_value(joint, "ece_after_ts") == 0.04
+    assert row_value(joint, "ece") == 0.3
+    assert row_value(joint, "roc_auc") is None
+    assert worst_recall({"recall": {"test": [0.9, float("nan"), 0.4, 1.0]}}) == 0.4
+    assert worst_recall({"test": {}}) is None
+
+
 def test_shards_deal_the_test_runs_round_robin_and_cover_them_once():
     runs = [(k, 100 + k) for k in range(10)]
     assert parse_shard("2/3") == (2, 3)
@@ -527,7 +576,8 @@ def test_shards_deal_the_test_runs_round_robin_and_cover_them_once():
 @pytest.mark.slow
 def test_sharded_test_runs_stay_partial_until_a_whole_run_writes_the_block(datasets_root,
                                                                            tmp_path, capsys):
-    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "plain,ts,joint", "--trials",
+    argv = ["--datasets", "Texas", "--splits", "fixed", "--models", "gcn",
+            "--rows", "plain,ts,joint", "--trials",
             "2", "--seeds", "3", "--epochs", "5", "--root", str(datasets_root), "--out",
             str(tmp_path), "--no-progress"]
     partial = tmp_path / "results" / "Texas-fixed-gcn.jsonl.partial"
@@ -555,11 +605,12 @@ def test_a_study_another_process_holds_waits_until_the_blocks_other_studies_ran(
         datasets_root, tmp_path, monkeypatch):
     import graphls.tuning as tuning
 
-    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "ls,structural", "--trials",
+    argv = ["--datasets", "Texas", "--splits", "fixed", "--models", "gcn",
+            "--rows", "ls,structural", "--trials",
             "1", "--seeds", "1", "--epochs", "5", "--root", str(datasets_root), "--out",
             str(tmp_path), "--no-progress"]
     assert bench.main(argv) == 0
-    settings = bench.parse_settings([*argv[:7], "2", *argv[8:]])  # --trials 2
+    settings = bench.parse_settings([*argv[:9], "2", *argv[10:]])  # --trials 2
     ls_name = next(n for n in optuna.get_all_study_names(settings.storage) if "-ls-" in n)
     # another process (alive: its heartbeat is fresh) holds the ls study's last trial
     storage = optuna.storages.RDBStorage(settings.storage, heartbeat_interval=60)
@@ -587,7 +638,8 @@ def test_a_study_another_process_holds_waits_until_the_blocks_other_studies_ran(
 
 def test_sigterm_stops_a_run_in_one_line_and_a_rerun_resumes(datasets_root, tmp_path, capsys,
                                                              sigterm_next_batch):
-    argv = ["--datasets", "Texas", "--models", "gcn", "--rows", "plain,ls", "--trials", "2",
+    argv = ["--datasets", "Texas", "--splits", "fixed", "--models", "gcn",
+            "--rows", "plain,ls", "--trials", "2",
             "--seeds", "2", "--epochs", "5", "--root", str(datasets_root), "--out",
             str(tmp_path), "--no-progress"]
     assert bench.main(argv) == 130  # SIGTERM during the first batch of trials
@@ -637,7 +689,7 @@ def test_quick_settings_are_small_and_write_to_a_temp_folder():
     assert s.datasets == {"Cora": ["public"]} and s.models == ["gcn"]
     assert (s.trials, s.seeds, s.epochs, s.batch_size) == (3, 1, 10, 2)
     assert s.out is None  # made by run(); never the committed benchmarks/ folder
-    assert s.rows == list(ROWS)
+    assert s.rows == list(DEFAULT_ROWS)
     assert s.threads == 1 and bench.parse_settings(["--quick", "--threads", "0"]).threads is None
 
 
@@ -646,8 +698,15 @@ def test_full_settings_cover_every_shared_dataset_and_both_models():
     assert s.out == REPO / "benchmarks"
     assert (s.trials, s.seeds, s.epochs, s.batch_size) == (30, 10, 200, 10)
     assert s.models == ["gcn", "gat"] and s.noise == [0.0, 0.2, 0.4]
-    assert s.datasets["Cora"] == ["public", "dense"]
-    assert s.datasets["CiteSeer"] == ["public", "dense"]
+    assert s.datasets["Cora"] == ["public", "dense", "bernnet"]
+    assert s.datasets["CiteSeer"] == ["public", "dense", "bernnet"]
+    # the literature's protocol: PosteL's nine datasets available here, with its own rows
+    assert [n for n, splits in s.datasets.items() if "bernnet" in splits] == [
+        "Cora", "CiteSeer", "PubMed", "Cornell", "Texas", "Actor", "chameleon", "squirrel",
+        "Photo", "Computers"]
+    assert s.rows_of("bernnet") == ["plain", "ts", "ls", "posterior", "joint",
+                                    "joint_posterior"]
+    assert s.rows_of("dense") == s.rows
     shared = REPO.parent / "shared" / "datasets"
     if shared.is_dir():
         from graphls.data import list_datasets
@@ -727,13 +786,14 @@ def test_plan_noise_blocks_reuse_the_noise_free_main_block(datasets_root):
     blocks, skipped = plan(s)
     assert skipped == []
     names = [b.name for b in blocks]
-    assert names == ["Cora-public-gcn", "Cora-dense-gcn", "Cora-public-gcn-noise20"]
+    assert names == ["Cora-public-gcn", "Cora-dense-gcn", "Cora-bernnet-gcn",
+                     "Cora-public-gcn-noise20"]
     assert blocks[-1].rows == ("plain", "ls", "joint") and blocks[-1].noise == 0.2
     for argv in (["--noise", "0"], ["--splits", "dense"]):  # no noisy rate, or no public split
         s = bench.parse_settings(["--datasets", "Cora", "--root", str(datasets_root), *argv])
         assert all(b.noise == 0 for b in plan(s)[0])
         assert {b.split for b in plan(s)[0]} == ({"dense"} if "--splits" in argv else
-                                                      {"public", "dense"})
+                                                      {"public", "dense", "bernnet"})
 
 
 def test_space_files_fix_one_knob_and_share_the_other_range():
@@ -972,7 +1032,8 @@ def test_render_adds_a_roc_auc_column_when_lines_have_it(tmp_path):
     lines[-1]["test"] = {k: v for k, v in lines[-1]["test"].items() if k != "roc_auc"}
     (results / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     text = render(bench.parse_settings(["--out", str(tmp_path)]))
-    assert "| ECE after TS (%) | ROC AUC (%) | trials | published |" in text
+    assert ("| ECE after TS (%) | ROC AUC (%) | worst-class recall (%) | trials | published |"
+            in text)
     header = next(line for line in text.splitlines() if "| ROC AUC (%) |" in line)
     table = text.splitlines()
     plain = next(line for line in table if line.startswith(f"| {ROWS['plain']} |"))
@@ -1022,15 +1083,15 @@ def test_blocks_of_a_roc_auc_dataset_tune_and_select_on_validation_auc(tmp_path)
     s = bench.parse_settings(["--datasets", "Minesweeper,Cora", "--models", "gcn",
                               "--noise", "0", "--root", str(tmp_path)])
     assert s.metric == {"Minesweeper": "roc_auc", "Tolokers": "roc_auc"}  # benchmark.toml
-    mine = Block("Minesweeper", "fixed", "gcn", 0.0, tuple(ROWS), "roc_auc")
-    cora = Block("Cora", "public", "gcn", 0.0, tuple(ROWS))
+    mine = Block("Minesweeper", "fixed", "gcn", 0.0, DEFAULT_ROWS, "roc_auc")
+    cora = Block("Cora", "public", "gcn", 0.0, DEFAULT_ROWS)
     runner = Runner(bench.parse_settings(["--out", str(tmp_path)]))
     assert runner.base_config(mine).select == "roc_auc"
     assert runner.base_config(cora).select == "accuracy"
     # accuracy-tuned rows maximise the block's metric; multi keeps (accuracy, ECE)
     assert {r: row_objective(spec, mine) for r, spec in TUNED.items()} == {
         "ls": "roc_auc", "structural": "roc_auc", "joint": "roc_auc", "joint_prior": "roc_auc",
-        "multi": "multi"}
+        "joint_posterior": "roc_auc", "multi": "multi"}
     assert row_objective(TUNED["joint"], cora) == "accuracy"
     # its studies are not the accuracy-tuned studies of the same block
     assert study_name(runner.s, mine, "joint") == "bench-minesweeper-fixed-gcn-joint-e200-auc"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from graphls.config import METRIC_LABELS
-from graphls_bench.blocks import TUNED, Block, units
+from graphls_bench.blocks import TUNED, Block, tuning_split, units
 from graphls_bench.settings import Settings
 
 
@@ -28,7 +28,9 @@ def plan(settings: Settings) -> tuple[list[Block], list[str]]:
         metric = settings.metric.get(name, "accuracy")
         for split in splits:
             for model in settings.models:
-                blocks.append(Block(name, split, model, 0.0, tuple(settings.rows), metric))
+                rows = tuple(settings.rows_of(split))
+                if rows:
+                    blocks.append(Block(name, split, model, 0.0, rows, metric))
     main = {(b.dataset, b.split, b.model) for b in blocks}
     if not any(settings.noise) or not settings.noise_split_wanted:
         return blocks, skipped  # no noisy rate asked for (or its split is filtered out)
@@ -51,9 +53,14 @@ def describe_plan(settings: Settings, blocks: Sequence[Block], skipped: Sequence
     fits = sum(len(units(b, settings.seeds)) * (sum(1 for r in b.rows if r in TUNED)
                                                + (1 if {"plain", "ts"} & set(b.rows) else 0))
                for b in blocks)
+    runs = sum(len(split) if isinstance(split := tuning_split(b), tuple) else 1
+               for b in blocks for r in b.rows if r in TUNED)
     lines = [f"{len(blocks)} blocks, {studies} studies × {settings.trials} trials "
-             f"({studies * settings.trials * settings.seeds_per_trial} tuning runs), "
-             f"{fits} test runs, {settings.epochs} epochs each; studies claim up to "
+             f"({runs * settings.trials * settings.seeds_per_trial} tuning runs), "
+             f"{fits} test runs, {settings.epochs} epochs each"
+             + ("" if all(b.recipe == "pyg" for b in blocks) or settings.quick else
+                " (blocks with a recipe: the recipe's, at most)")
+             + f"; studies claim up to "
              f"{settings.batch_size} trials at a time"
              + ("" if settings.batch_size > 1 else " (every run on its own)")]
     lines += [f"  {b.name}: rows {','.join(b.rows)}; {len(units(b, settings.seeds))} test runs"

@@ -126,7 +126,7 @@ def make_record(settings: Settings, block: Block, row: str, split_id: int | None
         "raw": o.metrics, "calibrated": o.calibrated, "temperature": o.temperature,
         "best_epoch": o.best_epoch, "epochs_run": o.epochs_run,
         "structural_values": o.structural_values,
-        "trials": settings.trials if row in TUNED else 0, "epochs": settings.epochs,
+        "trials": settings.trials if row in TUNED else 0, "epochs": cfg.epochs,
         "seeds": len(units(block, settings.seeds)), "study": study,
         "config": cfg.to_dict(), "fit_key": o.key, "wall_time": o.wall_time,
         "reused": o.reused, **o.provenance,

@@ -35,7 +35,7 @@ def references_for(refs: Sequence[Mapping[str, Any]], dataset: str, split: str, 
                    ) -> list[Mapping[str, Any]]:
     """The references a block shows: those on its split, and those on a paper's own splits
     (a split kind the benchmark does not run) of its dataset and model."""
-    plain_splits = ("public", "official", "dense", "fixed")
+    plain_splits = ("public", "official", "dense", "fixed", "bernnet")
     return [r for r in refs if r["dataset"] == dataset and r["model"] == model
             and (r["split"] == split or r["split"] not in plain_splits)]
 

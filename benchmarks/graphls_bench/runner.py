@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from graphls_bench import studies
-from graphls_bench.blocks import TUNED, Block, load_split, shard_units, tuning_split, units
+from graphls_bench.blocks import (
+    FIXED,
+    TUNED,
+    Block,
+    load_split,
+    shard_units,
+    tuning_split,
+    units,
+)
 from graphls_bench.figures import draw_figures, figure_blocks
 from graphls_bench.plan import describe_plan, plan
 from graphls_bench.records import (
@@ -55,22 +63,31 @@ class Runner:
     def fit_seconds(self) -> float:
         return self.tests.fit_seconds
 
-    def data(self, block: Block, split_id: int | None) -> Any:
-        """The block's data on ``split_id``, kept while it is in use."""
+    def data(self, block: Block, split_id: int | tuple[int, ...] | None) -> Any:
+        """The block's data on ``split_id`` (a list for several splits), kept while in use."""
+        if isinstance(split_id, tuple):
+            return [self.data(block, k) for k in split_id]
         key = (block.dataset, block.split, split_id)
         if key not in self._data:
-            if len(self._data) > 1:  # the tuning split and the current one
+            tuning = tuning_split(block)
+            keep = len(tuning) if isinstance(tuning, tuple) else 1
+            if len(self._data) > keep:  # the tuning split(s) and the current one
                 self._data.clear()
             self._data[key] = load_split(block, split_id, self.s.root)
         return self._data[key]
 
     def base_config(self, block: Block) -> Any:
+        """The block's fixed settings: its recipe (PyG's examples, or the literature's on
+        its own splits, with the recipe's epochs unless ``--quick``), the dataset's
+        overrides, the block's label noise and validation metric."""
         from graphls.config import TrainConfig
 
         extra = dict(self.s.overrides.get(block.dataset, {}).get(block.model, {}))
-        return TrainConfig.for_model(block.model, **extra).replace(
-            epochs=self.s.epochs, label_noise=block.noise, device=self.s.device,
-            select=block.metric)
+        config = TrainConfig.for_model(block.model, recipe=block.recipe, **extra)
+        epochs = config.epochs if block.recipe != "pyg" and not self.s.quick else self.s.epochs
+        select = config.select if block.recipe != "pyg" else block.metric
+        return config.replace(epochs=epochs, label_noise=block.noise, device=self.s.device,
+                              select=select)
 
     def tune(self, block: Block, row: str, base: Any, *, wait: bool = True
              ) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -91,6 +108,8 @@ class Runner:
         todo: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any]]] = []
         if "plain" in block.rows or "ts" in block.rows:
             todo.append(("plain", base, None, {}))
+        for row in (r for r in block.rows if r in FIXED):
+            todo.append((row, base.replace(**FIXED[row]), None, dict(FIXED[row])))
         tuned = [row for row in block.rows if row in TUNED]
         if len(tuned) > 1:
             # Another process on this block (--shard) may hold a study's last trials: train

@@ -70,6 +70,12 @@ class Settings:
     metric: dict[str, str] = field(default_factory=dict)
     #: ``(k, n)``: run only the k-th (1-based) of n shards of every block's test runs
     shard: tuple[int, int] | None = None
+    #: split kind -> the rows of its blocks (``[rows]``; absent: ``rows``), within ``--rows``
+    split_rows: dict[str, list[str]] = field(default_factory=dict)
+
+    def rows_of(self, split: str) -> list[str]:
+        """The rows of a block on ``split``, in table order."""
+        return self.split_rows.get(split, self.rows)
 
     @property
     def storage(self) -> str:
@@ -159,6 +165,13 @@ def resolve(config: Mapping[str, Any] | None = None, *, argv: Sequence[str] = ()
     row_list = split_list(rows) if rows else list(d["rows"])
     for r in row_list:
         check_choice("rows", r, ROWS)
+    per_split: dict[str, list[str]] = {}
+    for kind, names in dict(cfg.get("rows", {})).items():
+        check_choice("[rows] split", kind, SPLIT_KINDS)
+        for r in names:
+            check_choice(f"[rows] {kind}", r, ROWS)
+        chosen_rows = [r for r in ROWS if r in names and (not rows or r in row_list)]
+        per_split[kind] = chosen_rows
     row_list = [r for r in ROWS if r in row_list]  # table order
 
     def pick(name: str, flag: Any) -> Any:
@@ -216,5 +229,5 @@ def resolve(config: Mapping[str, Any] | None = None, *, argv: Sequence[str] = ()
         command=" ".join(["python", "benchmarks/run.py", *map(shlex.quote, argv)]),
         overrides={canonical_dataset(k): v for k, v in cfg.get("overrides", {}).items()},
         figures=dict(cfg.get("figures", {})),
-        metric=metric,
+        metric=metric, split_rows=per_split,
     )

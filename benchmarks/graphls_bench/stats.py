@@ -17,6 +17,11 @@ VERDICTS = (
     ("joint_prior", "joint", "accuracy", True),
     # only blocks whose lines all hold it (written since graphls recorded ROC AUC)
     ("joint", "plain", "roc_auc", True),
+    # the literature's protocol (BernNet splits): posterior label smoothing and λ on top
+    ("posterior", "plain", "accuracy", True),
+    ("joint_posterior", "plain", "accuracy", True),
+    ("joint_posterior", "posterior", "accuracy", True),
+    ("joint_posterior", "ts", "ece_after_ts", False),
 )
 
 
@@ -67,14 +72,34 @@ def tally(blocks: Iterable[tuple[Any, Mapping[str, Sequence[Mapping[str, Any]]]]
     row) pairs, in order): ``{"win" | "tie" | "loss": [(key, mean difference), ...]}``.
 
     A block counts when it has both rows and every line of them holds the metric.
+    ``ece_after_ts`` is a row's test ECE after its own temperature scaling (the ``ts``
+    row's lines hold plain's scaled runs as their test metrics, so there it is their ECE).
     """
     out: dict[str, list[tuple[Any, float]]] = {"win": [], "tie": [], "loss": []}
     for key, rows in blocks:
         if row not in rows or base not in rows or any(
-                metric not in r["test"] for r in (*rows[row], *rows[base])):
+                row_value(r, metric) is None for r in (*rows[row], *rows[base])):
             continue
-        a = [r["test"][metric] for r in rows[row]]
-        b = [r["test"][metric] for r in rows[base]]
+        a = [row_value(r, metric) for r in rows[row]]
+        b = [row_value(r, metric) for r in rows[base]]
         v, d = verdict(a, b, higher)
         out[v].append((key, d))
     return out
+
+
+def row_value(record: Mapping[str, Any], metric: str) -> float | None:
+    """A result line's test ``metric`` (``None`` if the line lacks it); ``ece_after_ts``:
+    its ECE after temperature scaling (the ``ts`` row's own test ECE)."""
+    if metric == "ece_after_ts":
+        if record.get("row") == "ts":
+            return record["test"].get("ece")
+        return record.get("calibrated", {}).get("test", {}).get("ece")
+    return record["test"].get(metric)
+
+
+def worst_recall(record: Mapping[str, Any]) -> float | None:
+    """The lowest per-class test recall of a result line (classes absent from its test
+    nodes skipped; ``None`` for lines written before recall was recorded)."""
+    values = (record.get("recall") or {}).get("test")
+    finite = [v for v in values or () if v is not None and math.isfinite(v)]
+    return min(finite) if finite else None

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from graphls_bench.archive import Archiver, archive_path, export_study, restore_study
-from graphls_bench.blocks import TUNED, Block, row_objective, tuning_split
+from graphls_bench.blocks import TUNED, Block, row_objective, tuned_on, tuning_split
 from graphls_bench.settings import CONFIGS, Settings
 
 
-def study_name(settings: Settings, block: Block, row: str) -> str:
-    """``bench-<dataset>-<split>-<model>-<row>-e<epochs>[-noise<pct>][-k<spt>][-auc]``."""
-    name = f"bench-{block.dataset.lower()}-{block.split}-{block.model}-{row}-e{settings.epochs}"
+def study_name(settings: Settings, block: Block, row: str, epochs: int | None = None) -> str:
+    """``bench-<dataset>-<split>-<model>-<row>-e<epochs>[-noise<pct>][-k<spt>][-auc]``
+    (``epochs``: the block's, default the settings')."""
+    epochs = epochs or settings.epochs
+    name = f"bench-{block.dataset.lower()}-{block.split}-{block.model}-{row}-e{epochs}"
     if block.noise:
         name += f"-noise{round(100 * block.noise)}"
     if settings.seeds_per_trial != 1:
@@ -52,8 +54,8 @@ def tune(settings: Settings, block: Block, row: str, base: Any, data: Any, *,
     is a first pass over a block's studies: it trains the trials still free and returns
     ``None`` instead of waiting for trials another process holds.
     """
-    batch = trial_batch(settings, data, base)
-    name = study_name(settings, block, row)
+    batch = trial_batch(settings, data[0] if isinstance(data, list) else data, base)
+    name = study_name(settings, block, row, base.epochs)
     archive = archive_path(settings.out / "results", name)
     restore_study(settings.storage, name, archive)
     study = run_row_study(settings, block, row, base, data, name=name, batch=batch,
@@ -77,7 +79,8 @@ def run_row_study(settings: Settings, block: Block, row: str, base: Any, data: A
     study_settings = StudySettings(
         dataset=block.dataset, data=data, split=block.split, split_index=split_id or 0,
         model=block.model, space="joint", space_file=CONFIGS / "searchspace" / spec.space_file,
-        prior=spec.prior, objective=row_objective(spec, block), epochs=settings.epochs,
+        prior=spec.prior, pseudo_label_rounds=spec.rounds,
+        objective=row_objective(spec, block), epochs=base.epochs,
         config=base, seeds_per_trial=settings.seeds_per_trial, sampler=settings.sampler,
         pruner=settings.pruner, seed=0, batch_size=batch, storage=settings.storage,
         study_name=name)
@@ -94,7 +97,6 @@ def best_of(settings: Settings, block: Block, row: str, study: Any, *, archive: 
     from graphls.tuning import select_best_trial
 
     spec = TUNED[row]
-    split_id = tuning_split(block)
     best = select_best_trial(study)
     trials = study.get_trials(deepcopy=False)
     counts = Counter(t.state for t in trials)
@@ -109,8 +111,7 @@ def best_of(settings: Settings, block: Block, row: str, study: Any, *, archive: 
         "sampler": settings.sampler,
         "pruner": "none" if spec.objective == "multi" else settings.pruner,
         "seeds_per_trial": settings.seeds_per_trial, "batch_size": batch,
-        "tuned_on": (f"validation nodes of split 0 ({block.split})"
-                     if split_id is not None else f"validation nodes ({block.split})"),
+        "tuned_on": tuned_on(block),
         "best_trial": best.number, "best_values": list(best.values),
         "tuning_seconds": busy_seconds(finished),
     }
