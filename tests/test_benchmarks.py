@@ -544,8 +544,9 @@ def test_bernnet_blocks_follow_the_literatures_protocol_end_to_end(datasets_root
                                storage=f"sqlite:///{tmp_path / 'results' / 'studies.db'}")
     assert stored.user_attrs["split_index"] == [0, 1, 2]
     assert stored.user_attrs["prior"] == "posterior"
-    assert {"epsilon", "structural", "prior_weight", "pseudo_label_rounds"} <= set(
-        stored.trials[-1].params)
+    # trial 0 is the baseline, trial 1 PosteL's defaults (λ = 1), then the search
+    assert stored.trials[1].params == {"structural": 1.0, **{
+        k: v for k, v in POSTERIOR_DEFAULTS.items() if k != "prior"}}
     text = (tmp_path / "RESULTS.md").read_text()
     assert "### Texas (BernNet 60/20/20 splits), GCN" in text
     assert "acc 77.38 (BernNet 60/20/20 splits; PosteL" in text  # one-hot, beside plain

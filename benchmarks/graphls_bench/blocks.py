@@ -41,13 +41,15 @@ POSTERIOR_DEFAULTS = {"epsilon": 0.8, "prior": "posterior", "prior_weight": 0.6,
 
 @dataclass(frozen=True)
 class RowSpec:
-    """How a tuned row searches: its space file, objective, smoothing prior and the most
-    pseudo-label rounds it searches (posterior prior only; 0: none)."""
+    """How a tuned row searches: its space file, objective, smoothing prior, the most
+    pseudo-label rounds it searches (posterior prior only; 0: none) and the parameters its
+    study tries first, after the baseline (``StudySettings.enqueue``)."""
 
     space_file: str
     objective: str = "accuracy"
     prior: str = "uniform"
     rounds: int = 0
+    start: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
 
 TUNED: dict[str, RowSpec] = {
@@ -55,8 +57,12 @@ TUNED: dict[str, RowSpec] = {
     "structural": RowSpec("structural.toml"),
     "joint": RowSpec("joint.toml"),
     "joint_prior": RowSpec("joint.toml", prior="neighbors"),
+    # starts from PosteL's defaults (λ = 1): its pick is at least as good on validation
     "joint_posterior": RowSpec("joint_posterior.toml", prior="posterior",
-                               rounds=POSTERIOR_ROUNDS),
+                               rounds=POSTERIOR_ROUNDS, start=((
+                                   ("epsilon", 0.8), ("structural", 1.0),
+                                   ("prior_weight", 0.6),
+                                   ("pseudo_label_rounds", POSTERIOR_ROUNDS)),)),
     "multi": RowSpec("joint.toml", objective="multi"),
 }
 #: Rows trained with fixed settings (not tuned) on top of the block's base configuration.

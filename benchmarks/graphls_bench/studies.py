@@ -80,6 +80,7 @@ def run_row_study(settings: Settings, block: Block, row: str, base: Any, data: A
         dataset=block.dataset, data=data, split=block.split, split_index=split_id or 0,
         model=block.model, space="joint", space_file=CONFIGS / "searchspace" / spec.space_file,
         prior=spec.prior, pseudo_label_rounds=spec.rounds,
+        enqueue=tuple(dict(p) for p in spec.start),
         objective=row_objective(spec, block), epochs=base.epochs,
         config=base, seeds_per_trial=settings.seeds_per_trial, sampler=settings.sampler,
         pruner=settings.pruner, seed=0, batch_size=batch, storage=settings.storage,

@@ -76,7 +76,8 @@ class Objective:
 
     def __init__(self, data: Any, base: TrainConfig, specs: Mapping[str, ParamSpec],
                  objective: str, seeds_per_trial: int, report: bool,
-                 trial_seeds: str = "common") -> None:
+                 trial_seeds: str = "common", start: Sequence[Mapping[str, Any]] = ()
+                 ) -> None:
         self.datas = list(data) if isinstance(data, (list, tuple)) else [data]
         if not self.datas:
             raise ValueError("data must be a Data or a non-empty sequence of them; got an "
@@ -87,6 +88,8 @@ class Objective:
         self.seeds_per_trial = seeds_per_trial
         self.trial_seeds = trial_seeds
         self.report = report
+        #: parameters a new study tries right after the baseline (``StudySettings.enqueue``)
+        self.start = [dict(p) for p in start]
 
     def seeds(self, number: int) -> list[int]:
         """The training seeds of trial ``number``."""

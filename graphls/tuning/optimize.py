@@ -212,6 +212,8 @@ def _claim(study: optuna.Study, handle: StorageHandle, objective: Objective, *, 
     if sampler != "grid" and not study.get_trials(deepcopy=False):
         # a new study: the baseline is trial 0 (the grid holds ε = 0, λ = 1 already)
         study.enqueue_trial(objective.baseline(), user_attrs={"baseline": True})
+        for params in objective.start:  # then the settings asked to be tried first
+            study.enqueue_trial(params, user_attrs={"enqueued": True})
     for _ in range(take):
         number = len(study.get_trials(deepcopy=False))
         # A fresh sampler seeded by (seed, trial number): the draws of trial n do not depend on
@@ -327,7 +329,8 @@ def run_study(settings: StudySettings, *, n_trials: int | None = 100,
     # Learning curves are reported for every single-objective study (also unpruned ones: the
     # dashboard shows them); Optuna does not accept reports from multi-objective trials.
     fn = Objective(data, base, specs, settings.objective, settings.seeds_per_trial,
-                   report=not settings.multi, trial_seeds=settings.trial_seeds)
+                   report=not settings.multi, trial_seeds=settings.trial_seeds,
+                   start=settings.enqueue)
     batch_size = (settings.batch_size if settings.batch_size is not None
                   else default_trial_batch(first, base, settings.seeds_per_trial))
     workers: Workers | None = None

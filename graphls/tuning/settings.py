@@ -9,6 +9,7 @@ long and by how many processes.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,8 @@ from graphls.tuning.objective import OBJECTIVES
 from graphls.tuning.samplers import make_pruner, make_sampler, pruner_settings
 from graphls.tuning.space import SPACES, ParamSpec, search_space
 
-__all__ = ["MODELS", "PRIORS", "TRIAL_SEEDS", "StudySettings", "check_split_index"]
+__all__ = ["MODELS", "PRIORS", "TRIAL_SEEDS", "StudySettings", "check_enqueue",
+           "check_split_index"]
 
 MODELS = ("gcn", "gat")
 #: How trials pick their training seeds (:attr:`StudySettings.trial_seeds`).
@@ -79,6 +81,10 @@ class StudySettings:
             :func:`graphls.tuning.pruner_settings`) or a pruner object. Ignored for
             ``multi``.
         seed: Sampler seed, and the seed of random splits.
+        enqueue: Parameters to try first, right after the baseline (trial 0), each a
+            mapping of searched parameters (the ones it leaves out are sampled): a
+            published default, say, so that the search can only report a configuration
+            at least as good on validation. Only a new study enqueues them.
         batch_size: Trials claimed together and trained in one model pass
             (:func:`graphls.engine.fit_many`; each trial is pruned on its own).
             ``None`` (the default) chooses from the graph's size
@@ -122,6 +128,7 @@ class StudySettings:
     pruner: str | optuna.pruners.BasePruner = "median"
     seed: int = 0
     batch_size: int | None = None
+    enqueue: tuple[dict[str, Any], ...] = ()
     storage: str | optuna.storages.BaseStorage | None = None
     study_name: str | None = None
     heartbeat_interval: int | None = 60
@@ -169,7 +176,12 @@ class StudySettings:
                             f"pruner; got {type(self.pruner).__name__}")
         # the space file is read, and the sampler made, now: a mistake fails before a
         # storage is opened or a dataset loaded
-        make_sampler(self.sampler, self.seed, space=self.specs(), multi=self.multi)
+        specs = self.specs()
+        make_sampler(self.sampler, self.seed, space=specs, multi=self.multi)
+        object.__setattr__(self, "enqueue", check_enqueue(self.enqueue, specs))
+        if self.enqueue and self.sampler == "grid":
+            raise ValueError("enqueue needs a sampler that takes enqueued trials; the grid "
+                             "sampler visits its own points (got sampler='grid')")
 
     @property
     def multi(self) -> bool:
@@ -213,6 +225,36 @@ class StudySettings:
         datas = [load_dataset(self.dataset, root=self.root, split=self.split, seed=self.seed,
                               split_index=k) for k in self.split_indices]
         return datas if isinstance(self.split_index, tuple) else datas[0]
+
+
+def check_enqueue(value: Any, specs: dict[str, ParamSpec]) -> tuple[dict[str, Any], ...]:
+    """``value`` (mappings of searched parameters to values) as a tuple of dicts.
+
+    Raises:
+        TypeError: an entry is not a mapping, or a value not a number.
+        ValueError: a parameter the study does not search, or a value outside its range.
+    """
+    if isinstance(value, Mapping):
+        value = (value,)
+    out = []
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"enqueue must hold mappings of parameters to values; got "
+                            f"{type(entry).__name__} {entry!r}")
+        for name, v in entry.items():
+            if name not in specs:
+                raise ValueError(f"enqueue: {name!r} is not searched by this study; searched: "
+                                 f"{', '.join(specs)}")
+            spec = specs[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"enqueue: {name} must be a number; got {v!r}")
+            ok = (v in spec.choices) if spec.choices is not None else spec.low <= v <= spec.high
+            if not ok:
+                allowed = (f"one of {list(spec.choices)}" if spec.choices is not None
+                           else f"in [{spec.low:g}, {spec.high:g}]")
+                raise ValueError(f"enqueue: {name} must be {allowed}; got {v!r}")
+        out.append(dict(entry))
+    return tuple(out)
 
 
 def check_split_index(value: Any) -> int | tuple[int, ...]:

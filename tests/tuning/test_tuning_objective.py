@@ -296,3 +296,38 @@ def test_tune_on_several_bernnet_splits_and_report_on_each(tmp_path, capsys, dat
     assert best["report_splits"] == 2
     assert len(best["best"]["test"]["accuracy"]["values"]) == 4
     assert (out / "reliability.png").read_bytes()[:8] == PNG
+
+
+def test_enqueued_parameters_run_right_after_the_baseline(graph):
+    start = {"epsilon": 0.3, "structural": 0.7}
+    storage = optuna.storages.InMemoryStorage()
+    study = quick(graph, n_trials=4, sampler="random", seed=1, enqueue=(start,), batch_size=4,
+                  storage=storage, study_name="s")
+    assert study.trials[0].user_attrs["baseline"] is True
+    assert study.trials[1].params == start and study.trials[1].user_attrs["enqueued"] is True
+    assert all(t.params != start for t in study.trials[2:])
+    # a resumed study does not enqueue them again
+    more = quick(graph, n_trials=2, sampler="random", seed=1, enqueue=(start,),
+                 storage=storage, study_name="s")
+    assert sum(t.params == start for t in more.trials) == 1
+
+
+@pytest.mark.parametrize("enqueue, error, match", [
+    ({"lr": 0.01}, ValueError, "'lr' is not searched by this study; searched: epsilon, "
+                               "structural"),
+    ({"epsilon": 0.9}, ValueError, r"epsilon must be in \[0, 0.5\]; got 0.9"),
+    ({"epsilon": "a"}, TypeError, "epsilon must be a number"),
+    ([0.1], TypeError, "mappings of parameters"),
+])
+def test_enqueue_is_checked_against_the_search_space(enqueue, error, match):
+    from graphls.tuning import StudySettings
+
+    with pytest.raises(error, match=match):
+        StudySettings(enqueue=enqueue)
+
+
+def test_enqueue_is_refused_with_the_grid_sampler():
+    from graphls.tuning import StudySettings
+
+    with pytest.raises(ValueError, match="grid sampler visits its own points"):
+        StudySettings(enqueue=({"epsilon": 0.1},), sampler="grid")
