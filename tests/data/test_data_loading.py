@@ -56,6 +56,21 @@ def test_planetoid_features_are_row_normalised_like_pyg_examples(datasets_root):
     assert data.normalize_features is True
 
 
+def test_the_bernnet_protocol_normalises_every_datasets_features(datasets_root):
+    """BernNet's and PosteL's loaders apply NormalizeFeatures to every dataset: so does
+    split="bernnet" (Texas's features are otherwise raw 0/1 counts)."""
+    import torch
+    from torch_geometric.transforms import NormalizeFeatures
+
+    raw = load_dataset("Texas", root=datasets_root, split="fixed")
+    assert raw.normalize_features is False and float(raw.x.max()) == 1.0
+    data = load_dataset("Texas", root=datasets_root, split="bernnet", split_index=3)
+    assert data.normalize_features is True
+    torch.testing.assert_close(data.x, NormalizeFeatures()(raw.clone()).x)
+    kept = load_dataset("Texas", root=datasets_root, split="bernnet", normalize_features=False)
+    torch.testing.assert_close(kept.x, raw.x)
+
+
 def test_a_dataset_class_with_its_files_present_says_nothing_but_its_warnings(
         datasets_root, monkeypatch, capfd):
     """PyG's "Processing..." / "Done!" (written by the class, here a stand-in, since PyG
