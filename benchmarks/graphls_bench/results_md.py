@@ -283,6 +283,13 @@ def line_metric(record: Mapping[str, Any]) -> str:
     return str(record.get("config", {}).get("select", "accuracy"))
 
 
+def recipe_select(block: Block) -> str:
+    """The epoch-selection metric of a block's recipe (``TrainConfig.select``)."""
+    from graphls.config import TrainConfig
+
+    return TrainConfig.for_model(block.model, recipe=block.recipe).select
+
+
 def missing_blocks(groups: Mapping[tuple[Any, ...], Mapping[str, Any]],
                    expected: Sequence[Block]) -> list[str]:
     """One note per block of ``expected`` with rows that have no result line yet."""
@@ -290,9 +297,11 @@ def missing_blocks(groups: Mapping[tuple[Any, ...], Mapping[str, Any]],
     for b in expected:
         have = groups.get((b.dataset, b.split, b.model, float(b.noise)), {})
         absent = [r for r in b.rows if r not in have]
-        # rows run with another validation metric than the block's are out of date
+        # rows run with another validation metric than the block's are out of date (a
+        # block with a recipe selects its epochs as the recipe does)
+        select = b.metric if b.recipe == "pyg" else recipe_select(b)
         stale = [r for r in b.rows if r in have
-                 and any(line_metric(x) != b.metric for x in have[r])]
+                 and any(line_metric(x) != select for x in have[r])]
         if not absent and not stale:
             continue
         if stale:
