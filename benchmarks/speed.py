@@ -2,7 +2,8 @@
 
     python benchmarks/speed.py [--case all|a|b|c|g|d] [--root DIR] [--seeds 10] [--repeats 3]
                                [--a-plain-trials 15] [--a-trials 128] [--batch-size 16]
-                               [--c-epochs 5] [--threads 1] [--quick] [--out benchmarks]
+                               [--c-epochs 5] [--d-bisect 0] [--threads 1] [--quick]
+                               [--out benchmarks]
 
 (a) Optuna trials per minute on Cora (public split, GCN, 200 epochs a trial, the
 space (ε, λ, lr, weight decay, dropout) of ``configs/searchspace/speed.toml``):
@@ -35,10 +36,14 @@ Its table goes between ``<!-- speed-c:start -->`` and ``<!-- speed-c:end -->``.
 
 (d) As (c) at ogbn-products' size (2,449,029 nodes, 61,859,140 random edges made
 undirected, 100 dense features, 47 classes) with OGB's products GCN (3 layers, 256
-hidden, no batch norm): PyG through CSR vs graphls, each in its own process (a variant
-killed for memory is reported as such). ``--case all`` leaves it out: it needs
-about 20 GiB and tens of minutes; run ``--case d`` on its own. Its table goes
-between ``<!-- speed-d:start -->`` and ``<!-- speed-d:end -->``.
+hidden, no batch norm, no dropout on the input features): PyG through CSR vs graphls.
+The graph is built and saved by a process of its own, then each variant trains in its
+own process (a variant killed for memory is reported as such); with ``--d-bisect K``
+and PyG killed, PyG's size limit is bisected in K steps over the share of nodes and
+edges (degree kept), and graphls is measured beside it at the largest size PyG fits.
+``--case all`` leaves it out: it needs most of 24 GiB and tens of minutes; run
+``--case d`` on its own (``benchmarks/memory_d.py`` shows where the memory goes, phase
+by phase). Its table goes between ``<!-- speed-d:start -->`` and ``<!-- speed-d:end -->``.
 
 (g) As (b) for GAT (PyG's ``examples/gat.py``: 8 heads of 8, dropout 0.6, lr
 0.005, weight decay 5e-4): the PyG loop, ``graphls.engine.fit`` one seed at a
@@ -558,7 +563,8 @@ def c_worker(spec: dict) -> dict:
         from graphls.models import GCN
 
         model = GCN(x.size(1), C_HIDDEN, C_LAYERS, spec["classes"],
-                    batch_norm=spec.get("batch_norm", True), dropout=C_DROPOUT, cached=True)
+                    batch_norm=spec.get("batch_norm", True), dropout=C_DROPOUT, cached=True,
+                    input_dropout=spec.get("input_dropout", True))
         adj, log_probs = graph["edge_index"], False
     else:
         model = pyg_arxiv_gcn(x.size(1), C_HIDDEN, spec["classes"], C_LAYERS, C_DROPOUT,
@@ -595,15 +601,7 @@ def c_worker(spec: dict) -> dict:
 
 def run_c_variant(spec: dict) -> dict:
     """:func:`c_worker` in a fresh Python process running this script (``--c-worker``)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        spec_file = Path(tmp) / "spec.json"
-        spec_file.write_text(json.dumps(spec))
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--c-worker",
-                               str(spec_file)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"variant {spec['variant']!r} failed with exit status "
-                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child("--c-worker", spec)
 
 
 def run_c(args: argparse.Namespace, command: str) -> dict:
@@ -678,80 +676,174 @@ def run_c(args: argparse.Namespace, command: str) -> dict:
 PRODUCTS_SHAPE = {"nodes": 2_449_029, "edges": 61_859_140, "features": 100, "classes": 47}
 PRODUCTS_TRAIN = 196_615 / 2_449_029
 D_START, D_END = "<!-- speed-d:start -->", "<!-- speed-d:end -->"
-D_VARIANTS = {"pyg-csr": C_VARIANTS["pyg-csr"], "graphls": C_VARIANTS["graphls"]}
+D_VARIANTS = {"pyg-csr": C_VARIANTS["pyg-csr"],
+              "graphls": "graphls GCN(cached=True, input_dropout=False), edge_index"}
+
+
+def d_shape(scale: float, quick: bool = False) -> dict:
+    """ogbn-products' shape with ``scale`` times its nodes and directed edges (same degree)."""
+    shape = dict(PRODUCTS_SHAPE)
+    if quick:
+        scale = scale * QUICK_NODES / shape["nodes"]
+    shape["nodes"] = max(2, round(shape["nodes"] * scale))
+    shape["edges"] = max(1, round(shape["edges"] * scale))
+    return shape
+
+
+def d_build_worker(spec: dict) -> dict:
+    """Build (d)'s graph in this (fresh) process and save it: the build's peak (random
+    edges, ``to_undirected``'s sort) is not charged to the training processes, nor held by
+    the parent while they run."""
+    torch.set_num_threads(spec["threads"])
+    start = time.perf_counter()
+    graph = arxiv_like_graph(**spec["shape"], train=PRODUCTS_TRAIN)
+    entries = graph["edge_index"].size(1)
+    torch.save(graph, spec["path"])
+    return {"entries": entries, "seconds": time.perf_counter() - start, "peak_bytes": peak_rss()}
+
+
+def run_child(flag: str, spec: dict) -> dict:
+    """This script with ``flag`` (``--c-worker``, ``--d-build``) in a fresh process: its JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_text(json.dumps(spec))
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), flag,
+                               str(spec_file)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{spec.get('variant', flag)!r} failed with exit status "
+                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def d_point(args: argparse.Namespace, scale: float, variants: list[str], tmp: str) -> dict:
+    """(d) at one size: the graph built in its own process, then each variant in its own."""
+    shape = d_shape(scale, args.quick)
+    path = str(Path(tmp) / "graph.pt")
+    built = run_child("--d-build", {"shape": shape, "path": path, "threads": args.threads})
+    point: dict[str, Any] = {"scale": scale, "shape": shape, "build": built, "results": {},
+                             "failed": {}}
+    for variant in variants:
+        try:
+            point["results"][variant] = run_child("--c-worker", {
+                "variant": variant, "graph": path, "classes": shape["classes"],
+                "threads": args.threads, "warmup": 1, "epochs": args.c_epochs,
+                "batch_norm": False, "input_dropout": False})
+        except RuntimeError as exc:  # e.g. killed by the kernel for memory (status -9)
+            point["failed"][variant] = " ".join(str(exc).split())[:300]
+        r = point["results"].get(variant)
+        print(f"(d) scale {scale:g}: {variant}: " + (
+            f"{r['median_seconds']:.1f} s/epoch, peak {r['peak_bytes'] / GIB:.2f} GiB" if r
+            else point["failed"][variant]), file=sys.stderr)
+    Path(path).unlink(missing_ok=True)
+    return point
+
+
+def d_rows(point: dict) -> list[str]:
+    base = point["results"].get("pyg-csr")
+    rows = []
+    for variant in D_VARIANTS:
+        r = point["results"].get(variant)
+        size = f"{point['shape']['nodes']:,} / {point['build']['entries']:,}"
+        if r is None:
+            why = point["failed"].get(variant)
+            if why is not None:
+                rows.append(f"| {point['scale']:g} ({size}) | {D_VARIANTS[variant]} | "
+                            f"did not finish: {why.split(':')[0]} | | | | |")
+            continue
+        rel_t = f"{r['median_seconds'] / base['median_seconds']:.2f}x" if base else "-"
+        rel_m = f"{r['peak_bytes'] / base['peak_bytes']:.2f}x" if base else "-"
+        rows.append(f"| {point['scale']:g} ({size}) | {D_VARIANTS[variant]} "
+                    f"| {r['median_seconds']:.1f} | {rel_t} | {r['peak_bytes'] / GIB:.2f} "
+                    f"| {rel_m} | {r['rss_before_training_bytes'] / GIB:.2f} |")
+    return rows
 
 
 def run_d(args: argparse.Namespace, command: str) -> dict:
     """(d): (c) at ogbn-products' size, without batch norm (OGB's products GCN), PyG through
-    CSR vs graphls, each in its own process; a variant killed for memory is reported so."""
-    shape = dict(PRODUCTS_SHAPE)
-    if args.quick:
-        shape["edges"] = round(shape["edges"] * QUICK_NODES / shape["nodes"])
-        shape["nodes"] = QUICK_NODES
-    results: dict[str, dict] = {}
-    failed: dict[str, str] = {}
+    CSR vs graphls, each in its own process; a variant killed for memory is reported so,
+    and, with ``--d-bisect K``, PyG's size limit is bisected in K steps (the scale of nodes
+    and edges, degree kept) and graphls measured beside it at the largest size PyG fits."""
+    points = []
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        start = time.perf_counter()
-        graph = arxiv_like_graph(**shape, train=PRODUCTS_TRAIN)
-        entries = graph["edge_index"].size(1)
-        torch.save(graph, Path(tmp) / "graph.pt")
-        del graph
-        build = time.perf_counter() - start
-        for variant in D_VARIANTS:
-            try:
-                results[variant] = run_c_variant({
-                    "variant": variant, "graph": str(Path(tmp) / "graph.pt"),
-                    "classes": shape["classes"], "threads": args.threads, "warmup": 1,
-                    "epochs": args.c_epochs, "batch_norm": False})
-            except RuntimeError as exc:  # e.g. killed by the kernel for memory (status -9)
-                failed[variant] = " ".join(str(exc).split())[:300]
+        full = d_point(args, 1.0, list(D_VARIANTS), tmp)
+        points.append(full)
+        fits, fails = 0.0, 1.0
+        if "pyg-csr" in full["failed"] and args.d_bisect > 0:
+            best = None
+            for _ in range(args.d_bisect):
+                scale = round((fits + fails) / 2, 4)
+                point = d_point(args, scale, ["pyg-csr"], tmp)
+                points.append(point)
+                if "pyg-csr" in point["results"]:
+                    fits, best = scale, point
+                else:
+                    fails = scale
+            if best is not None:  # graphls beside PyG at the largest size PyG fits
+                best["results"]["graphls"] = d_point(args, fits, ["graphls"], tmp)[
+                    "results"].get("graphls")
+                if best["results"]["graphls"] is None:
+                    del best["results"]["graphls"]
+    shape = full["shape"]
     lines = [
         "## Speed (issue 25, part d): one training epoch on an ogbn-products-shaped graph",
         "",
         f"Command: `{command.strip()}`  ",
         f"Machine: {machine()}; git {git_sha()}  ",
         f"Synthetic graph: {shape['nodes']:,} nodes, {shape['edges']:,} random directed edges "
-        f"made undirected ({entries:,} directed entries), {shape['features']} dense N(0, 1) "
-        f"features, {shape['classes']} random classes, {100 * PRODUCTS_TRAIN:.1f} % of the "
-        f"nodes in the train mask (built in {build:.0f} s). Model: OGB's ogbn-products "
-        "full-batch GCN: 3 layers, 256 hidden, dropout 0.5, no batch norm, Adam (lr 0.01). "
-        f"Seconds per epoch: median of {args.c_epochs} epochs after one warm-up; each "
-        "variant in its own fresh process; memory is resident set size (`ru_maxrss`).",
+        f"made undirected ({full['build']['entries']:,} directed entries), "
+        f"{shape['features']} dense N(0, 1) features, {shape['classes']} random classes, "
+        f"{100 * PRODUCTS_TRAIN:.1f} % of the nodes in the train mask, built and saved by a "
+        f"process of its own ({full['build']['seconds']:.0f} s, peak "
+        f"{full['build']['peak_bytes'] / GIB:.1f} GiB) before the training processes start. "
+        "Model: OGB's ogbn-products full-batch GCN: 3 layers, 256 hidden, dropout 0.5 "
+        "between layers (not on the input features, for both), no batch norm, Adam "
+        f"(lr 0.01). Seconds per epoch: median of {args.c_epochs} epochs after one warm-up; "
+        "each variant in its own fresh process, which loads the saved graph; memory is that "
+        "process's peak resident set size (`ru_maxrss`). Scale: the share of ogbn-products' "
+        "nodes and directed edges (the degree is kept).",
         "",
-        "| run | s / epoch | time vs PyG CSR | peak RSS (GiB) | peak vs PyG CSR "
-        "| RSS before training (GiB) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| scale (nodes / directed entries) | run | s / epoch | time vs PyG CSR "
+        "| peak RSS (GiB) | peak vs PyG CSR | RSS before training (GiB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    base = results.get("pyg-csr")
-    for variant, r in results.items():
-        rel_t = f"{r['median_seconds'] / base['median_seconds']:.2f}x" if base else "-"
-        rel_m = f"{r['peak_bytes'] / base['peak_bytes']:.2f}x" if base else "-"
-        lines.append(f"| {D_VARIANTS[variant]} | {r['median_seconds']:.1f} | {rel_t} "
-                     f"| {r['peak_bytes'] / GIB:.2f} | {rel_m} "
-                     f"| {r['rss_before_training_bytes'] / GIB:.2f} |")
-    for variant, why in failed.items():
-        lines.append(f"| {D_VARIANTS[variant]} | did not finish: {why} | | | | |")
-    if any("status -9" in why for why in failed.values()):
+    for point in points:
+        lines += d_rows(point)
+    failed = [why for p in points for why in p["failed"].values()]
+    if any("status -9" in why for why in failed):
         lines += ["", "Exit status -9: the kernel killed the process for memory (the machine's "
                   "RAM, less what else runs, is the limit)."]
-    ours = results.get("graphls")
+    if len(points) > 1:
+        lines += ["", f"PyG through CSR, bisected over the scale in {args.d_bisect} steps: "
+                  f"fits at {fits:g}, killed at {fails:g} of ogbn-products' size."]
+    base, ours = full["results"].get("pyg-csr"), full["results"].get("graphls")
     if ours and base:
         t, m = ours["median_seconds"] / base["median_seconds"], ours["peak_bytes"] / base[
             "peak_bytes"]
         lines += ["", f"Targets (graphls vs PyG through CSR): time <= 0.70x, peak memory "
                   f"<= 1.00x; measured {t:.2f}x and {m:.2f}x: "
                   f"{'met' if t <= 0.7 and m <= 1.0 else 'not met'}."]
+    elif ours:
+        lines += ["", "Targets: graphls fits at ogbn-products' size and PyG through CSR does "
+                  "not: met."]
     out = Path(args.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     with (out / "results" / "speed.jsonl").open("a") as fh:
-        for variant, r in results.items():
-            fh.write(json.dumps({"case": "d", "run": D_VARIANTS[variant], **r, **shape,
-                                 "undirected_edges": entries, "threads": args.threads,
-                                 "git": git_sha(), "machine": machine(),
-                                 "torch": torch.__version__}) + "\n")
+        for point in points:
+            for variant, r in point["results"].items():
+                fh.write(json.dumps({"case": "d", "run": D_VARIANTS[variant], **r,
+                                     **point["shape"], "scale": point["scale"],
+                                     "undirected_edges": point["build"]["entries"],
+                                     "threads": args.threads, "git": git_sha(),
+                                     "machine": machine(), "torch": torch.__version__}) + "\n")
+            for variant, why in point["failed"].items():
+                fh.write(json.dumps({"case": "d", "run": D_VARIANTS[variant], "failed": why,
+                                     **point["shape"], "scale": point["scale"],
+                                     "threads": args.threads, "git": git_sha(),
+                                     "machine": machine(), "torch": torch.__version__}) + "\n")
     write_section(out / "RESULTS.md", "\n".join(lines), D_START, D_END)
     print("\n".join(lines))
-    return {"results": results, "failed": failed}
+    return {"points": points, "results": full["results"], "failed": full["failed"],
+            "pyg_fits": fits if len(points) > 1 else None}
 
 
 # --- command line -------------------------------------------------------------------------
@@ -785,10 +877,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true",
                         help="(b), (g): 2 seeds, 20 epochs, 1 repeat; (c): 5,000 nodes, 2 epochs")
     parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and results/")
+    parser.add_argument("--d-bisect", type=int, default=0,
+                        help="(d): when PyG does not fit, bisect its size limit in this many "
+                             "steps (each builds a graph and runs PyG once)")
     parser.add_argument("--c-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--d-build", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.c_worker is not None:  # a child process of run_c: one variant, JSON on stdout
         result = c_worker(json.loads(Path(args.c_worker).read_text()))
+        print(json.dumps(result))
+        return result
+    if args.d_build is not None:  # a child process of run_d: build and save the graph
+        result = d_build_worker(json.loads(Path(args.d_build).read_text()))
         print(json.dumps(result))
         return result
     if args.quick:

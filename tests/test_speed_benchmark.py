@@ -109,3 +109,20 @@ def test_speed_a_quick_compares_plain_optuna_and_graphls_tune(tmp_path, datasets
                (tmp_path / "results" / "speed.jsonl").read_text().splitlines()]
     assert [(r["case"], r["run"]) for r in records] == [("a", run) for run in runs]
     assert not list(tmp_path.glob("*.db"))  # the studies live in a temporary folder
+
+
+def test_speed_d_quick_builds_apart_and_compares_the_same_model(tmp_path):
+    """(d) at 5,000 nodes: the graph built by its own process, both variants trained."""
+    out = speed_main()(["--case", "d", "--quick", "--c-epochs", "1", "--d-bisect", "2",
+                        "--out", str(tmp_path)])["d"]
+    assert not out["failed"] and out["pyg_fits"] is None  # PyG fits: nothing to bisect
+    assert list(out["results"]) == ["pyg-csr", "graphls"]
+    build = out["points"][0]["build"]
+    assert build["entries"] > 0 and build["peak_bytes"] > 0
+    for r in out["results"].values():
+        assert len(r["seconds"]) == 1 and r["rss_before_training_bytes"] <= r["peak_bytes"]
+    # the same random graph and model shape: log(47) = 3.85 at random init
+    assert all(2.5 < r["loss"] < 6.0 for r in out["results"].values())
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count("<!-- speed-d:start -->") == 1 and "5,000 nodes" in text
+    assert "input_dropout=False" in text
