@@ -1,6 +1,6 @@
 """Speed, side by side: PyG's example code vs graphls (issue 6).
 
-    python benchmarks/speed.py [--case all|a|b|c|g|d] [--root DIR] [--seeds 10] [--repeats 3]
+    python benchmarks/speed.py [--case all|a|a2|b|c|g|d] [--root DIR] [--seeds 10] [--repeats 3]
                                [--a-plain-trials 15] [--a-trials 128] [--batch-size 16]
                                [--c-epochs 5] [--d-bisect 0] [--threads 1] [--quick]
                                [--out benchmarks]
@@ -16,6 +16,14 @@ defaults (SQLite storage, the median pruner on the running best) and
 ``--batch-size`` trials trained together; also the best validation accuracy
 each search reaches, at an equal trial count and over all its trials. Its table
 goes between ``<!-- speed-a:start -->`` and ``<!-- speed-a:end -->``.
+
+(a′) ``--case a2``: the plain script of (a) searching ``graphls tune --space full``'s
+space (hidden ∈ {8, 16, 32, 64} too), ``--a-plain-trials`` trials, against the
+``graphls tune --model M --space full --n-trials N`` command with no other flag (its
+default batch, pruner, threads and seeds per trial, report included, timed from start
+to exit), ``N = --a-trials``, for GCN and GAT (``--a2-models``). Targets: 30x (GCN)
+and 15x (GAT) the plain script's trials per minute. Its table goes between
+``<!-- speed-a2:start -->`` and ``<!-- speed-a2:end -->``; ``--case all`` leaves it out.
 
 (b) A 10-seed evaluation of one configuration (Cora, public split, GCN with
 PyG's example settings, 200 epochs, validation accuracy checked every epoch,
@@ -268,25 +276,37 @@ A_START, A_END = "<!-- speed-a:start -->", "<!-- speed-a:end -->"
 SPACE_FILE = HERE / "configs" / "searchspace" / "speed.toml"
 
 
-def plain_objective(data: Any, epochs: int, prune: bool):
-    """The plain PyG + Optuna objective: what a PyG user writes for this search (see (a) above)."""
+def plain_objective(data: Any, epochs: int, prune: bool, model: str = "gcn",
+                    hidden: tuple[int, ...] | None = None):
+    """The plain PyG + Optuna objective: what a PyG user writes for this search (see (a) above).
+
+    ``model``: PyG's ``examples/gcn.py`` or ``examples/gat.py`` network (weight decay on
+    the first layer / on everything, as there); ``hidden``: also search the hidden
+    channels (per head for GAT) over these choices, else PyG's 16 (GCN) or 8 (GAT).
+    """
     import optuna
-    from torch_geometric.nn import GCNConv
+    from torch_geometric.nn import GATConv, GCNConv
 
     class Net(torch.nn.Module):
-        def __init__(self, structural: float, dropout: float) -> None:
+        def __init__(self, structural: float, dropout: float, width: int) -> None:
             super().__init__()
-            self.conv1 = GCNConv(data.num_features, 16, cached=True)
-            self.conv2 = GCNConv(16, int(data.num_classes), cached=True)
+            if model == "gcn":
+                self.conv1 = GCNConv(data.num_features, width, cached=True)
+                self.conv2 = GCNConv(width, int(data.num_classes), cached=True)
+            else:
+                self.conv1 = GATConv(data.num_features, width, heads=8, dropout=dropout)
+                self.conv2 = GATConv(8 * width, int(data.num_classes), heads=1, concat=False,
+                                     dropout=dropout)
             self.structural, self.dropout = structural, dropout
 
-        def mix(self, conv: GCNConv, x: torch.Tensor) -> torch.Tensor:
+        def mix(self, conv: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
             lam = self.structural
             return lam * conv(x, data.edge_index) + (1 - lam) * (conv.lin(x) + conv.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = F.dropout(x, p=self.dropout, training=self.training)
-            x = self.mix(self.conv1, x).relu()
+            x = self.mix(self.conv1, x)
+            x = x.relu() if model == "gcn" else F.elu(x)
             x = F.dropout(x, p=self.dropout, training=self.training)
             return self.mix(self.conv2, x)
 
@@ -296,21 +316,26 @@ def plain_objective(data: Any, epochs: int, prune: bool):
         lr = trial.suggest_float("lr", 1e-3, 1e-1, log=True)
         weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
         dropout = trial.suggest_float("dropout", 0.0, 0.8)
+        width = (trial.suggest_categorical("hidden", list(hidden)) if hidden
+                 else 16 if model == "gcn" else 8)
         torch.manual_seed(trial.number)
-        model = Net(structural, dropout)
-        opt = torch.optim.Adam([dict(params=model.conv1.parameters(), weight_decay=weight_decay),
-                                dict(params=model.conv2.parameters(), weight_decay=0)], lr=lr)
+        net = Net(structural, dropout, width)
+        if model == "gcn":
+            opt = torch.optim.Adam([dict(params=net.conv1.parameters(), weight_decay=weight_decay),
+                                    dict(params=net.conv2.parameters(), weight_decay=0)], lr=lr)
+        else:
+            opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
         best_val = 0.0
         for epoch in range(epochs):
-            model.train()
+            net.train()
             opt.zero_grad()
-            out = model(data.x)
+            out = net(data.x)
             F.cross_entropy(out[data.train_mask], data.y[data.train_mask],
                             label_smoothing=epsilon).backward()
             opt.step()
-            model.eval()
+            net.eval()
             with torch.no_grad():
-                pred = model(data.x).argmax(-1)
+                pred = net(data.x).argmax(-1)
             val = float((pred[data.val_mask] == data.y[data.val_mask]).float().mean())
             best_val = max(best_val, val)
             if prune:
@@ -338,7 +363,8 @@ def _summary(study: Any, seconds: float, compare_at: int) -> dict[str, Any]:
 
 
 def plain_study(data: Any, n_trials: int, epochs: int, prune: bool, seed: int,
-                compare_at: int) -> dict[str, Any]:
+                compare_at: int, model: str = "gcn", hidden: tuple[int, ...] | None = None
+                ) -> dict[str, Any]:
     """The plain script: ``n_trials`` trials, one at a time, in memory."""
     import optuna
 
@@ -347,7 +373,7 @@ def plain_study(data: Any, n_trials: int, epochs: int, prune: bool, seed: int,
     study = optuna.create_study(direction="maximize", pruner=pruner,
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     start = time.perf_counter()
-    study.optimize(plain_objective(data, epochs, prune), n_trials=n_trials)
+    study.optimize(plain_objective(data, epochs, prune, model, hidden), n_trials=n_trials)
     return _summary(study, time.perf_counter() - start, compare_at)
 
 
@@ -468,6 +494,118 @@ def run_a(args: argparse.Namespace, command: str) -> dict:
     print("\n".join(lines))
     return {"trials_per_minute": {n: med(n, "trials_per_minute") for n in runs},
             "results": results}
+
+
+# --- (a'): the plain script vs the `graphls tune` command with its defaults -------------
+
+A2_START, A2_END = "<!-- speed-a2:start -->", "<!-- speed-a2:end -->"
+
+
+def cli_study(model: str, n_trials: int, root: str | None, folder: Path, compare_at: int
+              ) -> dict[str, Any]:
+    """``graphls tune --model MODEL --space full --n-trials N``, nothing else (its default
+    batch, pruner, threads, seeds per trial, storage and report), in a fresh process in
+    ``folder``; timed from start to exit, report included."""
+    import optuna
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = ["graphls", "tune", "--dataset", "Cora", "--model", model, "--space", "full",
+           "--n-trials", str(n_trials)] + (["--root", root] if root else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(HERE.parent), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "graphls.cli", *cmd[1:]], cwd=folder, env=env,
+                          capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit status {proc.returncode}:\n"
+                           f"{proc.stderr[-4000:]}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{folder / 'graphls.db'}"
+    (name,) = optuna.study.get_all_study_names(storage)
+    study = optuna.load_study(study_name=name, storage=storage)
+    out = _summary(study, seconds, compare_at)
+    out["command"] = " ".join(cmd)
+    out["report"] = proc.stdout.strip().splitlines()[-12:]
+    return out
+
+
+def run_a2(args: argparse.Namespace, command: str) -> dict:
+    """(a'): the plain PyG + Optuna script vs ``graphls tune`` with no speed flag, GCN and GAT."""
+    from graphls.data import load_dataset
+    from graphls.tuning.space import search_space
+
+    data = load_dataset("Cora", root=args.root, split="public")
+    hidden = search_space("full")["hidden"].choices  # the plain script searches it too
+    folder = Path(tempfile.mkdtemp(prefix="graphls-speed-a2-"))
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    targets = {"gcn": 30.0, "gat": 15.0}
+    for model in args.a2_models:
+        n_plain, n_ours = args.a_plain_trials, args.a_trials
+        plain = plain_study(data, n_plain, args.epochs, False, 0, n_plain, model, hidden)
+        print(f"(a') {model}: plain: {plain['trials']} trials in {plain['seconds']:.1f} s",
+              file=sys.stderr)
+        ours = cli_study(model, n_ours, args.root, folder / model, n_plain)
+        print(f"(a') {model}: graphls tune: {ours['trials']} trials in {ours['seconds']:.1f} s",
+              file=sys.stderr)
+        results[model] = {"plain": plain, "graphls": ours}
+    lines = [
+        "## Speed (issue 25, part a′): the plain script vs `graphls tune` with its defaults",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Machine: {machine()}; git {git_sha()}  ",
+        f"Cora public split, {args.epochs} epochs a trial. The same space for both, "
+        "`graphls tune --space full`'s: ε ∈ [0, 0.5], λ ∈ [0, 1], lr ∈ [1e-3, 1e-1] (log), "
+        "weight decay ∈ [1e-6, 1e-2] (log), dropout ∈ [0, 0.8], hidden ∈ {"
+        + ", ".join(map(str, hidden)) + "} (per head for GAT).",
+        "",
+        "- plain: PyG's `examples/gcn.py` / `examples/gat.py` network (GAT: 8 heads) with λ "
+        "as `λ·conv(x) + (1 − λ)·(conv.lin(x) + conv.bias)`, "
+        "`F.cross_entropy(label_smoothing=ε)`, one seed a trial, one trial at a time "
+        "through `study.optimize`, TPE (seed 0), in-memory storage, no pruning; timed around "
+        "`study.optimize` only (imports and data loading not counted); objective: the best "
+        "epoch's validation accuracy.",
+        "- graphls: the command shown, nothing else: its defaults (batched trials, the median "
+        "pruner, torch's default threads, 3 seeds a trial with the objective their mean "
+        "validation accuracy, SQLite storage) and the report after the study (the best "
+        "trial and the baseline retrained on 10 seeds); timed from process start to exit "
+        "(imports, data loading and report included).",
+        f"- CPU cores the benchmark could use: {len(os.sched_getaffinity(0))} of "
+        f"{os.cpu_count()} (its affinity, which the graphls process inherits); the plain "
+        f"script ran with {args.threads} torch thread(s); one run at a time.",
+        "",
+        "| model | run | trials | pruned | seconds | trials / min | × plain | target "
+        "| best val acc, first N trials | best val acc, all trials |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for model, r in results.items():
+        base = r["plain"]["trials_per_minute"]
+        first = f"best_val_accuracy_first_{args.a_plain_trials}"
+        for name, run in (("plain PyG + Optuna", r["plain"]),
+                          (f"`{r['graphls']['command']}`", r["graphls"])):
+            ratio = run["trials_per_minute"] / base
+            target = "" if run is r["plain"] else (
+                f"≥ {targets[model]:.0f}x: {'met' if ratio >= targets[model] else 'not met'}")
+            lines.append(
+                f"| {model.upper()} | {name} | {run['trials']} | {run['pruned']} "
+                f"| {run['seconds']:.0f} | {run['trials_per_minute']:.1f} | {ratio:.1f}x "
+                f"| {target} | {100 * run[first]:.2f} % (N = {args.a_plain_trials}) "
+                f"| {100 * run['best_val_accuracy']:.2f} % |")
+    lines += ["", "The plain script's value is one seed's best epoch; graphls's is the mean "
+              "over its 3 seeds of each seed's selected epoch, a lower-variance and so lower "
+              "maximum over the same number of trials."]
+    out = Path(args.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    with (out / "results" / "speed.jsonl").open("a") as fh:
+        for model, r in results.items():
+            for name, run in r.items():
+                fh.write(json.dumps({"case": "a2", "model": model, "run": name, **run,
+                                     "epochs": args.epochs, "threads": args.threads,
+                                     "git": git_sha(), "machine": machine(),
+                                     "torch": torch.__version__}) + "\n")
+    write_section(out / "RESULTS.md", "\n".join(lines), A2_START, A2_END)
+    print("\n".join(lines))
+    return results
 
 
 # --- (c): one training epoch on an ogbn-arxiv-shaped graph -------------------------------
@@ -848,7 +986,7 @@ def run_d(args: argparse.Namespace, command: str) -> dict:
 
 # --- command line -------------------------------------------------------------------------
 
-CASES = {"a": run_a, "b": run_b, "c": run_c, "g": run_g, "d": run_d}
+CASES = {"a": run_a, "a2": run_a2, "b": run_b, "c": run_c, "g": run_g, "d": run_d}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -868,6 +1006,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--a-trials", type=int, default=128, help="(a): trials of graphls tune")
     parser.add_argument("--batch-size", type=int, default=16,
                         help="(a): graphls tune --batch-size")
+    parser.add_argument("--a2-models", nargs="+", choices=["gcn", "gat"],
+                        default=["gcn", "gat"], help="(a'): the models compared")
     parser.add_argument("--c-epochs", type=int, default=5,
                         help="(c): measured epochs per variant, after one warm-up")
     parser.add_argument("--threads", type=int, default=1)
@@ -900,7 +1040,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    cases = [c for c in CASES if c != "d"] if args.case == "all" else [args.case]
+    cases = [c for c in CASES if c not in ("d", "a2")] if args.case == "all" else [args.case]
     return {case: CASES[case](args, command) for case in cases}
 
 

@@ -126,3 +126,20 @@ def test_speed_d_quick_builds_apart_and_compares_the_same_model(tmp_path):
     text = (tmp_path / "RESULTS.md").read_text()
     assert text.count("<!-- speed-d:start -->") == 1 and "5,000 nodes" in text
     assert "input_dropout=False" in text
+
+
+@pytest.mark.slow
+def test_speed_a2_quick_runs_the_plain_script_and_the_bare_tune_command(tmp_path,
+                                                                        datasets_root):
+    """(a′) for GCN: the plain script searches the CLI's full space, hidden included; the
+    command carries no flag beyond the dataset, model, space and trial count."""
+    out = speed_main()(["--case", "a2", "--quick", "--a2-models", "gcn",
+                        "--root", str(datasets_root), "--out", str(tmp_path)])["a2"]
+    plain, ours = out["gcn"]["plain"], out["gcn"]["graphls"]
+    assert plain["trials"] == 2 and ours["trials"] == 6
+    assert ours["command"] == ("graphls tune --dataset Cora --model gcn --space full "
+                               f"--n-trials 6 --root {datasets_root}")
+    assert all(0 < r["best_val_accuracy"] <= 1 for r in (plain, ours))
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count("<!-- speed-a2:start -->") == 1 and "hidden ∈ {8, 16, 32, 64}" in text
+    assert not list(tmp_path.glob("*.db"))
