@@ -141,5 +141,6 @@ def test_speed_a2_quick_runs_the_plain_script_and_the_bare_tune_command(tmp_path
                                f"--n-trials 6 --root {datasets_root}")
     assert all(0 < r["best_val_accuracy"] <= 1 for r in (plain, ours))
     text = (tmp_path / "RESULTS.md").read_text()
-    assert text.count("<!-- speed-a2:start -->") == 1 and "hidden ∈ {8, 16, 32, 64}" in text
+    assert text.count("<!-- speed-a2-gcn:start -->") == 1 and "hidden ∈ {8, 16, 32, 64}" in text
+    assert plain["cpu_seconds"] > 0 and ours["cpu_seconds"] > 0
     assert not list(tmp_path.glob("*.db"))
