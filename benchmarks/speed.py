@@ -610,12 +610,12 @@ def run_a2(args: argparse.Namespace, command: str) -> dict:
               file=sys.stderr)
         results[model] = {"plain": plain, "graphls": ours}
     shutil.rmtree(folder)
-    for model, r in results.items():
-        write_section(Path(args.out) / "RESULTS.md", "\n".join(a2_lines(
-            args, command, model, r, hidden, targets[model])),
-            f"<!-- speed-a2-{model}:start -->", f"<!-- speed-a2-{model}:end -->")
     out = Path(args.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
+    for model, r in results.items():
+        write_section(out / "RESULTS.md", "\n".join(a2_lines(
+            args, command, model, r, hidden, targets[model])),
+            f"<!-- speed-a2-{model}:start -->", f"<!-- speed-a2-{model}:end -->")
     with (out / "results" / "speed.jsonl").open("a") as fh:
         for model, r in results.items():
             for name, run in r.items():
