@@ -1,8 +1,9 @@
 """Speed, side by side: PyG's example code vs graphls (issue 6).
 
-    python benchmarks/speed.py [--case all|a|b|c|g|d] [--root DIR] [--seeds 10] [--repeats 3]
+    python benchmarks/speed.py [--case all|a|a2|b|c|g|d] [--root DIR] [--seeds 10] [--repeats 3]
                                [--a-plain-trials 15] [--a-trials 128] [--batch-size 16]
-                               [--c-epochs 5] [--threads 1] [--quick] [--out benchmarks]
+                               [--c-epochs 5] [--d-bisect 0] [--threads 1] [--quick]
+                               [--out benchmarks]
 
 (a) Optuna trials per minute on Cora (public split, GCN, 200 epochs a trial, the
 space (ε, λ, lr, weight decay, dropout) of ``configs/searchspace/speed.toml``):
@@ -15,6 +16,14 @@ defaults (SQLite storage, the median pruner on the running best) and
 ``--batch-size`` trials trained together; also the best validation accuracy
 each search reaches, at an equal trial count and over all its trials. Its table
 goes between ``<!-- speed-a:start -->`` and ``<!-- speed-a:end -->``.
+
+(a′) ``--case a2``: the plain script of (a) searching ``graphls tune --space full``'s
+space (hidden ∈ {8, 16, 32, 64} too), ``--a-plain-trials`` trials, against the
+``graphls tune --model M --space full --n-trials N`` command with no other flag (its
+default batch, pruner, threads and seeds per trial, report included, timed from start
+to exit), ``N = --a-trials``, for GCN and GAT (``--a2-models``). Targets: 30x (GCN)
+and 15x (GAT) the plain script's trials per minute. Its table goes between
+``<!-- speed-a2-gcn:start -->`` (``-gat``) and its end marker; ``--case all`` leaves it out.
 
 (b) A 10-seed evaluation of one configuration (Cora, public split, GCN with
 PyG's example settings, 200 epochs, validation accuracy checked every epoch,
@@ -35,10 +44,14 @@ Its table goes between ``<!-- speed-c:start -->`` and ``<!-- speed-c:end -->``.
 
 (d) As (c) at ogbn-products' size (2,449,029 nodes, 61,859,140 random edges made
 undirected, 100 dense features, 47 classes) with OGB's products GCN (3 layers, 256
-hidden, no batch norm): PyG through CSR vs graphls, each in its own process (a variant
-killed for memory is reported as such). ``--case all`` leaves it out: it needs
-about 20 GiB and tens of minutes; run ``--case d`` on its own. Its table goes
-between ``<!-- speed-d:start -->`` and ``<!-- speed-d:end -->``.
+hidden, no batch norm, no dropout on the input features): PyG through CSR vs graphls.
+The graph is built and saved by a process of its own, then each variant trains in its
+own process (a variant killed for memory is reported as such); with ``--d-bisect K``
+and PyG killed, PyG's size limit is bisected in K steps over the share of nodes and
+edges (degree kept), and graphls is measured beside it at the largest size PyG fits.
+``--case all`` leaves it out: it needs most of 24 GiB and tens of minutes; run
+``--case d`` on its own (``benchmarks/memory_d.py`` shows where the memory goes, phase
+by phase). Its table goes between ``<!-- speed-d:start -->`` and ``<!-- speed-d:end -->``.
 
 (g) As (b) for GAT (PyG's ``examples/gat.py``: 8 heads of 8, dropout 0.6, lr
 0.005, weight decay 5e-4): the PyG loop, ``graphls.engine.fit`` one seed at a
@@ -57,6 +70,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -263,25 +277,37 @@ A_START, A_END = "<!-- speed-a:start -->", "<!-- speed-a:end -->"
 SPACE_FILE = HERE / "configs" / "searchspace" / "speed.toml"
 
 
-def plain_objective(data: Any, epochs: int, prune: bool):
-    """The plain PyG + Optuna objective: what a PyG user writes for this search (see (a) above)."""
+def plain_objective(data: Any, epochs: int, prune: bool, model: str = "gcn",
+                    hidden: tuple[int, ...] | None = None):
+    """The plain PyG + Optuna objective: what a PyG user writes for this search (see (a) above).
+
+    ``model``: PyG's ``examples/gcn.py`` or ``examples/gat.py`` network (weight decay on
+    the first layer / on everything, as there); ``hidden``: also search the hidden
+    channels (per head for GAT) over these choices, else PyG's 16 (GCN) or 8 (GAT).
+    """
     import optuna
-    from torch_geometric.nn import GCNConv
+    from torch_geometric.nn import GATConv, GCNConv
 
     class Net(torch.nn.Module):
-        def __init__(self, structural: float, dropout: float) -> None:
+        def __init__(self, structural: float, dropout: float, width: int) -> None:
             super().__init__()
-            self.conv1 = GCNConv(data.num_features, 16, cached=True)
-            self.conv2 = GCNConv(16, int(data.num_classes), cached=True)
+            if model == "gcn":
+                self.conv1 = GCNConv(data.num_features, width, cached=True)
+                self.conv2 = GCNConv(width, int(data.num_classes), cached=True)
+            else:
+                self.conv1 = GATConv(data.num_features, width, heads=8, dropout=dropout)
+                self.conv2 = GATConv(8 * width, int(data.num_classes), heads=1, concat=False,
+                                     dropout=dropout)
             self.structural, self.dropout = structural, dropout
 
-        def mix(self, conv: GCNConv, x: torch.Tensor) -> torch.Tensor:
+        def mix(self, conv: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
             lam = self.structural
             return lam * conv(x, data.edge_index) + (1 - lam) * (conv.lin(x) + conv.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = F.dropout(x, p=self.dropout, training=self.training)
-            x = self.mix(self.conv1, x).relu()
+            x = self.mix(self.conv1, x)
+            x = x.relu() if model == "gcn" else F.elu(x)
             x = F.dropout(x, p=self.dropout, training=self.training)
             return self.mix(self.conv2, x)
 
@@ -291,21 +317,26 @@ def plain_objective(data: Any, epochs: int, prune: bool):
         lr = trial.suggest_float("lr", 1e-3, 1e-1, log=True)
         weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
         dropout = trial.suggest_float("dropout", 0.0, 0.8)
+        width = (trial.suggest_categorical("hidden", list(hidden)) if hidden
+                 else 16 if model == "gcn" else 8)
         torch.manual_seed(trial.number)
-        model = Net(structural, dropout)
-        opt = torch.optim.Adam([dict(params=model.conv1.parameters(), weight_decay=weight_decay),
-                                dict(params=model.conv2.parameters(), weight_decay=0)], lr=lr)
+        net = Net(structural, dropout, width)
+        if model == "gcn":
+            opt = torch.optim.Adam([dict(params=net.conv1.parameters(), weight_decay=weight_decay),
+                                    dict(params=net.conv2.parameters(), weight_decay=0)], lr=lr)
+        else:
+            opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
         best_val = 0.0
         for epoch in range(epochs):
-            model.train()
+            net.train()
             opt.zero_grad()
-            out = model(data.x)
+            out = net(data.x)
             F.cross_entropy(out[data.train_mask], data.y[data.train_mask],
                             label_smoothing=epsilon).backward()
             opt.step()
-            model.eval()
+            net.eval()
             with torch.no_grad():
-                pred = model(data.x).argmax(-1)
+                pred = net(data.x).argmax(-1)
             val = float((pred[data.val_mask] == data.y[data.val_mask]).float().mean())
             best_val = max(best_val, val)
             if prune:
@@ -333,7 +364,8 @@ def _summary(study: Any, seconds: float, compare_at: int) -> dict[str, Any]:
 
 
 def plain_study(data: Any, n_trials: int, epochs: int, prune: bool, seed: int,
-                compare_at: int) -> dict[str, Any]:
+                compare_at: int, model: str = "gcn", hidden: tuple[int, ...] | None = None
+                ) -> dict[str, Any]:
     """The plain script: ``n_trials`` trials, one at a time, in memory."""
     import optuna
 
@@ -341,9 +373,11 @@ def plain_study(data: Any, n_trials: int, epochs: int, prune: bool, seed: int,
     pruner = optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner()
     study = optuna.create_study(direction="maximize", pruner=pruner,
                                 sampler=optuna.samplers.TPESampler(seed=seed))
-    start = time.perf_counter()
-    study.optimize(plain_objective(data, epochs, prune), n_trials=n_trials)
-    return _summary(study, time.perf_counter() - start, compare_at)
+    start, cpu = time.perf_counter(), time.process_time()
+    study.optimize(plain_objective(data, epochs, prune, model, hidden), n_trials=n_trials)
+    out = _summary(study, time.perf_counter() - start, compare_at)
+    out["cpu_seconds"] = time.process_time() - cpu
+    return out
 
 
 def graphls_study(data: Any, n_trials: int, epochs: int, batch_size: int, pruner: str,
@@ -465,6 +499,133 @@ def run_a(args: argparse.Namespace, command: str) -> dict:
             "results": results}
 
 
+# --- (a'): the plain script vs the `graphls tune` command with its defaults -------------
+
+def cli_study(model: str, n_trials: int, root: str | None, folder: Path, compare_at: int
+              ) -> dict[str, Any]:
+    """``graphls tune --model MODEL --space full --n-trials N``, nothing else (its default
+    batch, pruner, threads, seeds per trial, storage and report), in a fresh process in
+    ``folder``; timed from start to exit, report included."""
+    import optuna
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = ["graphls", "tune", "--dataset", "Cora", "--model", model, "--space", "full",
+           "--n-trials", str(n_trials)] + (["--root", root] if root else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(HERE.parent), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "graphls.cli", *cmd[1:]], cwd=folder, env=env,
+                          capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit status {proc.returncode}:\n"
+                           f"{proc.stderr[-4000:]}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{folder / 'graphls.db'}"
+    (name,) = optuna.study.get_all_study_names(storage)
+    study = optuna.load_study(study_name=name, storage=storage)
+    out = _summary(study, seconds, compare_at)
+    out["cpu_seconds"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    out["command"] = " ".join(cmd)
+    out["report"] = proc.stdout.strip().splitlines()[-12:]
+    return out
+
+
+def a2_lines(args: argparse.Namespace, command: str, model: str, r: dict, hidden: tuple,
+             target: float) -> list[str]:
+    """(a′)'s section for one model."""
+    n = args.a_plain_trials
+    lines = [
+        f"## Speed (issue 25, part a′, {model.upper()}): the plain script vs `graphls tune` "
+        "with its defaults",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Machine: {machine()}; git {git_sha()}  ",
+        f"Cora public split, {args.epochs} epochs a trial. The same space for both, "
+        "`graphls tune --space full`'s: ε ∈ [0, 0.5], λ ∈ [0, 1], lr ∈ [1e-3, 1e-1] (log), "
+        "weight decay ∈ [1e-6, 1e-2] (log), dropout ∈ [0, 0.8], hidden ∈ {"
+        + ", ".join(map(str, hidden)) + "}" + (" per head (8 heads)" if model == "gat" else "")
+        + ".",
+        "",
+        f"- plain: PyG's `examples/{model}.py` network with λ as `λ·conv(x) + (1 − λ)·"
+        "(conv.lin(x) + conv.bias)`, `F.cross_entropy(label_smoothing=ε)`, one seed a trial, "
+        "one trial at a time through `study.optimize`, TPE (seed 0), in-memory storage, no "
+        "pruning; timed around `study.optimize` only (imports and data loading not "
+        "counted); objective: the best epoch's validation accuracy.",
+        "- graphls: the command shown, nothing else: its defaults (batched trials, the median "
+        "pruner, torch's default threads, 3 seeds a trial with the objective their mean "
+        "validation accuracy, SQLite storage) and the report after the study (the best "
+        "trial and the baseline retrained on 10 seeds); timed from process start to exit "
+        "(imports, data loading and report included).",
+        f"- CPU cores the benchmark could use: {len(os.sched_getaffinity(0))} of "
+        f"{os.cpu_count()} (its affinity, which the graphls process inherits); the plain "
+        f"script ran with {args.threads} torch thread(s); one run at a time. Other work "
+        "shared the core, so the ratios use CPU seconds (user + system of the process, "
+        "children for the command); wall seconds are given too.",
+        "",
+        "| run | trials | pruned | wall s | CPU s | trials / CPU min | × plain (CPU) "
+        f"| × plain (wall) | target | best val acc, first {n} trials | best val acc, all |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    base = r["plain"]
+    base_cpu = base["trials"] / base["cpu_seconds"]
+    base_wall = base["trials_per_minute"]
+    first = f"best_val_accuracy_first_{n}"
+    for name, run in (("plain PyG + Optuna", base), (f"`{r['graphls']['command']}`",
+                                                     r["graphls"])):
+        cpu = run["trials"] / run["cpu_seconds"]
+        mark = "" if run is base else (
+            f"≥ {target:.0f}x: {'met' if cpu / base_cpu >= target else 'not met'}")
+        lines.append(
+            f"| {name} | {run['trials']} | {run['pruned']} | {run['seconds']:.0f} "
+            f"| {run['cpu_seconds']:.0f} | {60 * cpu:.1f} | {cpu / base_cpu:.1f}x "
+            f"| {run['trials_per_minute'] / base_wall:.1f}x | {mark} "
+            f"| {100 * run[first]:.2f} % | {100 * run['best_val_accuracy']:.2f} % |")
+    lines += ["", "The plain script's value is one seed's best epoch; graphls's is the mean "
+              "over its 3 seeds of each seed's selected epoch, a lower-variance and so lower "
+              "maximum over the same number of trials."]
+    print("\n".join(lines))
+    return lines
+
+
+def run_a2(args: argparse.Namespace, command: str) -> dict:
+    """(a'): the plain PyG + Optuna script vs ``graphls tune`` with no speed flag, GCN and GAT."""
+    from graphls.data import load_dataset
+    from graphls.tuning.space import search_space
+
+    data = load_dataset("Cora", root=args.root, split="public")
+    hidden = search_space("full")["hidden"].choices  # the plain script searches it too
+    folder = Path(tempfile.mkdtemp(prefix="graphls-speed-a2-"))
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    targets = {"gcn": 30.0, "gat": 15.0}
+    for model in args.a2_models:
+        n_plain, n_ours = args.a_plain_trials, args.a_trials
+        plain = plain_study(data, n_plain, args.epochs, False, 0, n_plain, model, hidden)
+        print(f"(a') {model}: plain: {plain['trials']} trials in {plain['seconds']:.1f} s",
+              file=sys.stderr)
+        ours = cli_study(model, n_ours, args.root, folder / model, n_plain)
+        print(f"(a') {model}: graphls tune: {ours['trials']} trials in {ours['seconds']:.1f} s",
+              file=sys.stderr)
+        results[model] = {"plain": plain, "graphls": ours}
+    shutil.rmtree(folder)
+    out = Path(args.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    for model, r in results.items():
+        write_section(out / "RESULTS.md", "\n".join(a2_lines(
+            args, command, model, r, hidden, targets[model])),
+            f"<!-- speed-a2-{model}:start -->", f"<!-- speed-a2-{model}:end -->")
+    with (out / "results" / "speed.jsonl").open("a") as fh:
+        for model, r in results.items():
+            for name, run in r.items():
+                fh.write(json.dumps({"case": "a2", "model": model, "run": name, **run,
+                                     "epochs": args.epochs, "threads": args.threads,
+                                     "git": git_sha(), "machine": machine(),
+                                     "torch": torch.__version__}) + "\n")
+    return results
+
+
 # --- (c): one training epoch on an ogbn-arxiv-shaped graph -------------------------------
 
 C_START, C_END = "<!-- speed-c:start -->", "<!-- speed-c:end -->"
@@ -558,7 +719,8 @@ def c_worker(spec: dict) -> dict:
         from graphls.models import GCN
 
         model = GCN(x.size(1), C_HIDDEN, C_LAYERS, spec["classes"],
-                    batch_norm=spec.get("batch_norm", True), dropout=C_DROPOUT, cached=True)
+                    batch_norm=spec.get("batch_norm", True), dropout=C_DROPOUT, cached=True,
+                    input_dropout=spec.get("input_dropout", True))
         adj, log_probs = graph["edge_index"], False
     else:
         model = pyg_arxiv_gcn(x.size(1), C_HIDDEN, spec["classes"], C_LAYERS, C_DROPOUT,
@@ -595,15 +757,7 @@ def c_worker(spec: dict) -> dict:
 
 def run_c_variant(spec: dict) -> dict:
     """:func:`c_worker` in a fresh Python process running this script (``--c-worker``)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        spec_file = Path(tmp) / "spec.json"
-        spec_file.write_text(json.dumps(spec))
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--c-worker",
-                               str(spec_file)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"variant {spec['variant']!r} failed with exit status "
-                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child("--c-worker", spec)
 
 
 def run_c(args: argparse.Namespace, command: str) -> dict:
@@ -678,85 +832,179 @@ def run_c(args: argparse.Namespace, command: str) -> dict:
 PRODUCTS_SHAPE = {"nodes": 2_449_029, "edges": 61_859_140, "features": 100, "classes": 47}
 PRODUCTS_TRAIN = 196_615 / 2_449_029
 D_START, D_END = "<!-- speed-d:start -->", "<!-- speed-d:end -->"
-D_VARIANTS = {"pyg-csr": C_VARIANTS["pyg-csr"], "graphls": C_VARIANTS["graphls"]}
+D_VARIANTS = {"pyg-csr": C_VARIANTS["pyg-csr"],
+              "graphls": "graphls GCN(cached=True, input_dropout=False), edge_index"}
+
+
+def d_shape(scale: float, quick: bool = False) -> dict:
+    """ogbn-products' shape with ``scale`` times its nodes and directed edges (same degree)."""
+    shape = dict(PRODUCTS_SHAPE)
+    if quick:
+        scale = scale * QUICK_NODES / shape["nodes"]
+    shape["nodes"] = max(2, round(shape["nodes"] * scale))
+    shape["edges"] = max(1, round(shape["edges"] * scale))
+    return shape
+
+
+def d_build_worker(spec: dict) -> dict:
+    """Build (d)'s graph in this (fresh) process and save it: the build's peak (random
+    edges, ``to_undirected``'s sort) is not charged to the training processes, nor held by
+    the parent while they run."""
+    torch.set_num_threads(spec["threads"])
+    start = time.perf_counter()
+    graph = arxiv_like_graph(**spec["shape"], train=PRODUCTS_TRAIN)
+    entries = graph["edge_index"].size(1)
+    torch.save(graph, spec["path"])
+    return {"entries": entries, "seconds": time.perf_counter() - start, "peak_bytes": peak_rss()}
+
+
+def run_child(flag: str, spec: dict) -> dict:
+    """This script with ``flag`` (``--c-worker``, ``--d-build``) in a fresh process: its JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_text(json.dumps(spec))
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), flag,
+                               str(spec_file)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{spec.get('variant', flag)!r} failed with exit status "
+                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def d_point(args: argparse.Namespace, scale: float, variants: list[str], tmp: str) -> dict:
+    """(d) at one size: the graph built in its own process, then each variant in its own."""
+    shape = d_shape(scale, args.quick)
+    path = str(Path(tmp) / "graph.pt")
+    built = run_child("--d-build", {"shape": shape, "path": path, "threads": args.threads})
+    point: dict[str, Any] = {"scale": scale, "shape": shape, "build": built, "results": {},
+                             "failed": {}}
+    for variant in variants:
+        try:
+            point["results"][variant] = run_child("--c-worker", {
+                "variant": variant, "graph": path, "classes": shape["classes"],
+                "threads": args.threads, "warmup": 1, "epochs": args.c_epochs,
+                "batch_norm": False, "input_dropout": False})
+        except RuntimeError as exc:  # e.g. killed by the kernel for memory (status -9)
+            point["failed"][variant] = " ".join(str(exc).split())[:300]
+        r = point["results"].get(variant)
+        print(f"(d) scale {scale:g}: {variant}: " + (
+            f"{r['median_seconds']:.1f} s/epoch, peak {r['peak_bytes'] / GIB:.2f} GiB" if r
+            else point["failed"][variant]), file=sys.stderr)
+    Path(path).unlink(missing_ok=True)
+    return point
+
+
+def d_rows(point: dict) -> list[str]:
+    base = point["results"].get("pyg-csr")
+    rows = []
+    for variant in D_VARIANTS:
+        r = point["results"].get(variant)
+        size = f"{point['shape']['nodes']:,} / {point['build']['entries']:,}"
+        if r is None:
+            why = point["failed"].get(variant)
+            if why is not None:
+                rows.append(f"| {point['scale']:g} ({size}) | {D_VARIANTS[variant]} | "
+                            f"did not finish: {why.split(':')[0]} | | | | |")
+            continue
+        rel_t = f"{r['median_seconds'] / base['median_seconds']:.2f}x" if base else "-"
+        rel_m = f"{r['peak_bytes'] / base['peak_bytes']:.2f}x" if base else "-"
+        rows.append(f"| {point['scale']:g} ({size}) | {D_VARIANTS[variant]} "
+                    f"| {r['median_seconds']:.1f} | {rel_t} | {r['peak_bytes'] / GIB:.2f} "
+                    f"| {rel_m} | {r['rss_before_training_bytes'] / GIB:.2f} |")
+    return rows
 
 
 def run_d(args: argparse.Namespace, command: str) -> dict:
     """(d): (c) at ogbn-products' size, without batch norm (OGB's products GCN), PyG through
-    CSR vs graphls, each in its own process; a variant killed for memory is reported so."""
-    shape = dict(PRODUCTS_SHAPE)
-    if args.quick:
-        shape["edges"] = round(shape["edges"] * QUICK_NODES / shape["nodes"])
-        shape["nodes"] = QUICK_NODES
-    results: dict[str, dict] = {}
-    failed: dict[str, str] = {}
+    CSR vs graphls, each in its own process; a variant killed for memory is reported so,
+    and, with ``--d-bisect K``, PyG's size limit is bisected in K steps (the scale of nodes
+    and edges, degree kept) and graphls measured beside it at the largest size PyG fits."""
+    points = []
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        start = time.perf_counter()
-        graph = arxiv_like_graph(**shape, train=PRODUCTS_TRAIN)
-        entries = graph["edge_index"].size(1)
-        torch.save(graph, Path(tmp) / "graph.pt")
-        del graph
-        build = time.perf_counter() - start
-        for variant in D_VARIANTS:
-            try:
-                results[variant] = run_c_variant({
-                    "variant": variant, "graph": str(Path(tmp) / "graph.pt"),
-                    "classes": shape["classes"], "threads": args.threads, "warmup": 1,
-                    "epochs": args.c_epochs, "batch_norm": False})
-            except RuntimeError as exc:  # e.g. killed by the kernel for memory (status -9)
-                failed[variant] = " ".join(str(exc).split())[:300]
+        full = d_point(args, 1.0, list(D_VARIANTS), tmp)
+        points.append(full)
+        fits, fails = 0.0, 1.0
+        if "pyg-csr" in full["failed"] and args.d_bisect > 0:
+            best = None
+            for _ in range(args.d_bisect):
+                scale = round((fits + fails) / 2, 4)
+                point = d_point(args, scale, ["pyg-csr"], tmp)
+                points.append(point)
+                if "pyg-csr" in point["results"]:
+                    fits, best = scale, point
+                else:
+                    fails = scale
+            if best is not None:  # graphls beside PyG at the largest size PyG fits
+                best["results"]["graphls"] = d_point(args, fits, ["graphls"], tmp)[
+                    "results"].get("graphls")
+                if best["results"]["graphls"] is None:
+                    del best["results"]["graphls"]
+    shape = full["shape"]
     lines = [
         "## Speed (issue 25, part d): one training epoch on an ogbn-products-shaped graph",
         "",
         f"Command: `{command.strip()}`  ",
         f"Machine: {machine()}; git {git_sha()}  ",
         f"Synthetic graph: {shape['nodes']:,} nodes, {shape['edges']:,} random directed edges "
-        f"made undirected ({entries:,} directed entries), {shape['features']} dense N(0, 1) "
-        f"features, {shape['classes']} random classes, {100 * PRODUCTS_TRAIN:.1f} % of the "
-        f"nodes in the train mask (built in {build:.0f} s). Model: OGB's ogbn-products "
-        "full-batch GCN: 3 layers, 256 hidden, dropout 0.5, no batch norm, Adam (lr 0.01). "
-        f"Seconds per epoch: median of {args.c_epochs} epochs after one warm-up; each "
-        "variant in its own fresh process; memory is resident set size (`ru_maxrss`).",
+        f"made undirected ({full['build']['entries']:,} directed entries), "
+        f"{shape['features']} dense N(0, 1) features, {shape['classes']} random classes, "
+        f"{100 * PRODUCTS_TRAIN:.1f} % of the nodes in the train mask, built and saved by a "
+        f"process of its own ({full['build']['seconds']:.0f} s, peak "
+        f"{full['build']['peak_bytes'] / GIB:.1f} GiB) before the training processes start. "
+        "Model: OGB's ogbn-products full-batch GCN: 3 layers, 256 hidden, dropout 0.5 "
+        "between layers (not on the input features, for both), no batch norm, Adam "
+        f"(lr 0.01). Seconds per epoch: median of {args.c_epochs} epochs after one warm-up; "
+        "each variant in its own fresh process, which loads the saved graph; memory is that "
+        "process's peak resident set size (`ru_maxrss`). Scale: the share of ogbn-products' "
+        "nodes and directed edges (the degree is kept).",
         "",
-        "| run | s / epoch | time vs PyG CSR | peak RSS (GiB) | peak vs PyG CSR "
-        "| RSS before training (GiB) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| scale (nodes / directed entries) | run | s / epoch | time vs PyG CSR "
+        "| peak RSS (GiB) | peak vs PyG CSR | RSS before training (GiB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    base = results.get("pyg-csr")
-    for variant, r in results.items():
-        rel_t = f"{r['median_seconds'] / base['median_seconds']:.2f}x" if base else "-"
-        rel_m = f"{r['peak_bytes'] / base['peak_bytes']:.2f}x" if base else "-"
-        lines.append(f"| {D_VARIANTS[variant]} | {r['median_seconds']:.1f} | {rel_t} "
-                     f"| {r['peak_bytes'] / GIB:.2f} | {rel_m} "
-                     f"| {r['rss_before_training_bytes'] / GIB:.2f} |")
-    for variant, why in failed.items():
-        lines.append(f"| {D_VARIANTS[variant]} | did not finish: {why} | | | | |")
-    if any("status -9" in why for why in failed.values()):
+    for point in points:
+        lines += d_rows(point)
+    failed = [why for p in points for why in p["failed"].values()]
+    if any("status -9" in why for why in failed):
         lines += ["", "Exit status -9: the kernel killed the process for memory (the machine's "
                   "RAM, less what else runs, is the limit)."]
-    ours = results.get("graphls")
+    if len(points) > 1:
+        lines += ["", f"PyG through CSR, bisected over the scale in {args.d_bisect} steps: "
+                  f"fits at {fits:g}, killed at {fails:g} of ogbn-products' size."]
+    base, ours = full["results"].get("pyg-csr"), full["results"].get("graphls")
     if ours and base:
         t, m = ours["median_seconds"] / base["median_seconds"], ours["peak_bytes"] / base[
             "peak_bytes"]
         lines += ["", f"Targets (graphls vs PyG through CSR): time <= 0.70x, peak memory "
                   f"<= 1.00x; measured {t:.2f}x and {m:.2f}x: "
                   f"{'met' if t <= 0.7 and m <= 1.0 else 'not met'}."]
+    elif ours:
+        lines += ["", "Targets: graphls fits at ogbn-products' size and PyG through CSR does "
+                  "not: met."]
     out = Path(args.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     with (out / "results" / "speed.jsonl").open("a") as fh:
-        for variant, r in results.items():
-            fh.write(json.dumps({"case": "d", "run": D_VARIANTS[variant], **r, **shape,
-                                 "undirected_edges": entries, "threads": args.threads,
-                                 "git": git_sha(), "machine": machine(),
-                                 "torch": torch.__version__}) + "\n")
+        for point in points:
+            for variant, r in point["results"].items():
+                fh.write(json.dumps({"case": "d", "run": D_VARIANTS[variant], **r,
+                                     **point["shape"], "scale": point["scale"],
+                                     "undirected_edges": point["build"]["entries"],
+                                     "threads": args.threads, "git": git_sha(),
+                                     "machine": machine(), "torch": torch.__version__}) + "\n")
+            for variant, why in point["failed"].items():
+                fh.write(json.dumps({"case": "d", "run": D_VARIANTS[variant], "failed": why,
+                                     **point["shape"], "scale": point["scale"],
+                                     "threads": args.threads, "git": git_sha(),
+                                     "machine": machine(), "torch": torch.__version__}) + "\n")
     write_section(out / "RESULTS.md", "\n".join(lines), D_START, D_END)
     print("\n".join(lines))
-    return {"results": results, "failed": failed}
+    return {"points": points, "results": full["results"], "failed": full["failed"],
+            "pyg_fits": fits if len(points) > 1 else None}
 
 
 # --- command line -------------------------------------------------------------------------
 
-CASES = {"a": run_a, "b": run_b, "c": run_c, "g": run_g, "d": run_d}
+CASES = {"a": run_a, "a2": run_a2, "b": run_b, "c": run_c, "g": run_g, "d": run_d}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -776,6 +1024,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--a-trials", type=int, default=128, help="(a): trials of graphls tune")
     parser.add_argument("--batch-size", type=int, default=16,
                         help="(a): graphls tune --batch-size")
+    parser.add_argument("--a2-models", nargs="+", choices=["gcn", "gat"],
+                        default=["gcn", "gat"], help="(a'): the models compared")
     parser.add_argument("--c-epochs", type=int, default=5,
                         help="(c): measured epochs per variant, after one warm-up")
     parser.add_argument("--threads", type=int, default=1)
@@ -785,10 +1035,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true",
                         help="(b), (g): 2 seeds, 20 epochs, 1 repeat; (c): 5,000 nodes, 2 epochs")
     parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and results/")
+    parser.add_argument("--d-bisect", type=int, default=0,
+                        help="(d): when PyG does not fit, bisect its size limit in this many "
+                             "steps (each builds a graph and runs PyG once)")
     parser.add_argument("--c-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--d-build", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.c_worker is not None:  # a child process of run_c: one variant, JSON on stdout
         result = c_worker(json.loads(Path(args.c_worker).read_text()))
+        print(json.dumps(result))
+        return result
+    if args.d_build is not None:  # a child process of run_d: build and save the graph
+        result = d_build_worker(json.loads(Path(args.d_build).read_text()))
         print(json.dumps(result))
         return result
     if args.quick:
@@ -800,7 +1058,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    cases = [c for c in CASES if c != "d"] if args.case == "all" else [args.case]
+    cases = [c for c in CASES if c not in ("d", "a2")] if args.case == "all" else [args.case]
     return {case: CASES[case](args, command) for case in cases}
 
 

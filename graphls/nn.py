@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,7 +50,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from graphls._validation import check_fraction
 
-__all__ = ["StructuralGATConv", "StructuralGCNConv", "TransposedCSR", "csr_matmul"]
+__all__ = ["StructuralGATConv", "StructuralGCNConv", "TransposedCSR", "compact_csr", "csr_matmul"]
 
 #: Initial values of a learnable λ are clamped into this range before the logit.
 STRUCTURAL_LOGIT_EPS = 1e-4
@@ -102,11 +103,37 @@ def _spmm(adj: Tensor, x: Tensor) -> Tensor:
     return torch.addmm(out, adj, x, beta=0, out=out)
 
 
+def compact_csr(adj: Tensor) -> Tensor:
+    """``adj`` (CSR) with its indices in buffers of their own, as int32 where they fit.
+
+    A CSR converted from COO (``Tensor.to_sparse_csr``, PyG's
+    ``to_torch_csr_tensor``) keeps its column indices as a view of the
+    ``(2, nnz)`` COO index, twice their own size; int32 indices halve them again.
+    torch's CSR products take either index type and give the same numbers. For
+    ogbn-products' normalised adjacency (126M entries) the indices go from
+    2.0 GB to 0.5 GB. int64 is kept when a size or ``nnz`` reaches ``2**31``.
+    """
+    crow, col, values = adj.crow_indices(), adj.col_indices(), adj.values()
+    fits = max(adj.size(0), adj.size(1), int(col.numel())) < 2**31
+    index = torch.int32 if fits else torch.int64
+    with _quiet_sparse():
+        return torch.sparse_csr_tensor(_own(crow.to(index)), _own(col.to(index)), _own(values),
+                                       adj.shape, check_invariants=False)
+
+
+def _own(t: Tensor) -> Tensor:
+    """``t`` without a view's link to its base (a CSR's ``values()`` keeps the whole CSR
+    alive through it), copied when it is a view into a larger buffer."""
+    t = t.detach()
+    return t if t.untyped_storage().nbytes() == t.numel() * t.element_size() else t.clone()
+
+
 class TransposedCSR:
     """``adj``'s transpose as CSR, made on first use (``adj`` itself when symmetric).
 
     Kept beside a constant CSR adjacency so that every backward pass of
-    :func:`csr_matmul` reuses one transpose.
+    :func:`csr_matmul` reuses one transpose. A transpose that differs from
+    ``adj`` is kept in :func:`compact_csr`'s form, with ``adj``'s index type.
     """
 
     def __init__(self, adj: Tensor) -> None:
@@ -121,7 +148,14 @@ class TransposedCSR:
             symmetric = (torch.equal(t.crow_indices(), a.crow_indices())
                          and torch.equal(t.col_indices(), a.col_indices())
                          and torch.equal(t.values(), a.values()))
-            self._t = a if symmetric else t  # an undirected graph's P̂ is its own transpose
+            if symmetric:
+                self._t = a  # an undirected graph's P̂ is its own transpose
+            else:
+                index = a.crow_indices().dtype
+                with _quiet_sparse():
+                    self._t = torch.sparse_csr_tensor(
+                        _own(t.crow_indices().to(index)), _own(t.col_indices().to(index)),
+                        _own(t.values()), t.shape, check_invariants=False)
         return self._t
 
 
@@ -131,6 +165,30 @@ def csr_matmul(adj: Tensor, x: Tensor, transposed: TransposedCSR | None = None,
     constant CSR ``adj``, with a cheap backward (:class:`_CSRMatmul`)."""
     return _CSRMatmul.apply(x, adj, transposed if transposed is not None else TransposedCSR(adj),
                             add)
+
+
+class _NormalizedCSR:
+    """A cached convolution's ``adj_t`` (CSR) and its transpose, for one ``edge_index``.
+
+    Shared by every cached :class:`StructuralGCNConv` fed the same ``edge_index``
+    (and edge weights, normalisation options and dtype): a 3-layer GCN keeps one
+    normalised adjacency, not three.
+    """
+
+    def __init__(self, edge_index: Tensor, edge_weight: OptTensor, options: tuple,
+                 adj_t: Tensor) -> None:
+        self.edge_index, self.edge_weight, self.options = edge_index, edge_weight, options
+        self.version = edge_index._version
+        self.adj_t, self.transposed = adj_t, TransposedCSR(adj_t)
+
+    def matches(self, edge_index: Tensor, edge_weight: OptTensor, options: tuple) -> bool:
+        return (self.edge_index is edge_index and self.edge_weight is edge_weight
+                and self.options == options and self.version == edge_index._version)
+
+
+#: The live normalised adjacencies, by ``(id(edge_index), id(edge_weight))``; an entry
+#: lives as long as a convolution holds it.
+_SHARED_CSR: dict[tuple[int, int], weakref.ref[_NormalizedCSR]] = {}
 
 
 class _StructuralMixin:
@@ -237,7 +295,7 @@ class StructuralGCNConv(_StructuralMixin, GCNConv):
                  learn_structural: bool = False, **kwargs) -> None:
         self._cached_propagated: tuple[Tensor, int, Adj, Tensor] | None = None
         self._cached_transpose: TransposedCSR | None = None
-        self._cached_csr: tuple[Tensor, OptTensor, Tensor] | None = None
+        self._cached_csr: _NormalizedCSR | None = None
         super().__init__(in_channels, out_channels, **kwargs)
         self._init_structural(structural, learn_structural)
 
@@ -259,36 +317,66 @@ class StructuralGCNConv(_StructuralMixin, GCNConv):
                 and self.flow == "source_to_target"
                 and (edge_weight is None or not edge_weight.requires_grad)):
             edge_index, edge_weight = self._as_csr(x, edge_index, edge_weight), None
+            if not self._propagates_first(x):
+                return self._forward_transform_first(x, edge_index)
         if self._propagates_first(x):
             return self._forward_propagate_first(x, edge_index, edge_weight)
         return super().forward(x, edge_index, edge_weight)
+
+    def _forward_transform_first(self, x: Tensor, adj_t: Tensor) -> Tensor:
+        """``GCNConv.forward`` on the cached CSR ``adj_t`` (already normalised), with the
+        bias added in place: nothing keeps the propagated ``P_λ XΘ`` for the backward
+        pass, so one ``N x out_channels`` buffer fewer is alive (2.5 GB for an
+        ogbn-products hidden layer), with the same numbers as ``out + bias``."""
+        out = self.propagate(adj_t, x=self.lin(x), edge_weight=None)
+        return out if self.bias is None else out.add_(self.bias)
 
     def _as_csr(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
         """With ``cached=True``: the normalised edge list as a CSR ``adj_t``, made once.
 
         PyG's own ``gcn_norm`` normalises the edge list (self-loops, duplicates and
         weights exactly as on the ``edge_index`` path); the result is summed into a
-        CSR matrix and put in ``GCNConv``'s cache, so every propagation is one
-        sparse product (:func:`csr_matmul`) instead of a gather/scatter over ``E``
-        messages: on an ogbn-arxiv-sized graph several times faster and without
-        the ``E x C`` message tensors (see ``benchmarks/speed.py``).
+        CSR matrix (:func:`compact_csr`) and put in ``GCNConv``'s cache, so every
+        propagation is one sparse product (:func:`csr_matmul`) instead of a
+        gather/scatter over ``E`` messages: on an ogbn-arxiv-sized graph several
+        times faster and without the ``E x C`` message tensors (see
+        ``benchmarks/speed.py``). Cached layers fed the same ``edge_index`` share one
+        adjacency and its transpose; in training the transpose is made here, before
+        any activation is held, rather than in the first backward pass.
         """
+        n = x.size(self.node_dim)
+        options = (n, self.improved, self.add_self_loops, self.normalize, self.flow, x.dtype)
         held = self._cached_csr
-        if held is not None and held[0] is edge_index and held[1] is edge_weight:
-            return held[2]
-        original, given, n = edge_index, edge_weight, x.size(self.node_dim)
+        if held is None or not held.matches(edge_index, edge_weight, options):
+            key = (id(edge_index), id(edge_weight))
+            shared = _SHARED_CSR.get(key)
+            held = shared() if shared is not None else None
+            if held is None or not held.matches(edge_index, edge_weight, options):
+                held = _NormalizedCSR(edge_index, edge_weight, options,
+                                      self._normalized_csr(n, edge_index, edge_weight, x.dtype))
+                for k in [k for k, ref in _SHARED_CSR.items() if ref() is None]:
+                    del _SHARED_CSR[k]
+                _SHARED_CSR[key] = weakref.ref(held)
+            self._cached_csr = held
+        if self.training and torch.is_grad_enabled():
+            held.transposed.get()
+        if self.normalize:
+            self._cached_edge_index = (held.adj_t, None)
+        self._cached_transpose = held.transposed
+        return held.adj_t
+
+    def _normalized_csr(self, n: int, edge_index: Tensor, edge_weight: OptTensor,
+                        dtype: torch.dtype) -> Tensor:
         if self.normalize:
             edge_index, edge_weight = gcn_norm(edge_index, edge_weight, n, self.improved,
-                                               self.add_self_loops, self.flow, x.dtype)
+                                               self.add_self_loops, self.flow, dtype)
         elif edge_weight is None:
-            edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype, device=edge_index.device)
+            edge_weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
         # x's dtype: a sparse product does not promote (PyG's messages would, w_ij * x_j)
         with _quiet_sparse():
-            adj_t = to_torch_csr_tensor(edge_index.flip(0), edge_weight.to(x.dtype), size=(n, n))
-        if self.normalize:
-            self._cached_edge_index = (adj_t, None)
-        self._cached_csr = (original, given, adj_t)
-        return adj_t
+            adj_t = to_torch_csr_tensor(edge_index.flip(0), edge_weight.to(dtype), size=(n, n))
+        del edge_index, edge_weight
+        return compact_csr(adj_t)
 
     def _propagates_first(self, x: object) -> bool:
         """Propagate the input rather than ``XΘ`` when it is the narrower of the two."""
@@ -340,8 +428,8 @@ class StructuralGCNConv(_StructuralMixin, GCNConv):
             px = self.propagate(ei, x=x, edge_weight=ew)  # update(): (1 - λ)·X + λ·P̂X
             if cacheable:
                 self._cached_propagated = (x, x._version, edge_index, px)
-        out = self.lin(px)
-        return out if self.bias is None else out + self.bias
+        out = self.lin(px)  # a fresh product that nothing keeps: the bias is added in place
+        return out if self.bias is None else out.add_(self.bias)
 
     def update(self, inputs: Tensor, x: Tensor) -> Tensor:
         """Message-passing hook: ``(1 - λ)·XΘ + λ·P̂XΘ`` (``inputs`` is ``P̂XΘ``)."""

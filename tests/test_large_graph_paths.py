@@ -186,7 +186,7 @@ def test_csr_cache_is_built_once_and_reset(monkeypatch):
         out.sum().backward()
         outs.append(out.detach())
     assert len(calls) == 1
-    adj_t, held = conv._cached_csr[2], conv._cached_transpose
+    adj_t, held = conv._cached_csr.adj_t, conv._cached_transpose
     assert conv._cached_edge_index[0] is adj_t and held.adj is adj_t
     torch.testing.assert_close(outs[1], outs[0], atol=0, rtol=0)
     torch.testing.assert_close(outs[2], outs[0], atol=0, rtol=0)
@@ -194,6 +194,82 @@ def test_csr_cache_is_built_once_and_reset(monkeypatch):
     assert conv._cached_csr is conv._cached_transpose is conv._cached_edge_index is None
     conv(x, edge_index)
     assert len(calls) == 2
+
+
+def test_cached_layers_fed_one_edge_index_share_one_adjacency(monkeypatch):
+    """A 3-layer cached GCN normalises once and keeps one CSR (its own transpose here)."""
+    calls = []
+
+    def counting_gcn_norm(*args, **kwargs):
+        calls.append(1)
+        return gcn_norm(*args, **kwargs)
+
+    gcn_norm = gnn.gcn_norm
+    monkeypatch.setattr(gnn, "gcn_norm", counting_gcn_norm)
+    edge_index = undirected_graph()
+    torch.manual_seed(0)
+    model = GCN(3, 8, 3, 4, cached=True).to(F64)
+    x = features(N, 3)
+    model(x, edge_index).sum().backward()
+    assert len(calls) == 1
+    held = [conv._cached_csr for conv in model.convs]
+    assert held[0] is held[1] is held[2]
+    assert all(conv._cached_transpose is held[0].transposed for conv in model.convs)
+    assert held[0].transposed.get() is held[0].adj_t  # symmetric: no second copy
+    p_hat = dense_propagation(edge_index, None, N)
+    torch.testing.assert_close(held[0].adj_t.to_dense(), p_hat, atol=1e-15, rtol=0)
+    # another graph, other options or an edge_index changed in place: not shared
+    other = make_conv(3, 8, cached=True)
+    other(x, directed_graph())
+    improved = make_conv(3, 8, cached=True, improved=True)
+    improved(x, edge_index)
+    assert other._cached_csr is not held[0] and improved._cached_csr is not held[0]
+    assert len(calls) == 3
+    edge_index[0, 0], edge_index[1, 0] = 1, 0  # changed in place: a new version
+    fresh = make_conv(3, 8, cached=True)
+    fresh(x, edge_index)
+    assert fresh._cached_csr is not held[0] and len(calls) == 4
+
+
+def test_the_transpose_is_made_with_the_adjacency_in_training_only():
+    edge_index = directed_graph()
+    conv = make_conv(5, 3, cached=True)
+    x = features(N, 5)
+    conv.eval()
+    conv(x, edge_index)
+    assert conv._cached_transpose._t is None  # no backward pass coming
+    conv.train()
+    conv(x, edge_index)
+    held = conv._cached_transpose._t
+    p_hat = dense_propagation(edge_index, None, N)
+    torch.testing.assert_close(held.to_dense(), p_hat.t(), atol=1e-15, rtol=0)
+
+
+def test_compact_csr_owns_int32_indices_and_gives_the_same_products():
+    """Column indices of a CSR made from COO are a view of the (2, nnz) index; compact
+    ones are int32 in a buffer of their own, with bit-for-bit the same float64 products."""
+    g = torch.Generator().manual_seed(0)
+    dense = torch.randn(9, 6, generator=g, dtype=F64) * (torch.rand(9, 6, generator=g) < 0.4)
+    adj = dense.to_sparse().to_sparse_csr()
+    assert adj.col_indices().untyped_storage().nbytes() > 8 * adj.col_indices().numel()
+    small = gnn.compact_csr(adj)
+    for ours, theirs in ((small.crow_indices(), adj.crow_indices()),
+                         (small.col_indices(), adj.col_indices())):
+        assert ours.dtype == torch.int32
+        assert ours.untyped_storage().nbytes() == 4 * ours.numel()
+        assert torch.equal(ours.long(), theirs)
+    x = torch.randn(6, 4, generator=g, dtype=F64, requires_grad=True)
+    grad = torch.randn(9, 4, generator=g, dtype=F64)
+    out64 = csr_matmul(adj, x)
+    out32 = csr_matmul(small, x)
+    (g64,) = torch.autograd.grad(out64, x, grad)
+    (g32,) = torch.autograd.grad(out32, x, grad)
+    torch.testing.assert_close(out32, out64, atol=0, rtol=0)
+    torch.testing.assert_close(g32, g64, atol=0, rtol=0)
+    torch.testing.assert_close(out32, dense @ x.detach(), atol=1e-12, rtol=0)
+    transposed = gnn.TransposedCSR(small).get()
+    assert transposed.col_indices().dtype == torch.int32
+    assert transposed.col_indices().untyped_storage().nbytes() == 4 * transposed._nnz()
 
 
 @pytest.mark.parametrize("kwargs", [{"normalize": False}, {"add_self_loops": False},

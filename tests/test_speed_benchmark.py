@@ -109,3 +109,38 @@ def test_speed_a_quick_compares_plain_optuna_and_graphls_tune(tmp_path, datasets
                (tmp_path / "results" / "speed.jsonl").read_text().splitlines()]
     assert [(r["case"], r["run"]) for r in records] == [("a", run) for run in runs]
     assert not list(tmp_path.glob("*.db"))  # the studies live in a temporary folder
+
+
+def test_speed_d_quick_builds_apart_and_compares_the_same_model(tmp_path):
+    """(d) at 5,000 nodes: the graph built by its own process, both variants trained."""
+    out = speed_main()(["--case", "d", "--quick", "--c-epochs", "1", "--d-bisect", "2",
+                        "--out", str(tmp_path)])["d"]
+    assert not out["failed"] and out["pyg_fits"] is None  # PyG fits: nothing to bisect
+    assert list(out["results"]) == ["pyg-csr", "graphls"]
+    build = out["points"][0]["build"]
+    assert build["entries"] > 0 and build["peak_bytes"] > 0
+    for r in out["results"].values():
+        assert len(r["seconds"]) == 1 and r["rss_before_training_bytes"] <= r["peak_bytes"]
+    # the same random graph and model shape: log(47) = 3.85 at random init
+    assert all(2.5 < r["loss"] < 6.0 for r in out["results"].values())
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count("<!-- speed-d:start -->") == 1 and "5,000 nodes" in text
+    assert "input_dropout=False" in text
+
+
+@pytest.mark.slow
+def test_speed_a2_quick_runs_the_plain_script_and_the_bare_tune_command(tmp_path,
+                                                                        datasets_root):
+    """(a′) for GCN: the plain script searches the CLI's full space, hidden included; the
+    command carries no flag beyond the dataset, model, space and trial count."""
+    out = speed_main()(["--case", "a2", "--quick", "--a2-models", "gcn",
+                        "--root", str(datasets_root), "--out", str(tmp_path)])["a2"]
+    plain, ours = out["gcn"]["plain"], out["gcn"]["graphls"]
+    assert plain["trials"] == 2 and ours["trials"] == 6
+    assert ours["command"] == ("graphls tune --dataset Cora --model gcn --space full "
+                               f"--n-trials 6 --root {datasets_root}")
+    assert all(0 < r["best_val_accuracy"] <= 1 for r in (plain, ours))
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count("<!-- speed-a2-gcn:start -->") == 1 and "hidden ∈ {8, 16, 32, 64}" in text
+    assert plain["cpu_seconds"] > 0 and ours["cpu_seconds"] > 0
+    assert not list(tmp_path.glob("*.db"))

@@ -2,11 +2,11 @@
 
 :func:`prepare_graph` reads a PyG ``Data`` once (cached for the last ``data``
 seen) into a :class:`PreparedGraph`: CSR features with their transpose
-(:class:`SparseFeatures`), PyG's ``gcn_norm`` adjacency as a CSR matrix with a
-cached transpose (:class:`~graphls.nn.TransposedCSR`), 1-D labels and masks,
-and, on first use, the edges GAT attends over
-(:class:`~graphls.engine.pattern.AttentionPattern`) and the cones of the rows
-a GAT pass reads (:class:`Cone`).
+(:class:`SparseFeatures`), PyG's ``gcn_norm`` adjacency as a CSR matrix
+(:func:`~graphls.nn.compact_csr`) with a cached transpose
+(:class:`~graphls.nn.TransposedCSR`), 1-D labels and masks, and, on first
+use, the edges GAT attends over (:class:`~graphls.engine.pattern.AttentionPattern`)
+and the cones of the rows a GAT pass reads (:class:`Cone`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from graphls._validation import check_choice
 from graphls.config import SPLITS
 from graphls.engine.pattern import AttentionPattern
 from graphls.models import sparse_features
-from graphls.nn import TransposedCSR
+from graphls.nn import TransposedCSR, compact_csr
 
 __all__ = ["Cone", "MemberSparseMM", "PreparedGraph", "SparseFeatures", "graph_inputs",
            "prepare_graph"]
@@ -244,7 +244,7 @@ def prepare_graph(data: Any, device: torch.device, splits: Sequence[str]) -> Pre
                                   check_invariants=False).coalesce()
     with warnings.catch_warnings():  # torch's once-per-process "CSR support is in beta"
         warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
-        adj = adj.to_sparse_csr()
+        adj = compact_csr(adj.to_sparse_csr())  # int32 indices, no COO index kept
     sparse = SparseFeatures.from_csr(x) if x.layout == torch.sparse_csr else None
     graph = PreparedGraph(x=x, sparse=sparse, adj=adj, adj_transposed=TransposedCSR(adj), y=y,
                           masks=masks, num_classes=num_classes, edge_index=edge_index)
