@@ -168,15 +168,21 @@ def test_csr_backward_uses_the_transpose(graph):
     assert not torch.equal(p_hat, p_hat.t()) or graph == "undirected"
 
 
-def test_csr_cache_is_built_once_and_reset(monkeypatch):
-    calls = []
+def count_gcn_norm(monkeypatch) -> list[int]:
+    """Patch graphls.nn's ``gcn_norm`` to append to the returned list at each call."""
+    calls: list[int] = []
+    real = gnn.gcn_norm
 
     def counting_gcn_norm(*args, **kwargs):
         calls.append(1)
-        return gcn_norm(*args, **kwargs)
+        return real(*args, **kwargs)
 
-    gcn_norm = gnn.gcn_norm
     monkeypatch.setattr(gnn, "gcn_norm", counting_gcn_norm)
+    return calls
+
+
+def test_csr_cache_is_built_once_and_reset(monkeypatch):
+    calls = count_gcn_norm(monkeypatch)
     edge_index = directed_graph()
     conv = make_conv(5, 3, 0.3, cached=True)
     x = features(N, 5).requires_grad_()
@@ -198,14 +204,7 @@ def test_csr_cache_is_built_once_and_reset(monkeypatch):
 
 def test_cached_layers_fed_one_edge_index_share_one_adjacency(monkeypatch):
     """A 3-layer cached GCN normalises once and keeps one CSR (its own transpose here)."""
-    calls = []
-
-    def counting_gcn_norm(*args, **kwargs):
-        calls.append(1)
-        return gcn_norm(*args, **kwargs)
-
-    gcn_norm = gnn.gcn_norm
-    monkeypatch.setattr(gnn, "gcn_norm", counting_gcn_norm)
+    calls = count_gcn_norm(monkeypatch)
     edge_index = undirected_graph()
     torch.manual_seed(0)
     model = GCN(3, 8, 3, 4, cached=True).to(F64)
