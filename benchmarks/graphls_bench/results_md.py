@@ -193,8 +193,8 @@ def _noise_tables(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
     return lines
 
 
-def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings: Settings
-                  ) -> list[str]:
+def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings: Settings,
+                  refs: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = ["Rule: a row *wins* against another when its mean is better by more than two "
              "standard errors of the difference (√(s₁²/n₁ + s₂²/n₂)) and by at least "
              f"{100 * MIN_EFFECT:g} points, *loses* when worse by as much, and *ties* "
@@ -222,7 +222,7 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
                 details.append(f"  - {plural}: " + "; ".join(out[v]))
     if details:
         lines += [*table, "", *details]
-    lines += _published_note(noise_free)
+    lines += _published_note(noise_free, refs)
     for key, rows in sorted(groups.items(), key=lambda kv: _order(settings, kv[0])):
         if key[3] == 0 and rows.get("joint") and rows["joint"][0]["split"] in ("dense", "fixed"):
             lines += ["", "Dense and fixed splits are tuned on split 0 only; on the "
@@ -235,12 +235,12 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
     return lines
 
 
-def _published_note(blocks: Sequence[tuple[tuple[Any, ...], Mapping[str, list]]]
-                    ) -> list[str]:
+def _published_note(blocks: Sequence[tuple[tuple[Any, ...], Mapping[str, list]]],
+                    refs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Joint + posterior against PosteL's published accuracy, block by block: at or above
     the published mean, or below it (the published number is one value, so this is the
     mean against it, not a verdict), and the λ it chose."""
-    refs = [r for r in load_references() if r["row"] == "posterior" and r["metric"] == "accuracy"]
+    refs = [r for r in refs if r["row"] == "posterior" and r["metric"] == "accuracy"]
     found = []
     for key, rows in blocks:
         ds, split, model, _ = key
@@ -367,7 +367,7 @@ def render(settings: Settings, skipped: Sequence[str] = (),
     else:
         lines += ["No figure yet.", ""]
     lines += ["## Where joint tuning wins, ties or loses", ""]
-    lines += _closing_note(groups, settings)
+    lines += _closing_note(groups, settings, refs)
     lines += ["## Published references", "",
               "| dataset | model | split | metric (%) | value | source |",
               "|---|---|---|---|---:|---|"]

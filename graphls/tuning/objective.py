@@ -204,8 +204,8 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
     learning curve and may be pruned; a pruned trial's other seeds leave the
     batch at their next epoch, and the trials still running go on without them.
     With several splits, the batch trains on one split after the other (their
-    masks differ), the first split with pruning; a trial pruned there does not
-    train on the others.
+    masks differ), the first split with pruning; a trial pruned there, or one whose
+    training diverged on a split, does not train on the next ones.
     """
     configs: list[TrainConfig] = []
     owner: list[tuple[int, int]] = []  # member -> (trial, seed position)
@@ -215,12 +215,15 @@ def train_trials(objective: Objective, trials: Sequence[optuna.Trial],
             owner.append((t, k))
     results: list[Any] = []
     pruned = [False] * len(trials)
+    diverged: set[int] = set()  # trials that already failed: the next splits skip them
     for position, data in enumerate(objective.datas):
-        members = [m for m, (t, _) in enumerate(owner) if not pruned[t]]
+        members = [m for m, (t, _) in enumerate(owner) if not pruned[t] and t not in diverged]
         report = objective.report and position == 0
         got = _train_split(objective, data, trials, [configs[m] for m in members],
                            [owner[m] for m in members], pruned, report)
         results.extend((owner[m][0], r) for m, r in zip(members, got, strict=True))
+        diverged |= {owner[m][0] for m, r in zip(members, got, strict=True)
+                     if isinstance(r, TrainingDiverged)}
     outcomes: list[tuple[TrialState, list[float] | None]] = []
     for t, trial in enumerate(trials):
         if pruned[t]:

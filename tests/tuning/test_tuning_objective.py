@@ -259,6 +259,27 @@ def test_a_trial_pruned_on_the_first_split_does_not_train_on_the_others(graph, m
     assert torch.equal(calls[1][0], splits[1].val_mask)
 
 
+def test_a_trial_that_diverges_on_the_first_split_does_not_train_on_the_others(
+        graph, tmp_path, monkeypatch):
+    import graphls.tuning.objective as objective
+
+    calls = []
+    real = objective.fit_many
+
+    def counting(data, configs, *args, **kw):
+        calls.append(len(configs))
+        return real(data, configs, *args, **kw)
+
+    monkeypatch.setattr(objective, "fit_many", counting)
+    space = tmp_path / "lr.toml"
+    space.write_text("[lr]\nlow = 1e20\nhigh = 1e30\nlog = true\n")
+    study = quick([graph, _resplit(graph, 1)], split_index=(0, 1), n_trials=3,
+                  space_file=space, batch_size=3)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL,
+                                               TrialState.FAIL]
+    assert calls == [3, 1]  # the second split trains the baseline only
+
+
 @pytest.mark.parametrize("value, error, match", [
     ((), ValueError, "non-empty"), ((0, 0), ValueError, "repeat"),
     ((0, -1), ValueError, ">= 0"), (-2, ValueError, ">= 0"), ("all", TypeError, "integer"),
