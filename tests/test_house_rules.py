@@ -42,6 +42,7 @@ CORE = (
     "graphls.functional",
     "graphls.priors",
     "graphls.losses",
+    "graphls.sparse",
     "graphls.nn",
     "graphls.models",
     "graphls.metrics",

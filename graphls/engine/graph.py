@@ -3,15 +3,14 @@
 :func:`prepare_graph` reads a PyG ``Data`` once (cached for the last ``data``
 seen) into a :class:`PreparedGraph`: CSR features with their transpose
 (:class:`SparseFeatures`), PyG's ``gcn_norm`` adjacency as a CSR matrix
-(:func:`~graphls.nn.compact_csr`) with a cached transpose
-(:class:`~graphls.nn.TransposedCSR`), 1-D labels and masks, and, on first
+(:func:`~graphls.sparse.compact_csr`) with a cached transpose
+(:class:`~graphls.sparse.TransposedCSR`), 1-D labels and masks, and, on first
 use, the edges GAT attends over (:class:`~graphls.engine.pattern.AttentionPattern`)
 and the cones of the rows a GAT pass reads (:class:`Cone`).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from graphls._validation import check_choice
 from graphls.config import SPLITS
 from graphls.engine.pattern import AttentionPattern
 from graphls.models import sparse_features
-from graphls.nn import TransposedCSR, compact_csr
+from graphls.sparse import TransposedCSR, compact_csr, quiet_sparse
 
 __all__ = ["Cone", "MemberSparseMM", "PreparedGraph", "SparseFeatures", "graph_inputs",
            "prepare_graph"]
@@ -216,8 +215,7 @@ class Cone:
         values = (torch.repeat_interleave(sx.crow.index_select(0, nodes) - crow[:-1], counts,
                                           output_size=total)
                   + torch.arange(total, device=rows.device))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
+        with quiet_sparse():
             x = torch.sparse_csr_tensor(crow, sx.col.index_select(0, values),
                                         sx.values.index_select(0, values), (count, sx.shape[1]),
                                         check_invariants=False)
@@ -242,8 +240,7 @@ def prepare_graph(data: Any, device: torch.device, splits: Sequence[str]) -> Pre
     ei, ew = gcn_norm(edge_index, None, n, False, True, "source_to_target", dtype)
     adj = torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), ew, (n, n),
                                   check_invariants=False).coalesce()
-    with warnings.catch_warnings():  # torch's once-per-process "CSR support is in beta"
-        warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta")
+    with quiet_sparse():
         adj = compact_csr(adj.to_sparse_csr())  # int32 indices, no COO index kept
     sparse = SparseFeatures.from_csr(x) if x.layout == torch.sparse_csr else None
     graph = PreparedGraph(x=x, sparse=sparse, adj=adj, adj_transposed=TransposedCSR(adj), y=y,

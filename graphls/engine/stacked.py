@@ -34,7 +34,7 @@ from torch import Tensor
 
 from graphls.engine.attention import GATAttention, attention_noise
 from graphls.engine.graph import Cone, MemberSparseMM, PreparedGraph
-from graphls.nn import csr_matmul
+from graphls.sparse import csr_matmul
 
 __all__ = ["StackedParams", "gat_forward", "gcn_forward", "member_noise"]
 
