@@ -524,12 +524,14 @@ def test_bernnet_blocks_follow_the_literatures_protocol_end_to_end(datasets_root
     tuned on the validation nodes of splits 0-2, test runs over the splits, PosteL's
     published rows beside ours and the comparison with them in the closing note."""
     argv = ["--quick", "--datasets", "Texas", "--splits", "bernnet", "--models", "gcn",
-            "--rows", "plain,posterior,joint_posterior", "--trials", "2", "--seeds", "2",
-            "--root", str(datasets_root), "--out", str(tmp_path), "--no-progress"]
+            "--rows", "plain,posterior,joint_posterior,joint_posterior_grid", "--trials", "2",
+            "--seeds", "2", "--root", str(datasets_root), "--out", str(tmp_path),
+            "--no-progress"]
     assert bench.main(argv) == 0
     lines = _lines(tmp_path)
     assert sorted((r["row"], r["split_id"]) for r in lines) == [
-        (row, k) for row in ("joint_posterior", "plain", "posterior") for k in (0, 1)]
+        (row, k) for row in ("joint_posterior", "joint_posterior_grid", "plain", "posterior")
+        for k in (0, 1)]
     by_row = {r["row"]: r for r in lines}
     from graphls.config import TrainConfig
 
@@ -552,6 +554,13 @@ def test_bernnet_blocks_follow_the_literatures_protocol_end_to_end(datasets_root
     assert "acc 77.38 (BernNet 60/20/20 splits; PosteL" in text  # one-hot, beside plain
     assert "acc 80.82 (BernNet 60/20/20 splits; PosteL" in text  # +PosteL, beside posterior
     assert "against PosteL's published accuracy" in text and "| Texas GCN |" in text
+    # the grid row searches PosteL's lr and weight decay values, from the fixed recipe's
+    grid = optuna.load_study(study_name=by_row["joint_posterior_grid"]["study"]["name"],
+                             storage=f"sqlite:///{tmp_path / 'results' / 'studies.db'}")
+    assert grid.trials[1].params["lr"] == 0.05 and grid.trials[1].params["weight_decay"] == 5e-4
+    assert grid.trials[1].distributions["lr"].choices == (0.001, 0.002, 0.01, 0.05)
+    assert by_row["joint_posterior_grid"]["config"]["lr"] in (0.001, 0.002, 0.01, 0.05)
+    assert "run on 1 of them" in text and "lr, wd tuned too (%)" in text
 
 
 def test_test_value_and_worst_recall_read_the_lines():
@@ -706,7 +715,7 @@ def test_full_settings_cover_every_shared_dataset_and_both_models():
         "Cora", "CiteSeer", "PubMed", "Cornell", "Texas", "Actor", "chameleon", "squirrel",
         "Photo", "Computers"]
     assert s.rows_of("bernnet") == ["plain", "ts", "ls", "posterior", "joint",
-                                    "joint_posterior"]
+                                    "joint_posterior", "joint_posterior_grid"]
     assert s.rows_of("dense") == s.rows
     shared = REPO.parent / "shared" / "datasets"
     if shared.is_dir():

@@ -17,6 +17,7 @@ ROWS: dict[str, str] = {
     "joint": "joint (ε, λ tuned)",
     "joint_prior": "joint + neighbour-label prior",
     "joint_posterior": "joint + posterior (ε, λ, prior weight, rounds tuned)",
+    "joint_posterior_grid": "joint + posterior, lr and weight decay tuned too (PosteL's grid)",
     "multi": "joint, multi-objective (val acc ↑, val ECE ↓)",
 }
 MODELS = ("gcn", "gat")
@@ -63,6 +64,14 @@ TUNED: dict[str, RowSpec] = {
                                    ("epsilon", 0.8), ("structural", 1.0),
                                    ("prior_weight", 0.6),
                                    ("pseudo_label_rounds", POSTERIOR_ROUNDS)),)),
+    # PosteL tunes lr and weight decay for its +PosteL rows; this row does too, from the
+    # same start (the fixed recipe's lr 0.05 and weight decay 5e-4)
+    "joint_posterior_grid": RowSpec("joint_posterior_grid.toml", prior="posterior",
+                                    rounds=POSTERIOR_ROUNDS, start=((
+                                        ("epsilon", 0.8), ("structural", 1.0),
+                                        ("prior_weight", 0.6),
+                                        ("pseudo_label_rounds", POSTERIOR_ROUNDS),
+                                        ("lr", 0.05), ("weight_decay", 0.0005)),)),
     "multi": RowSpec("joint.toml", objective="multi"),
 }
 #: Rows trained with fixed settings (not tuned) on top of the block's base configuration.

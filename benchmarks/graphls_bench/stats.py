@@ -22,6 +22,7 @@ VERDICTS = (
     ("joint_posterior", "plain", "accuracy", True),
     ("joint_posterior", "posterior", "accuracy", True),
     ("joint_posterior", "ts", "ece_after_ts", False),
+    ("joint_posterior_grid", "joint_posterior", "accuracy", True),
 )
 
 

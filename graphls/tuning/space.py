@@ -16,6 +16,8 @@ ranges, one table per parameter::
     log = true
     [hidden]
     choices = [16, 32]
+    [weight_decay]    # categorical: exactly these values
+    choices = [0.0, 5e-4]
     [structural]
     grid = [0.0, 0.5, 1.0]   # the points the grid sampler visits
 """
@@ -54,7 +56,8 @@ class ParamSpec:
         low: Lower bound (floats).
         high: Upper bound (floats).
         log: Sample ``log(value)`` uniformly.
-        choices: Categorical values (integers, e.g. ``hidden``) instead of a range.
+        choices: Categorical values instead of a range: integers for ``hidden`` and
+            ``pseudo_label_rounds``, numbers for a float field (``lr = [0.001, 0.01]``).
         grid: The points the grid sampler visits (default: ``GRID_POINTS`` evenly
             spaced, geometrically for ``log``, or every choice).
     """
@@ -63,7 +66,7 @@ class ParamSpec:
     low: float = 0.0
     high: float = 1.0
     log: bool = False
-    choices: tuple[int, ...] | None = None
+    choices: tuple[float | int, ...] | None = None
     grid: tuple[float, ...] | None = None
 
     def suggest(self, trial: optuna.Trial) -> float | int:
@@ -103,8 +106,8 @@ _BUILTIN: dict[str, ParamSpec] = {
     "prior_weight": ParamSpec("prior_weight", 0.0, 1.0),
     "pseudo_label_rounds": ParamSpec("pseudo_label_rounds", choices=(0, 1, 2, 3)),
 }
-#: The smallest value a categorical parameter may take.
-_MIN_CHOICE = {"pseudo_label_rounds": 0}
+#: The integer parameters, with the smallest choice each may take.
+_INTEGER = {"hidden": 1, "pseudo_label_rounds": 0}
 # (low, high, high_open) that a range of each float parameter must stay within.
 _LIMITS = {"epsilon": (0.0, 1.0, False), "structural": (0.0, 1.0, False),
            "dropout": (0.0, 1.0, True), "prior_weight": (0.0, 1.0, False),
@@ -176,6 +179,28 @@ def _read_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"space file {str(p)!r} is not valid TOML: {exc}") from None
 
 
+def _choices(name: str, choices: Any, where: str) -> tuple[float | int, ...]:
+    """A table's ``choices``: integers for an integer parameter (``hidden``, the rounds),
+    numbers within the parameter's limits for a float one (PosteL's lr grid, say)."""
+    if name in _INTEGER:
+        least = _INTEGER[name]
+        if (not isinstance(choices, list) or not choices
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= least
+                           for c in choices)):
+            raise ValueError(f"space file {where!r}: {name}.choices must be a non-empty list of "
+                             f"integers >= {least}; got {choices!r}")
+        return tuple(choices)
+    lo, hi, high_open = _LIMITS[name]
+    inside = (isinstance(choices, list) and choices
+              and all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                      and lo <= c and (c < hi if high_open else c <= hi) for c in choices))
+    if not inside or len(set(choices)) != len(choices):
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"space file {where!r}: {name}.choices must be a non-empty list of "
+                         f"distinct numbers in [{lo:g}, {hi:g}{bracket}; got {choices!r}")
+    return tuple(float(c) for c in choices)
+
+
 def _override(base: ParamSpec | None, name: str, table: Any, where: str) -> ParamSpec:
     if base is None:
         raise ValueError(f"space file {where!r}: parameter {name!r} is unknown; known: "
@@ -190,14 +215,11 @@ def _override(base: ParamSpec | None, name: str, table: Any, where: str) -> Para
     fields: dict[str, Any] = {"name": name, "low": base.low, "high": base.high,
                               "log": base.log, "choices": base.choices, "grid": base.grid}
     if "choices" in table:
-        choices = table["choices"]
-        least = _MIN_CHOICE.get(name, 1)
-        if (not isinstance(choices, list) or not choices
-                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= least
-                           for c in choices)):
-            raise ValueError(f"space file {where!r}: {name}.choices must be a non-empty list of "
-                             f"integers >= {least}; got {choices!r}")
-        fields["choices"] = tuple(choices)
+        both = sorted({"low", "high", "log"} & set(table))
+        if both:
+            raise ValueError(f"space file {where!r}: {name} has choices and {', '.join(both)}; "
+                             "give either choices or a range")
+        fields["choices"] = _choices(name, table["choices"], where)
     elif base.choices is not None and ({"low", "high", "log"} & set(table)):
         raise ValueError(f"space file {where!r}: {name} is categorical; give choices = [...]")
     for key in ("low", "high"):

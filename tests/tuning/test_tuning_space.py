@@ -70,3 +70,46 @@ def test_a_table_that_would_do_nothing_is_refused(tmp_path):
                                          r"prior='class'; use --prior posterior"):
         search_space("joint", "class", f)
     assert search_space("joint", "posterior", f)["pseudo_label_rounds"].choices == (0, 1)
+
+
+def test_float_fields_take_categorical_choices(tmp_path):
+    """PosteL's grid as a space: lr and weight decay take exactly the listed values."""
+    import optuna
+
+    f = tmp_path / "s.toml"
+    f.write_text("[lr]\nchoices = [0.001, 0.002, 0.01, 0.05]\n"
+                 "[weight_decay]\nchoices = [0, 5e-4]\n")
+    specs = search_space("joint", "posterior", f)
+    assert specs["lr"].choices == (0.001, 0.002, 0.01, 0.05)
+    assert specs["weight_decay"].choices == (0.0, 5e-4)
+    assert all(isinstance(c, float) for c in specs["weight_decay"].choices)
+    assert specs["lr"].grid_values() == [0.001, 0.002, 0.01, 0.05]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(40):
+        trial = study.ask()
+        seen.add((specs["lr"].suggest(trial), specs["weight_decay"].suggest(trial)))
+        study.tell(trial, 0.0)
+    assert seen <= {(lr, wd) for lr in (0.001, 0.002, 0.01, 0.05) for wd in (0.0, 5e-4)}
+    assert len(seen) > 4  # both fields vary
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[lr]\nchoices = [0.01, -0.1]\n",
+         r"lr.choices must be a non-empty list of distinct numbers in \[0, inf\); got"),
+        ("[epsilon]\nchoices = [0.1, 1.5]\n", r"epsilon.choices .* in \[0, 1\]; got"),
+        ("[dropout]\nchoices = [0.5, 1.0]\n", r"dropout.choices .* in \[0, 1\); got"),
+        ("[weight_decay]\nchoices = [0, 0]\n", "weight_decay.choices must be .* distinct"),
+        ("[lr]\nchoices = [true]\n", "lr.choices must be"),
+        ("[lr]\nchoices = []\n", "lr.choices must be"),
+        ("[hidden]\nchoices = [16.5]\n", "hidden.choices must be a non-empty list of integers"),
+        ("[lr]\nchoices = [0.01]\nlog = true\n", "lr has choices and log; give either"),
+    ],
+)
+def test_bad_float_choices_are_one_clear_error(tmp_path, text, match):
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        search_space("joint", space_file=f)
