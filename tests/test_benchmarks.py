@@ -1101,7 +1101,7 @@ def test_blocks_of_a_roc_auc_dataset_tune_and_select_on_validation_auc(tmp_path)
     # accuracy-tuned rows maximise the block's metric; multi keeps (accuracy, ECE)
     assert {r: row_objective(spec, mine) for r, spec in TUNED.items()} == {
         "ls": "roc_auc", "structural": "roc_auc", "joint": "roc_auc", "joint_prior": "roc_auc",
-        "joint_posterior": "roc_auc", "multi": "multi"}
+        "joint_posterior": "roc_auc", "joint_posterior_grid": "roc_auc", "multi": "multi"}
     assert row_objective(TUNED["joint"], cora) == "accuracy"
     # its studies are not the accuracy-tuned studies of the same block
     assert study_name(runner.s, mine, "joint") == "bench-minesweeper-fixed-gcn-joint-e200-auc"
