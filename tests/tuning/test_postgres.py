@@ -186,6 +186,19 @@ def test_killed_worker_trial_fails_is_retried_and_nothing_is_lost(postgres_url, 
             assert victim.poll() is None, victim.communicate()
             time.sleep(0.2)
         assert running is not None, "the worker never had a running trial"
+        # freeze the worker, so the trial seen running is still running when it is killed
+        # (a fast trial can finish between reading the study and the kill)
+        os.kill(victim.pid, signal.SIGSTOP)
+        for _ in range(100):
+            running = next((t for t in _trials(postgres_url, name)
+                            if t.state == TrialState.RUNNING and t.user_attrs.get(
+                                "worker", "").endswith(f":{victim.pid}")), None)
+            if running is not None:
+                break
+            os.kill(victim.pid, signal.SIGCONT)  # caught between two trials: let it go on
+            time.sleep(0.05)
+            os.kill(victim.pid, signal.SIGSTOP)
+        assert running is not None, "the stopped worker had no running trial"
         before = {t.number: t.values for t in _trials(postgres_url, name)
                   if t.state == TrialState.COMPLETE}
         os.kill(victim.pid, signal.SIGKILL)
