@@ -63,6 +63,7 @@ from graphls_bench.references import load_references  # noqa: E402
 from graphls_bench.results_md import (  # noqa: E402
     RESULTS_END,
     RESULTS_START,
+    published_note,
     render,
     write_results_md,
 )
@@ -1237,3 +1238,28 @@ def test_read_records_skips_other_writers_lines(tmp_path):
     (tmp_path / "speed.jsonl").write_text(json.dumps({"case": "b", "run": "graphls"}) + "\n")
     records = read_records(tmp_path, partial=True)
     assert [r["row"] for r in records.values()] == ["plain"]
+
+
+def test_published_note_counts_each_row_against_the_published_number_on_its_own():
+    """The grid row is counted by its own mean, never by the better of the two rows (that
+    would pick a row by its test accuracy)."""
+    def lines(acc, lr=0.05, lam=1.0):
+        return [{"test": {"accuracy": a}, "structural": lam,
+                 "config": {"lr": lr, "weight_decay": 0.0}} for a in acc]
+
+    refs = [{"row": "posterior", "metric": "accuracy", "dataset": d, "split": "bernnet",
+             "model": "gcn", "value": "80.00"} for d in ("A", "B", "C")]
+    blocks = [(("A", "bernnet", "gcn", 0.0),  # fixed recipe above, grid below
+               {"joint_posterior": lines([0.81, 0.83]),
+                "joint_posterior_grid": lines([0.78, 0.78], lr=0.001)}),
+              (("B", "bernnet", "gcn", 0.0),  # fixed below, grid above
+               {"joint_posterior": lines([0.79, 0.79]),
+                "joint_posterior_grid": lines([0.80, 0.82], lr=0.002)}),
+              (("C", "bernnet", "gcn", 0.0), {"joint_posterior": lines([0.70, 0.70])}),
+              (("D", "bernnet", "gcn", 0.0), {"joint_posterior": lines([0.9])})]  # no ref
+    text = "\n".join(published_note(blocks, refs))
+    assert "at or above it on 1 of 3 blocks with the fixed recipe" in text
+    assert "run on 2 of them), it is at or above it on 1 of those 2" in text
+    assert "| A GCN | 80.00 | 82.00 | +2.00 | 1 | 78.00 | -2.00 | 1, 0.001, 0 |" in text
+    assert "| C GCN | 80.00 | 70.00 | -10.00 | 1 | — | — | — |" in text
+    assert "D GCN" not in text

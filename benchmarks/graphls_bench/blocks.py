@@ -53,6 +53,10 @@ class RowSpec:
     start: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
 
+#: PosteL's defaults as a study's first searched point (λ = 1: no structural smoothing).
+_POSTEL_START = (*((k, v) for k, v in POSTERIOR_DEFAULTS.items() if k != "prior"),
+                 ("structural", 1.0))
+
 TUNED: dict[str, RowSpec] = {
     "ls": RowSpec("ls.toml"),
     "structural": RowSpec("structural.toml"),
@@ -60,18 +64,13 @@ TUNED: dict[str, RowSpec] = {
     "joint_prior": RowSpec("joint.toml", prior="neighbors"),
     # starts from PosteL's defaults (λ = 1): its pick is at least as good on validation
     "joint_posterior": RowSpec("joint_posterior.toml", prior="posterior",
-                               rounds=POSTERIOR_ROUNDS, start=((
-                                   ("epsilon", 0.8), ("structural", 1.0),
-                                   ("prior_weight", 0.6),
-                                   ("pseudo_label_rounds", POSTERIOR_ROUNDS)),)),
+                               rounds=POSTERIOR_ROUNDS, start=(_POSTEL_START,)),
     # PosteL tunes lr and weight decay for its +PosteL rows; this row does too, from the
-    # same start (the fixed recipe's lr 0.05 and weight decay 5e-4)
+    # same start at the fixed recipe's lr 0.05 and weight decay 5e-4
     "joint_posterior_grid": RowSpec("joint_posterior_grid.toml", prior="posterior",
-                                    rounds=POSTERIOR_ROUNDS, start=((
-                                        ("epsilon", 0.8), ("structural", 1.0),
-                                        ("prior_weight", 0.6),
-                                        ("pseudo_label_rounds", POSTERIOR_ROUNDS),
-                                        ("lr", 0.05), ("weight_decay", 0.0005)),)),
+                                    rounds=POSTERIOR_ROUNDS, start=(
+                                        (*_POSTEL_START, ("lr", 0.05),
+                                         ("weight_decay", 0.0005)),)),
     "multi": RowSpec("joint.toml", objective="multi"),
 }
 #: Rows trained with fixed settings (not tuned) on top of the block's base configuration.
