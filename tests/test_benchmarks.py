@@ -668,6 +668,44 @@ def test_sigterm_stops_a_run_in_one_line_and_a_rerun_resumes(datasets_root, tmp_
         ("ls", 0), ("ls", 1), ("plain", 0), ("plain", 1)]
 
 
+def test_an_interrupted_study_leaves_its_stored_trials_in_its_archive(tmp_path, monkeypatch):
+    # A stop between a trial's tell and its Archiver callback (or a failing callback) left
+    # finished trials only in the ignored studies.db; tune() now exports on the way out.
+    import graphls_bench.studies as studies
+
+    settings = bench.parse_settings(["--datasets", "Texas", "--splits", "fixed", "--models",
+                                     "gcn", "--rows", "ls", "--trials", "3", "--out",
+                                     str(tmp_path), "--no-progress"])
+    (tmp_path / "results").mkdir()
+    block = Block("Texas", "fixed", "gcn", 0.0, ("ls",))
+    name = study_name(settings, block, "ls", 5)
+
+    def stopped(*args, **kw):  # two trials told, no callback ran, then the interrupt
+        study = optuna.create_study(study_name=name, storage=settings.storage)
+        for value in (0.5, 0.7):
+            trial = study.ask({"label_smoothing": optuna.distributions.FloatDistribution(0, 1)})
+            study.tell(trial, value)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(studies, "run_row_study", stopped)
+    monkeypatch.setattr(studies, "trial_batch", lambda *a, **k: 1)
+    base = type("Base", (), {"epochs": 5})()
+    with pytest.raises(KeyboardInterrupt):
+        studies.tune(settings, block, "ls", base, data=None)
+    archive = tmp_path / "results" / "studies" / f"{name}.jsonl"
+    head, *lines = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert head["study"] == name and [t["values"] for t in lines] == [[0.5], [0.7]]
+
+    def never_created(*args, **kw):
+        raise KeyboardInterrupt
+
+    other = study_name(settings, block, "ls", 6)
+    monkeypatch.setattr(studies, "run_row_study", never_created)
+    with pytest.raises(KeyboardInterrupt):
+        studies.tune(settings, block, "ls", type("Base", (), {"epochs": 6})(), data=None)
+    assert not (tmp_path / "results" / "studies" / f"{other}.jsonl").exists()
+
+
 @pytest.mark.slow
 def test_a_roc_auc_block_tunes_and_selects_on_validation_auc_end_to_end(datasets_root,
                                                                          tmp_path):

@@ -58,13 +58,32 @@ def tune(settings: Settings, block: Block, row: str, base: Any, data: Any, *,
     name = study_name(settings, block, row, base.epochs)
     archive = archive_path(settings.out / "results", name)
     restore_study(settings.storage, name, archive)
-    study = run_row_study(settings, block, row, base, data, name=name, batch=batch,
-                          archive=archive, wait=wait)
+    try:
+        study = run_row_study(settings, block, row, base, data, name=name, batch=batch,
+                              archive=archive, wait=wait)
+    except BaseException:  # an interrupt or a failure: the archive gets what the storage has
+        archive_stored(settings.storage, name, archive)
+        raise
     if not wait:  # the callback archived every trial it added
         return None
     export_study(study, archive)  # also when no trial was added (a restored study)
     params, info = best_of(settings, block, row, study, archive=archive, batch=batch)
     return study, params, info
+
+
+def archive_stored(storage: str, name: str, archive: Path) -> None:
+    """Export study ``name`` from ``storage`` to ``archive`` if the storage holds it.
+
+    The :class:`Archiver` callback runs after each told trial; this catches what it could
+    not (a stop between a tell and its callback, or a callback that failed).
+    """
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:  # never created: nothing to keep
+        return
+    export_study(study, archive)
 
 
 def run_row_study(settings: Settings, block: Block, row: str, base: Any, data: Any, *,
