@@ -8,7 +8,9 @@ trial only while COMPLETE + PRUNED + RUNNING + WAITING trials are fewer than
 N workers end with exactly ``total_trials`` COMPLETE or PRUNED trials. A worker
 whose claims are all taken but not yet finished waits (while heartbeats are on)
 until they finish, so that a trial failed by a dead worker is retried by a live
-one and the target is still met.
+one and the target is still met. The baseline (trial 0) and the start points are
+enqueued again when their trial failed; a baseline that never finished runs even once
+the target is met, so that every finished study holds it.
 
 Every running trial sends heartbeats (RDB storages) from a daemon thread; the
 trials of a batch are trained together (:func:`graphls.tuning.objective.train_trials`)
@@ -18,6 +20,7 @@ and told one by one, each followed by the callbacks.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import platform
@@ -200,20 +203,26 @@ def _claim(study: optuna.Study, handle: StorageHandle, objective: Objective, *, 
     if total_trials is not None:
         counts = Counter(t.state for t in study.get_trials(deepcopy=False))
         finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-        if finished >= total_trials:
-            return None
+        if sampler != "grid":
+            _enqueue_fixed(study, objective, baseline_only=finished >= total_trials)
+        trials = study.get_trials(deepcopy=False)
+        counts = Counter(t.state for t in trials)
         waiting, running = counts[TrialState.WAITING], counts[TrialState.RUNNING]
-        free = max(0, total_trials - finished - running - waiting)
-        take = min(want, waiting + free)
+        if finished >= total_trials:
+            # the budget is met, but a baseline that never finished still runs (over it)
+            take = min(want, sum(t.state == TrialState.WAITING and
+                                 t.user_attrs.get("baseline", False) for t in trials))
+            if take == 0:
+                return None
+        else:
+            free = max(0, total_trials - finished - running - waiting)
+            take = min(want, waiting + free)
         if take == 0:
             return [] if handle.heartbeat is not None and running > 0 else None
+    elif sampler != "grid":
+        _enqueue_fixed(study, objective, baseline_only=False)
     claims = []
     multi = len(study.directions) > 1
-    if sampler != "grid" and not study.get_trials(deepcopy=False):
-        # a new study: the baseline is trial 0 (the grid holds ε = 0, λ = 1 already)
-        study.enqueue_trial(objective.baseline(), user_attrs={"baseline": True})
-        for params in objective.start:  # then the settings asked to be tried first
-            study.enqueue_trial(params, user_attrs={"enqueued": True})
     for _ in range(take):
         number = len(study.get_trials(deepcopy=False))
         # A fresh sampler seeded by (seed, trial number): the draws of trial n do not depend on
@@ -231,6 +240,39 @@ def _claim(study: optuna.Study, handle: StorageHandle, objective: Objective, *, 
             warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
             claims.append((trial, objective.suggest(trial)))
     return claims
+
+
+def _enqueue_fixed(study: optuna.Study, objective: Objective, *, baseline_only: bool) -> None:
+    """Enqueue the study's fixed trials: the baseline and the start points.
+
+    A new study gets the baseline as trial 0, then the start points in order. Later, one
+    of them whose trial failed (its worker was killed, the run was interrupted) and that
+    holds no live or finished trial is enqueued again with its parameters, since no
+    sampler would propose it: a study is not done before its baseline (the tuned pick is
+    never below it on validation). ``baseline_only``: the budget is met; only a failed
+    baseline runs again, over it. The grid sampler holds ε = 0, λ = 1 among its points
+    and is not called here.
+    """
+    trials = study.get_trials(deepcopy=False)
+    if not trials:
+        study.enqueue_trial(objective.baseline(), user_attrs={"baseline": True})
+        for params in objective.start:  # then the settings asked to be tried first
+            study.enqueue_trial(params, user_attrs={"enqueued": True})
+        return
+
+    def key(params: Any) -> str:
+        return json.dumps(params, sort_keys=True, default=str)
+
+    kinds = ("baseline",) if baseline_only else ("baseline", "enqueued")
+    held = {key(t.system_attrs.get("fixed_params")) for t in trials
+            if t.state != TrialState.FAIL and any(t.user_attrs.get(k) for k in kinds)}
+    for t in trials:
+        kind = next((k for k in kinds if t.user_attrs.get(k)), None)
+        params = t.system_attrs.get("fixed_params")
+        if t.state == TrialState.FAIL and kind is not None and params is not None \
+                and key(params) not in held:
+            held.add(key(params))
+            study.enqueue_trial(params, user_attrs={kind: True})
 
 
 def run_study(settings: StudySettings, *, n_trials: int | None = 100,

@@ -78,9 +78,16 @@ def test_wait_false_moves_on_from_trials_other_workers_hold(graph, tmp_path, mon
                                                            wait):
     # another worker holds a trial and is alive: its heartbeat is fresh for 600 s
     kw, held, _ = _another_workers_trial(graph, tmp_path, grace_period=600)
-    sleeps = []
+    # a clock that moves only while the loop sleeps: training the free slot takes no time
+    # on it, however loaded the machine (a real clock let a slow training use up the timeout)
+    sleeps, clock = [], [0.0]
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock[0] += seconds
+
     monkeypatch.setattr(optimize_module, "time",
-                        SimpleNamespace(monotonic=time.monotonic, sleep=sleeps.append))
+                        SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
     # wait=True polls until the held trial ends; the timeout ends the test's wait
     study = quick(graph, total_trials=4, wait=wait, poll=0.01, timeout=0.5, **kw)
     states = Counter(t.state for t in study.get_trials(deepcopy=False))
@@ -143,6 +150,61 @@ def test_sigterm_ends_tune_in_one_line_and_fails_its_claimed_trials(tmp_path, mo
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
     assert main([*args, "--n-trials", "2"]) == 0
     assert sum(t.state in FINISHED for t in study.get_trials(deepcopy=False)) == 2
+
+
+def _interrupt_next_batch(monkeypatch):
+    """The next batch a study trains raises KeyboardInterrupt, as an interrupt midway does."""
+    real = optimize_module.train_trials
+
+    def interrupted(*args, **kw):
+        monkeypatch.setattr(optimize_module, "train_trials", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optimize_module, "train_trials", interrupted)
+
+
+def test_a_failed_baseline_or_start_point_is_enqueued_again(graph, monkeypatch):
+    # An interrupt failed the first batch: the baseline and the start point went with it,
+    # and no sampler proposes them again. The resumed study runs both (seen on Photo GCN).
+    start = {"epsilon": 0.3, "structural": 0.7}
+    kw = {"storage": optuna.storages.InMemoryStorage(), "study_name": "s", "n_trials": None,
+          "total_trials": 4, "enqueue": (start,), "batch_size": 2, "sampler": "random"}
+    _interrupt_next_batch(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        quick(graph, **kw)
+    study = quick(graph, **kw)
+    states = [(t.state, t.params, dict(t.user_attrs)) for t in study.trials]
+    assert [s for s, _, _ in states[:2]] == [TrialState.FAIL, TrialState.FAIL]
+    done = [(p, a) for s, p, a in states if s in FINISHED]
+    assert len(done) == 4
+    assert [p for p, a in done if a.get("baseline")] == [{"epsilon": 0.0, "structural": 1.0}]
+    assert [p for p, a in done if a.get("enqueued")] == [start]
+    # the two ran first, in order, and are not enqueued a third time on another resume
+    assert done[0][0] == {"epsilon": 0.0, "structural": 1.0} and done[1][0] == start
+    assert len(quick(graph, **{**kw, "total_trials": 5}).trials) == 7
+
+
+def test_a_study_that_met_its_budget_without_its_baseline_runs_it_over_the_budget(
+        graph, monkeypatch):
+    from optuna.distributions import FloatDistribution
+
+    kw = {"storage": optuna.storages.InMemoryStorage(), "study_name": "b", "n_trials": None,
+          "total_trials": 2, "sampler": "random"}
+    _interrupt_next_batch(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        quick(graph, **kw)
+    study = optuna.load_study(study_name="b", storage=kw["storage"])
+    # trials a run before this fix added in the baseline's place: the budget is met
+    dists = {"epsilon": FloatDistribution(0, 0.5), "structural": FloatDistribution(0, 1)}
+    for eps in (0.1, 0.2):
+        study.add_trial(optuna.trial.create_trial(
+            params={"epsilon": eps, "structural": 0.5}, distributions=dists, value=0.5))
+    study = quick(graph, **kw)
+    finished = [t for t in study.trials if t.state in FINISHED]
+    assert len(finished) == 3
+    assert finished[-1].user_attrs["baseline"] is True
+    assert finished[-1].params == {"epsilon": 0.0, "structural": 1.0}
+    assert len(quick(graph, **kw).trials) == 4  # done now: nothing more
 
 
 def test_trials_are_batched_by_default_from_the_graph_size(graph):
