@@ -38,14 +38,15 @@ DECAYS = (0.0, 5e-4)
 FIXED = (0.05, 5e-4)
 
 
-def grid_configs(model: str, seed: int) -> list[TrainConfig]:
+def grid_configs(model: str, seed: int, lrs: tuple[float, ...] = LRS,
+                 decays: tuple[float, ...] = DECAYS) -> list[TrainConfig]:
     base = TrainConfig.for_model(model, recipe="bernnet", seed=seed)
-    return [base.replace(lr=lr, weight_decay=wd) for lr, wd in itertools.product(LRS, DECAYS)]
+    return [base.replace(lr=lr, weight_decay=wd) for lr, wd in itertools.product(lrs, decays)]
 
 
-def run(dataset: str, model: str, root: str | None, seed: int, published: float | None
-        ) -> dict:
-    configs = grid_configs(model, seed)
+def run(dataset: str, model: str, root: str | None, seed: int, published: float | None,
+        lrs: tuple[float, ...] = LRS, decays: tuple[float, ...] = DECAYS) -> dict:
+    configs = grid_configs(model, seed, lrs, decays)
     val = np.zeros((len(configs), 10))
     test = np.zeros((len(configs), 10))
     start = time.perf_counter()
@@ -81,12 +82,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write recipe-grid-<dataset>-<model>.json here")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: fastest on a few shared cores)")
+    p.add_argument("--lrs", default=",".join(map(str, LRS)),
+                   help="a part of PosteL's learning rates (default: all four)")
+    p.add_argument("--decays", default=",".join(map(str, DECAYS)),
+                   help="a part of PosteL's weight decays (default: both)")
     args = p.parse_args(argv)
+    try:
+        lrs = tuple(float(v) for v in args.lrs.split(","))
+        decays = tuple(float(v) for v in args.decays.split(","))
+    except ValueError:
+        p.error(f"--lrs and --decays take comma-separated numbers; got {args.lrs!r} and "
+                f"{args.decays!r}")
+    if FIXED[0] not in lrs or FIXED[1] not in decays:
+        p.error(f"the grid must hold the fixed recipe (lr {FIXED[0]}, weight decay "
+                f"{FIXED[1]}) to compare against it; got lrs {lrs} and decays {decays}")
+    suffix = "" if (lrs, decays) == (LRS, DECAYS) else \
+        f"-lr{'_'.join(map(str, lrs))}-wd{'_'.join(map(str, decays))}"
     torch.set_num_threads(args.threads)
     refs = {(r["dataset"], r["model"]): float(r["value"]) for r in load_references()
             if r["split"] == "bernnet" and r["row"] == "plain"}
     for dataset in args.datasets.split(","):
-        res = run(dataset, args.model, args.root, args.seed, refs.get((dataset, args.model)))
+        res = run(dataset, args.model, args.root, args.seed, refs.get((dataset, args.model)),
+                  lrs, decays)
         d = res["chosen_minus_fixed"]
         pub = res["published_one_hot"]
         print(f"{dataset} {args.model.upper()} ({res['wall_time']:.0f} s): fixed recipe "
@@ -98,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
-            (out / f"recipe-grid-{dataset}-{args.model}.json").write_text(
+            (out / f"recipe-grid-{dataset}-{args.model}{suffix}.json").write_text(
                 json.dumps(res, indent=2) + "\n")
     return 0
 
