@@ -52,6 +52,8 @@ __all__ = ["MAX_TRIAL_BATCH", "WORKER", "Callback", "default_trial_batch", "run_
 
 #: Which process ran a trial (``host:pid``), recorded as the trial's ``worker`` user attribute.
 WORKER = f"{platform.node()}:{os.getpid()}"
+#: How many times a failed baseline or start point is enqueued again (:func:`_enqueue_fixed`).
+FIXED_RETRIES = 3
 #: ``callback(study, trial)``, called with each trial's ``FrozenTrial`` once it is told.
 Callback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
@@ -246,12 +248,14 @@ def _enqueue_fixed(study: optuna.Study, objective: Objective, *, baseline_only: 
     """Enqueue the study's fixed trials: the baseline and the start points.
 
     A new study gets the baseline as trial 0, then the start points in order. Later, one
-    of them whose trial failed (its worker was killed, the run was interrupted) and that
-    holds no live or finished trial is enqueued again with its parameters, since no
-    sampler would propose it: a study is not done before its baseline (the tuned pick is
-    never below it on validation). ``baseline_only``: the budget is met; only a failed
-    baseline runs again, over it. The grid sampler holds ε = 0, λ = 1 among its points
-    and is not called here.
+    of them whose trial was failed from outside (its worker was killed, the run was
+    interrupted) and that holds no live or finished trial is enqueued again with its
+    parameters, since no sampler would propose it: a study is not done before its
+    baseline (the tuned pick is never below it on validation). A trial that failed on
+    its own (``fail_reason``: its training diverged) is not retried, and a point is
+    retried at most :data:`FIXED_RETRIES` times. ``baseline_only``: the budget is met;
+    only a failed baseline runs again, over it. The grid sampler holds ε = 0, λ = 1
+    among its points and is not called here.
     """
     trials = study.get_trials(deepcopy=False)
     if not trials:
@@ -264,15 +268,17 @@ def _enqueue_fixed(study: optuna.Study, objective: Objective, *, baseline_only: 
         return json.dumps(params, sort_keys=True, default=str)
 
     kinds = ("baseline",) if baseline_only else ("baseline", "enqueued")
-    held = {key(t.system_attrs.get("fixed_params")) for t in trials
-            if t.state != TrialState.FAIL and any(t.user_attrs.get(k) for k in kinds)}
-    for t in trials:
-        kind = next((k for k in kinds if t.user_attrs.get(k)), None)
-        params = t.system_attrs.get("fixed_params")
-        if t.state == TrialState.FAIL and kind is not None and params is not None \
-                and key(params) not in held:
-            held.add(key(params))
-            study.enqueue_trial(params, user_attrs={kind: True})
+    fixed = [(t, next((k for k in kinds if t.user_attrs.get(k)), None)) for t in trials]
+    fixed = [(t, kind, key(t.system_attrs.get("fixed_params"))) for t, kind in fixed
+             if kind is not None and t.system_attrs.get("fixed_params") is not None]
+    failures = Counter(k for t, _, k in fixed if t.state == TrialState.FAIL)
+    # held: live or finished; or failed on its own; or out of retries
+    held = {k for t, _, k in fixed if t.state != TrialState.FAIL
+            or "fail_reason" in t.user_attrs or failures[k] > FIXED_RETRIES}
+    for t, kind, k in fixed:
+        if k not in held:
+            held.add(k)
+            study.enqueue_trial(t.system_attrs["fixed_params"], user_attrs={kind: True})
 
 
 def run_study(settings: StudySettings, *, n_trials: int | None = 100,

@@ -207,6 +207,35 @@ def test_a_study_that_met_its_budget_without_its_baseline_runs_it_over_the_budge
     assert len(quick(graph, **kw).trials) == 4  # done now: nothing more
 
 
+@pytest.mark.parametrize("own_failure", [True, False])
+def test_a_fixed_point_that_keeps_failing_is_not_retried_forever(graph, monkeypatch,
+                                                                  own_failure):
+    # A start point whose training diverges fails on its own: retrying it would loop.
+    # One failed from outside every time (say, a worker that always dies on it) is
+    # retried FIXED_RETRIES times, then left failed.
+    start = {"epsilon": 0.3, "structural": 0.7}
+    real, calls = optimize_module.train_trials, []
+
+    def train_trials(objective, trials, params):
+        calls.append(len(trials))
+        assert len(calls) < 50, "the start point is retried forever"
+        out = real(objective, trials, params)
+        for i, (trial, p) in enumerate(zip(trials, params, strict=True)):
+            if p == start:
+                if own_failure:
+                    trial.set_user_attr("fail_reason", "TrainingDiverged: at epoch 3")
+                out[i] = (TrialState.FAIL, None)
+        return out
+
+    monkeypatch.setattr(optimize_module, "train_trials", train_trials)
+    study = quick(graph, n_trials=None, total_trials=3, enqueue=(start,), sampler="random",
+                  storage=optuna.storages.InMemoryStorage(), study_name="f")
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert all(t.params == start for t in failed)
+    assert len(failed) == (1 if own_failure else 1 + optimize_module.FIXED_RETRIES)
+    assert sum(t.state in FINISHED for t in study.trials) == 3
+
+
 def test_trials_are_batched_by_default_from_the_graph_size(graph):
     from torch_geometric.data import Data
 
