@@ -13,6 +13,11 @@ model seed per split, as PosteL's table), picks the point with the best mean val
 accuracy over the splits (no test label is read to choose), and prints its test accuracy
 beside the fixed recipe's and the published one-hot number: the part of a gap that tuning
 lr and weight decay closes. Writes ``recipe-grid-<dataset>-<model>.json``.
+
+With ``--out``, every finished split is kept in ``recipe-grid-<...>.partial.json`` beside it,
+and a rerun of the same command goes on from there (a full grid on Photo takes over an hour);
+the partial file is removed once the result is written. A partial file from another grid,
+model seed or torch is refused, not overwritten.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -44,17 +50,53 @@ def grid_configs(model: str, seed: int, lrs: tuple[float, ...] = LRS,
     return [base.replace(lr=lr, weight_decay=wd) for lr, wd in itertools.product(lrs, decays)]
 
 
+class OtherGrid(ValueError):
+    """A partial file written for another grid, model seed or torch."""
+
+
+def read_partial(path: Path, key: dict) -> dict:
+    """The finished splits a partial file holds for ``key``; empty when there is none.
+
+    Raises :class:`OtherGrid` naming the file when it was written for another grid (so a
+    rerun with other options never mixes or overwrites its splits).
+    """
+    if not path.exists():
+        return {"splits": {}, "wall_time": 0.0}
+    saved = json.loads(path.read_text())
+    if saved.get("key") != key:
+        raise OtherGrid(f"{path} holds the splits of another grid ({saved.get('key')}), not "
+                         f"of {key}; move it away or rerun with its options")
+    return saved
+
+
+def write_partial(path: Path, key: dict, splits: dict, wall_time: float) -> None:
+    """Write the finished splits atomically (a stop mid-write keeps the previous file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "splits": splits, "wall_time": wall_time}) + "\n")
+    tmp.replace(path)
+
+
 def run(dataset: str, model: str, root: str | None, seed: int, published: float | None,
-        lrs: tuple[float, ...] = LRS, decays: tuple[float, ...] = DECAYS) -> dict:
+        lrs: tuple[float, ...] = LRS, decays: tuple[float, ...] = DECAYS,
+        partial: Path | None = None) -> dict:
+    """The grid on the ten splits; with ``partial``, finished splits are kept and reused there."""
     configs = grid_configs(model, seed, lrs, decays)
+    key = {"dataset": dataset, "model": model, "seed": seed, "torch": torch.__version__,
+           "grid": [[c.lr, c.weight_decay] for c in configs]}
+    saved = read_partial(partial, key) if partial is not None else {"splits": {}, "wall_time": 0.0}
+    done: dict[str, dict] = saved["splits"]
     val = np.zeros((len(configs), 10))
     test = np.zeros((len(configs), 10))
-    start = time.perf_counter()
+    start = time.perf_counter() - saved["wall_time"]
     for k in tqdm(range(10), desc=f"{dataset} {model}", unit="split"):
-        data = load_dataset(dataset, root=root, split="bernnet", split_index=k)
-        for i, r in enumerate(fit_many(data, configs, group=True)):
-            val[i, k] = 100 * r.metrics["val"]["accuracy"]
-            test[i, k] = 100 * r.metrics["test"]["accuracy"]
+        if str(k) not in done:
+            data = load_dataset(dataset, root=root, split="bernnet", split_index=k)
+            results = fit_many(data, configs, group=True)
+            done[str(k)] = {"val": [100 * r.metrics["val"]["accuracy"] for r in results],
+                            "test": [100 * r.metrics["test"]["accuracy"] for r in results]}
+            if partial is not None:
+                write_partial(partial, key, done, time.perf_counter() - start)
+        val[:, k], test[:, k] = done[str(k)]["val"], done[str(k)]["test"]
     best = int(np.argmax(val.mean(axis=1)))
     fixed = next(i for i, c in enumerate(configs) if (c.lr, c.weight_decay) == FIXED)
     return {
@@ -101,9 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     refs = {(r["dataset"], r["model"]): float(r["value"]) for r in load_references()
             if r["split"] == "bernnet" and r["row"] == "plain"}
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets.split(","):
-        res = run(dataset, args.model, args.root, args.seed, refs.get((dataset, args.model)),
-                  lrs, decays)
+        name = f"recipe-grid-{dataset}-{args.model}{suffix}"
+        partial = out / f"{name}.partial.json" if out is not None else None
+        try:
+            res = run(dataset, args.model, args.root, args.seed,
+                      refs.get((dataset, args.model)), lrs, decays, partial)
+        except OtherGrid as exc:
+            p.error(str(exc))
         d = res["chosen_minus_fixed"]
         pub = res["published_one_hot"]
         print(f"{dataset} {args.model.upper()} ({res['wall_time']:.0f} s): fixed recipe "
@@ -112,16 +162,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{res['chosen_test']:.2f} ± {res['chosen_test_std']:.2f} ({d['mean']:+.2f}, "
               f"[{d['low']:+.2f}, {d['high']:+.2f}], {d['verdict']})"
               + (f"; published one-hot {pub:.2f}" if pub is not None else ""))
-        if args.out:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / f"recipe-grid-{dataset}-{args.model}{suffix}.json").write_text(
-                json.dumps(res, indent=2) + "\n")
+        if out is not None:
+            (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+            partial.unlink(missing_ok=True)
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # graphls_bench
     raise SystemExit(main())

@@ -1301,3 +1301,67 @@ def test_published_note_counts_each_row_against_the_published_number_on_its_own(
     assert "| A GCN | 80.00 | 82.00 | +2.00 | 1 | 78.00 | -2.00 | 1, 0.001, 0 |" in text
     assert "| C GCN | 80.00 | 70.00 | -10.00 | 1 | — | — | — |" in text
     assert "D GCN" not in text
+
+
+def _load_recipe_grid():
+    spec = importlib.util.spec_from_file_location("graphls_benchmarks_recipe_grid",
+                                                  REPO / "benchmarks" / "recipe_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_grid_goes_on_from_its_finished_splits_and_refuses_another_grids(
+        tmp_path, monkeypatch, capsys):
+    """An interrupted grid keeps its finished splits; the rerun trains only the others and
+    writes the same result as one run straight through; a partial file from another model
+    seed is refused (exit 2), not overwritten. Training is faked: what is tested is which
+    splits train and what is kept."""
+    grid = _load_recipe_grid()
+    trained: list[int] = []
+    stop_at: list[int] = []
+
+    class Fit:
+        def __init__(self, k, c):
+            score = (k * 7 + round(c.lr * 1000) + round(c.weight_decay * 1e4)) % 13 / 13
+            self.metrics = {"val": {"accuracy": score}, "test": {"accuracy": 1 - score / 2}}
+
+    def fake_fit_many(data, configs, group):
+        if data in stop_at:
+            raise KeyboardInterrupt
+        trained.append(data)
+        return [Fit(data, c) for c in configs]
+
+    monkeypatch.setattr(grid, "load_dataset", lambda name, root, split, split_index: split_index)
+    monkeypatch.setattr(grid, "fit_many", fake_fit_many)
+    args = ["--datasets", "Photo", "--lrs", "0.01,0.05", "--decays", "0,5e-4"]
+
+    straight = tmp_path / "straight"
+    assert grid.main([*args, "--out", str(straight)]) == 0
+    assert trained == list(range(10))
+
+    out = tmp_path / "resumed"
+    name = "recipe-grid-Photo-gcn-lr0.01_0.05-wd0.0_0.0005"
+    trained.clear()
+    stop_at.append(4)
+    with pytest.raises(KeyboardInterrupt):
+        grid.main([*args, "--out", str(out)])
+    assert trained == [0, 1, 2, 3]
+    kept = json.loads((out / f"{name}.partial.json").read_text())
+    assert sorted(kept["splits"]) == ["0", "1", "2", "3"]
+
+    partial_before = (out / f"{name}.partial.json").read_text()
+    with pytest.raises(SystemExit) as exc:  # another model seed: refused, file kept as it was
+        grid.main([*args, "--out", str(out), "--seed", "1"])
+    assert exc.value.code == 2
+    assert "holds the splits of another grid" in capsys.readouterr().err
+    assert (out / f"{name}.partial.json").read_text() == partial_before
+
+    trained.clear()
+    stop_at.clear()
+    assert grid.main([*args, "--out", str(out)]) == 0
+    assert trained == list(range(4, 10))
+    assert not (out / f"{name}.partial.json").exists()
+    a, b = (json.loads((d / f"{name}.json").read_text()) for d in (straight, out))
+    a.pop("wall_time"), b.pop("wall_time")
+    assert a == b
