@@ -51,6 +51,7 @@ from graphls_bench.blocks import (  # noqa: E402
     shard_units,
     units,
 )
+from graphls_bench.figures import published_points  # noqa: E402
 from graphls_bench.plan import plan  # noqa: E402
 from graphls_bench.records import (  # noqa: E402
     SCHEMA,
@@ -1301,6 +1302,48 @@ def test_published_note_counts_each_row_against_the_published_number_on_its_own(
     assert "| A GCN | 80.00 | 82.00 | +2.00 | 1 | 78.00 | -2.00 | 1, 0.001, 0 |" in text
     assert "| C GCN | 80.00 | 70.00 | -10.00 | 1 | — | — | — |" in text
     assert "D GCN" not in text
+
+
+def test_the_published_figure_draws_every_row_and_both_published_numbers(tmp_path,
+                                                                         monkeypatch):
+    """Each block's rows are drawn at their mean ± std over the splits (numpy, float64), with
+    PosteL's one-hot and +PosteL numbers of that block; a block without PosteL's number or
+    without joint + posterior is left out; the note shows the PNG."""
+    rng = np.random.default_rng(0)
+    acc = {row: rng.uniform(0.3, 0.9, size=10) for row in ("plain", "posterior",
+                                                            "joint_posterior")}
+    rows = {row: [{"test": {"accuracy": float(a)}, "structural": 0.5,
+                   "config": {"lr": 0.05, "weight_decay": 5e-4}} for a in values]
+            for row, values in acc.items()}
+    refs = [{"row": row, "metric": "accuracy", "dataset": "A", "split": "bernnet",
+             "model": "gcn", "value": value} for row, value in
+            (("plain", "70.50"), ("ls", "71.00"), ("posterior", "72.25"))]
+    refs.append({"row": "plain", "metric": "accuracy", "dataset": "B", "split": "bernnet",
+                 "model": "gcn", "value": "10.00"})  # B has no +PosteL number
+    blocks = [(("A", "bernnet", "gcn", 0.0), rows), (("B", "bernnet", "gcn", 0.0), rows),
+              (("C", "bernnet", "gcn", 0.0), {"plain": rows["plain"]})]
+    refs.append({**refs[2], "dataset": "C"})  # C has it, but no joint + posterior row
+    points = published_points(blocks, refs)
+    assert [name for name, _, _ in points] == ["A GCN"]
+    _, ours, published = points[0]
+    for row, values in acc.items():
+        np.testing.assert_allclose(ours[row], (100 * values.mean(), 100 * values.std(ddof=1)),
+                                   rtol=1e-12)
+    assert published == {"plain": 70.5, "posterior": 72.25}
+
+    import graphls_bench.results_md as results_md
+
+    drawn = []  # what the note hands the figure: the same points, one-hot numbers included
+    monkeypatch.setattr(results_md, "draw_published", lambda path, pts: drawn.append(pts) or "")
+    published_note(blocks, refs, tmp_path / "unused.png")
+    assert drawn == [points]
+    monkeypatch.undo()
+
+    figure = tmp_path / "figures" / "published-bernnet.png"
+    text = "\n".join(published_note(blocks, refs, figure))
+    assert figure.read_bytes().startswith(PNG)
+    assert "1 block: plain, posterior and joint + posterior" in text
+    assert text.endswith("](figures/published-bernnet.png)")
 
 
 def _load_recipe_grid():

@@ -24,6 +24,7 @@ from graphls_bench.blocks import (
     Block,
     split_name,
 )
+from graphls_bench.figures import draw_published, published_points
 from graphls_bench.records import read_records
 from graphls_bench.references import REF_METRICS, load_references, ref_text, references_for
 from graphls_bench.settings import Settings, load_config
@@ -194,7 +195,7 @@ def _noise_tables(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
 
 
 def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings: Settings,
-                  refs: Sequence[Mapping[str, Any]]) -> list[str]:
+                  refs: Sequence[Mapping[str, Any]], figure: Path | None = None) -> list[str]:
     lines = ["Rule: a row *wins* against another when its mean is better by more than two "
              "standard errors of the difference (√(s₁²/n₁ + s₂²/n₂)) and by at least "
              f"{100 * MIN_EFFECT:g} points, *loses* when worse by as much, and *ties* "
@@ -222,7 +223,7 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
                 details.append(f"  - {plural}: " + "; ".join(out[v]))
     if details:
         lines += [*table, "", *details]
-    lines += published_note(noise_free, refs)
+    lines += published_note(noise_free, refs, figure)
     for key, rows in sorted(groups.items(), key=lambda kv: _order(settings, kv[0])):
         if key[3] == 0 and rows.get("joint") and rows["joint"][0]["split"] in ("dense", "fixed"):
             lines += ["", "Dense and fixed splits are tuned on split 0 only; on the "
@@ -236,17 +237,18 @@ def _closing_note(groups: Mapping[tuple[Any, ...], Mapping[str, list]], settings
 
 
 def published_note(blocks: Sequence[tuple[tuple[Any, ...], Mapping[str, list]]],
-                    refs: Sequence[Mapping[str, Any]]) -> list[str]:
+                    refs: Sequence[Mapping[str, Any]], figure: Path | None = None) -> list[str]:
     """Joint + posterior against PosteL's published accuracy, block by block: at or above
     the published mean, or below it (the published number is one value, so this is the
     mean against it, not a verdict), and the λ it chose; with the fixed recipe and, where
-    it ran, with lr and weight decay tuned as PosteL's rows are."""
-    refs = [r for r in refs if r["row"] == "posterior" and r["metric"] == "accuracy"]
+    it ran, with lr and weight decay tuned as PosteL's rows are. With ``figure`` (a PNG
+    path beside RESULTS.md), the blocks are also drawn there and the note shows it."""
+    posterior = [r for r in refs if r["row"] == "posterior" and r["metric"] == "accuracy"]
     found = []
     for key, rows in blocks:
         ds, split, model, _ = key
         mine = rows.get("joint_posterior")
-        ref = next((r for r in refs if (r["dataset"], r["split"], r["model"]) ==
+        ref = next((r for r in posterior if (r["dataset"], r["split"], r["model"]) ==
                     (ds, split, model)), None)
         if not mine or ref is None:
             continue
@@ -277,6 +279,9 @@ def published_note(blocks: Sequence[tuple[tuple[Any, ...], Mapping[str, list]]],
                 f"{_fmt(g['config']['lr'])}, {_fmt(g['config']['weight_decay'])}")
         lines.append(f"| {name} | {pub:.2f} | {mean:.2f} | {mean - pub:+.2f} | {_fmt(lam)} "
                      f"| {tail} |")
+    if figure is not None:
+        caption = draw_published(figure, published_points(blocks, refs))
+        lines += ["", f"![{caption}]({figure.parent.name}/{figure.name})"]
     return lines
 
 
@@ -383,7 +388,7 @@ def render(settings: Settings, skipped: Sequence[str] = (),
     else:
         lines += ["No figure yet.", ""]
     lines += ["## Where joint tuning wins, ties or loses", ""]
-    lines += _closing_note(groups, settings, refs)
+    lines += _closing_note(groups, settings, refs, fig_dir / "published-bernnet.png")
     lines += ["## Published references", "",
               "| dataset | model | split | metric (%) | value | source |",
               "|---|---|---|---|---:|---|"]
