@@ -207,8 +207,11 @@ def _claim(study: optuna.Study, handle: StorageHandle, objective: Objective, *, 
         finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
         if sampler != "grid":
             _enqueue_fixed(study, objective, baseline_only=finished >= total_trials)
+        # every count from this one read: other workers tell without the claim lock, and a
+        # trial told between two reads would be neither finished nor running, a free slot
         trials = study.get_trials(deepcopy=False)
         counts = Counter(t.state for t in trials)
+        finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
         waiting, running = counts[TrialState.WAITING], counts[TrialState.RUNNING]
         if finished >= total_trials:
             # the budget is met, but a baseline that never finished still runs (over it)

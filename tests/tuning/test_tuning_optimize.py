@@ -207,6 +207,28 @@ def test_a_study_that_met_its_budget_without_its_baseline_runs_it_over_the_budge
     assert len(quick(graph, **kw).trials) == 4  # done now: nothing more
 
 
+def test_a_trial_another_worker_tells_during_a_claim_is_never_counted_as_free(graph,
+                                                                            monkeypatch):
+    # Another worker tells its trial between the claim's reads of the study (telling takes
+    # no claim lock). Counted neither as finished (first read) nor as running (second),
+    # its slot looked free: the benchmark's Computers GCN study got 32 trials of 30.
+    kw = {"storage": optuna.storages.InMemoryStorage(), "study_name": "r", "n_trials": None,
+          "sampler": "random"}
+    quick(graph, total_trials=2, **kw)
+    study = optuna.load_study(study_name="r", storage=kw["storage"])
+    other = study.ask()  # another worker's claimed trial: 2 finished + 1 running = 3
+    real = optimize_module._enqueue_fixed
+
+    def enqueue_while_the_other_worker_tells(study, objective, *, baseline_only):
+        real(study, objective, baseline_only=baseline_only)
+        if other.number in {t.number for t in study.get_trials(states=(TrialState.RUNNING,))}:
+            study.tell(other, 0.5)
+
+    monkeypatch.setattr(optimize_module, "_enqueue_fixed", enqueue_while_the_other_worker_tells)
+    study = quick(graph, total_trials=3, **kw)
+    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 3
+    assert len(study.trials) == 3
+
 @pytest.mark.parametrize("own_failure", [True, False])
 def test_a_fixed_point_that_keeps_failing_is_not_retried_forever(graph, monkeypatch,
                                                                   own_failure):
