@@ -6,6 +6,9 @@
 trial only while COMPLETE + PRUNED + RUNNING + WAITING trials are fewer than
 ``total_trials``, under the storage's claim lock (:mod:`graphls.tuning.storage`), so
 N workers end with exactly ``total_trials`` COMPLETE or PRUNED trials. A worker
+claims at most its share of the trials left, split evenly with the workers that
+hold running trials, so that the last trials of a study are trained side by side
+rather than by whichever worker is free first while the others wait. A worker
 whose claims are all taken but not yet finished waits (while heartbeats are on)
 until they finish, so that a trial failed by a dead worker is retried by a live
 one and the target is still met. The baseline (trial 0) and the start points are
@@ -221,7 +224,12 @@ def _claim(study: optuna.Study, handle: StorageHandle, objective: Objective, *, 
                 return None
         else:
             free = max(0, total_trials - finished - running - waiting)
-            take = min(want, waiting + free)
+            # this worker's share of what is left beside the workers holding running
+            # trials: the last trials are split between them, not all taken by the first
+            # one free while the others then sit idle
+            others = len({t.user_attrs.get("worker") for t in trials
+                          if t.state == TrialState.RUNNING} - {WORKER})
+            take = min(want, math.ceil((waiting + free) / (1 + others)))
         if take == 0:
             return [] if handle.heartbeat is not None and running > 0 else None
     elif sampler != "grid":

@@ -229,6 +229,36 @@ def test_a_trial_another_worker_tells_during_a_claim_is_never_counted_as_free(gr
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 3
     assert len(study.trials) == 3
 
+def test_a_worker_claims_its_share_of_the_trials_left_beside_busy_workers(graph, monkeypatch):
+    # Two benchmark workers, batches of 10, a budget of 30: the first one free took the last
+    # 10 trials alone and the other sat idle for a whole batch. With another worker holding
+    # running trials, a worker takes half of what is left (rounded up).
+    kw = {"storage": optuna.storages.InMemoryStorage(), "study_name": "s", "n_trials": None,
+          "sampler": "random"}
+    quick(graph, total_trials=2, **kw)  # the baseline and one more
+    other = optuna.load_study(study_name="s", storage=kw["storage"])
+    for _ in range(4):  # another worker's batch, still running
+        other.ask().set_user_attr("worker", "elsewhere:1")
+    real, batches = optimize_module.train_trials, []
+
+    def train_trials(objective, trials, params):
+        batches.append(len(trials))
+        return real(objective, trials, params)
+
+    monkeypatch.setattr(optimize_module, "train_trials", train_trials)
+    study = quick(graph, total_trials=14, batch_size=8, **kw)
+    # 8 free beside the other worker's 4: this one takes 4, then 2 of the 4 left, 1, 1
+    assert batches == [4, 2, 1, 1]
+    assert Counter(t.state for t in study.trials) == {TrialState.COMPLETE: 10,
+                                                      TrialState.RUNNING: 4}
+    # alone (its own finished trials are not another worker's) it takes a whole batch
+    batches.clear()
+    for t in study.get_trials(states=(TrialState.RUNNING,)):
+        study.tell(t.number, 0.5)
+    quick(graph, total_trials=30, batch_size=8, **kw)
+    assert batches == [8, 8]
+
+
 @pytest.mark.parametrize("own_failure", [True, False])
 def test_a_fixed_point_that_keeps_failing_is_not_retried_forever(graph, monkeypatch,
                                                                   own_failure):
