@@ -1220,6 +1220,39 @@ def test_partial_lines_feed_the_cache_and_the_block_file_replaces_them(tmp_path)
     assert rows == [("plain", 0.7), ("ts", 0.8), ("joint", 0.9)]
 
 
+def test_test_runs_reuse_what_another_process_wrote_after_the_cache_was_read(tmp_path,
+                                                                            monkeypatch):
+    """A study worker that goes on to the test runs read the cache when it started, hours
+    before: the runs a shard process finished since are reused, not trained again."""
+    from types import SimpleNamespace
+
+    from graphls_bench.records import ResultCache
+    from graphls_bench.testruns import TestRuns
+
+    import graphls.engine
+    from graphls.config import TrainConfig
+
+    block = Block("Cora", "public", "gcn", 0.0, ("plain",))
+    config = TrainConfig.for_model("gcn", seed=100)
+    settings = SimpleNamespace(batch_size=1, command="run.py", quick=False)
+    cached = TestRuns(settings, ResultCache(tmp_path), {})
+    off = TestRuns(settings, ResultCache(tmp_path, enabled=False), {})
+    line = {**_record("plain", 100, 0.8, 0.3), "fit_key": fit_key(block, None, config),
+            "temperature": 1.5, "best_epoch": 7, "epochs_run": 9, "structural_values": [1.0],
+            "wall_time": 2.0}
+    append_partial(tmp_path, block, line)  # the shard's run, after both caches were read
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(graphls.engine, "fit_many", trained)
+    [o] = cached.fit_split(block, None, lambda: pytest.fail("data loaded"), [(config, False)])
+    assert o.reused and o.temperature == 1.5 and o.best_epoch == 7 and cached.fits == 0
+    # --no-cache still trains every run
+    with pytest.raises(AssertionError, match="trained again"):
+        off.fit_split(block, None, lambda: None, [(config, False)])
+
+
 def test_block_file_keeps_the_partial_lines_of_rows_another_process_runs(tmp_path):
     """Two processes on disjoint rows of one block: the first to finish writes the block's
     file, and must leave the other's ``.partial`` lines (its cache if it stops)."""

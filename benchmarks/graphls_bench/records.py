@@ -4,7 +4,9 @@ A result line is one row × test seed of a block, with its numbers, its configur
 study and its provenance (versions, git SHA, machine, command). A block's lines live in
 ``results/<block>.jsonl``; the runs of a block that stopped before that file was written
 wait in ``<block>.jsonl.partial``. Both feed the cache, keyed by :func:`fit_key`: a fit
-whose dataset, split, configuration and seed have a line is reused, not retrained.
+whose dataset, split, configuration and seed have a line is reused, not retrained. The
+cache is read when a process starts and takes in its block's files again before each split,
+so the lines a shard or another process wrote meanwhile are reused too.
 """
 
 from __future__ import annotations
@@ -140,9 +142,23 @@ class ResultCache:
 
     def __init__(self, results: Path, enabled: bool = True) -> None:
         self.results = results
+        self.enabled = enabled
         old = read_records(results, partial=True) if enabled else {}
         self.lines: dict[str, dict[str, Any]] = {r["fit_key"]: r for r in old.values()
                                                  if "fit_key" in r}
+
+    def refresh(self, block: Block) -> None:
+        """Add the lines other processes wrote for ``block`` since this cache was read (a
+        shard on the same study, a process on other rows), so that their runs are reused
+        rather than trained again."""
+        if not self.enabled:
+            return
+        with _block_lock(self.results, block):
+            for path in (self.results / f"{block.name}.jsonl",
+                         self.results / f"{block.name}.jsonl.partial"):
+                for r in file_records(path) if path.is_file() else ():
+                    if r.get("schema") == SCHEMA and "fit_key" in r:
+                        self.lines.setdefault(r["fit_key"], r)
 
     def probs_file(self, key: str) -> Path:
         return self.results / "probs" / f"{key}.pt"

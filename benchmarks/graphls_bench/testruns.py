@@ -55,7 +55,8 @@ class TestRuns:
                   on_done: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
         """The runs ``jobs`` (config, want probs) on one split, in order.
 
-        Cached runs are reused; the others are trained together by
+        Cached runs are reused (the cache first takes in what other processes wrote for
+        ``block`` since it was read); the others are trained together by
         ``graphls.engine.fit_many(group=True)`` (each result is ``fit``'s for the same
         seed, within float tolerance) on ``load()``'s data, in chunks of at most
         ``graphls.engine.default_seed_batch`` members (the memory cap of
@@ -76,6 +77,7 @@ class TestRuns:
             if on_done is not None:
                 on_done(i, o)
 
+        self.cache.refresh(block)
         first: dict[str, int] = {}  # fit key -> the job that trains it
         sharers: dict[int, list[int]] = {}  # training job -> the jobs it serves (itself too)
         for i, (config, want) in enumerate(jobs):
