@@ -229,6 +229,7 @@ def test_a_trial_another_worker_tells_during_a_claim_is_never_counted_as_free(gr
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 3
     assert len(study.trials) == 3
 
+
 def test_a_worker_claims_its_share_of_the_trials_left_beside_busy_workers(graph, monkeypatch):
     # Two benchmark workers, batches of 10, a budget of 30: the first one free took the last
     # 10 trials alone and the other sat idle for a whole batch. With another worker holding
